@@ -1,0 +1,97 @@
+"""Runs the compat scenarios one after the other (see compat/run) and prints a table."""
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# client folder, scenario file (without .py); cheap ones first
+SCENARIOS = [
+    ("librdkafka", "kcat"),
+    ("librdkafka", "confluent"),
+    ("python", "kafka_python"),
+    ("java", "cli"),
+    ("java", "console_group"),
+    ("librdkafka", "restart"),
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("names", nargs="*", help="run only scenarios whose 'client/scenario' contains one of these")
+    ap.add_argument("--broker", choices=["gregor", "kafka"], default=os.environ.get("COMPAT_BROKER", "gregor"))
+    ap.add_argument("--timeout", type=float, default=float(os.environ.get("COMPAT_TIMEOUT", 300)),
+                    help="seconds per scenario (default 300)")
+    ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print every scenario's output, not only failures'")
+    args = ap.parse_args()
+
+    found = {(c, s) for c in os.listdir(HERE) if os.path.isdir(os.path.join(HERE, c))
+             for s in [f[:-3] for f in os.listdir(os.path.join(HERE, c)) if f.endswith(".py")]}
+    missing = [f"{c}/{s}" for c, s in SCENARIOS if (c, s) not in found]
+    unlisted = sorted(f"{c}/{s}" for c, s in found - set(SCENARIOS))
+    if missing or unlisted:
+        print(f"compat/run: scenario list out of date: missing {missing}, not listed {unlisted}", file=sys.stderr)
+        return 2
+    chosen = [(c, s) for c, s in SCENARIOS if not args.names or any(n in f"{c}/{s}" for n in args.names)]
+    if args.list:
+        print("\n".join(f"{c}/{s}" for c, s in chosen))
+        return 0
+    if not chosen:
+        print(f"compat/run: no scenario matches {args.names}", file=sys.stderr)
+        return 2
+
+    logdir = tempfile.mkdtemp(prefix="compat-run-")
+    results = []
+    t_all = time.monotonic()
+    for client, scen in chosen:
+        name = f"{client}/{scen}"
+        log = os.path.join(logdir, f"{client}-{scen}.log")
+        print(f"--- {name} against {args.broker}", flush=True)
+        t0 = time.monotonic()
+        with open(log, "wb") as out:
+            proc = subprocess.Popen([sys.executable, os.path.join(HERE, client, scen + ".py"), "--broker", args.broker],
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+            try:
+                rc = proc.wait(timeout=args.timeout)
+                status = "pass" if rc == 0 else "FAIL"
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGTERM)  # the harness then kills its brokers
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                status = "FAIL"
+                with open(log, "ab") as f:
+                    f.write(f"\ncompat/run: timed out after {args.timeout:.0f}s\n".encode())
+        dt = time.monotonic() - t0
+        results.append((client, scen, status, dt))
+        text = open(log, "rb").read().decode("utf-8", "replace")
+        if status != "pass" or args.verbose:
+            lines = text.splitlines()
+            print("\n".join(lines[-80:]), flush=True)
+        print(f"    {status} in {dt:.1f}s (log: {log})", flush=True)
+
+    w1 = max(len("client"), *(len(c) for c, *_ in results))
+    w2 = max(len("scenario"), *(len(s) for _, s, *_ in results))
+    print()
+    print(f"{'client':<{w1}} | {'scenario':<{w2}} | {'result':<6} | seconds")
+    print(f"{'-' * w1}-+-{'-' * w2}-+--------+--------")
+    for c, s, st, dt in results:
+        print(f"{c:<{w1}} | {s:<{w2}} | {st:<6} | {dt:7.1f}")
+    passed = sum(1 for r in results if r[2] == "pass")
+    failed = len(results) - passed
+    print(f"\nbroker: {args.broker}; total {time.monotonic() - t_all:.1f}s; logs in {logdir}")
+    print(f"compat: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,13 @@
+//! Wire-level tests: an in-process broker on a free port, raw requests built with kafka-protocol.
+//! One file per API, plus malformed input and the min/max version sweep.
+
+mod common;
+
+mod api_versions;
+mod coverage;
+mod fetch;
+mod list_offsets;
+mod malformed;
+mod metadata;
+mod produce;
+mod topics;

@@ -1,0 +1,83 @@
+//! Cluster metadata: an openraft group whose state machine is the `Image`. The default broker is
+//! a group of one, initialized on first start.
+
+pub mod image;
+pub mod raft;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use openraft::BasicNode;
+use rocksdb::DB;
+use thiserror::Error;
+
+pub use image::{BrokerInfo, Command, CommandResult, Image, PartitionMeta, Topic};
+use raft::{LogStore, Network, Raft, StateMachine};
+
+#[derive(Debug, Error)]
+pub enum MetadataError {
+    #[error("metadata raft failed to start: {0}")]
+    Start(String),
+    #[error("metadata write failed: {0}")]
+    Write(String),
+}
+
+/// Handle to the metadata group: reads are lock-free snapshots, writes go through raft.
+pub struct Metadata {
+    raft: Raft,
+    image: Arc<ArcSwap<Image>>,
+}
+
+/// How long start-up waits for this node to lead its one-node group.
+const LEADER_WAIT_MS_MAX: u64 = 10_000;
+
+impl Metadata {
+    pub async fn start(db: Arc<DB>, node_id: i32) -> Result<Metadata, MetadataError> {
+        let err = |e: &dyn std::fmt::Display| MetadataError::Start(e.to_string());
+        let config = openraft::Config {
+            cluster_name: "gregor".into(),
+            heartbeat_interval: 50,
+            election_timeout_min: 100,
+            election_timeout_max: 150,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| err(&e))?;
+        let image = Arc::new(ArcSwap::from_pointee(Image::default()));
+        let sm = StateMachine::open(db.clone(), image.clone()).map_err(|e| err(&e))?;
+        let id = node_id as u64;
+        let raft = Raft::new(id, Arc::new(config), Network, LogStore::new(db), sm).await.map_err(|e| err(&e))?;
+        if !raft.is_initialized().await.map_err(|e| err(&e))? {
+            let members = BTreeMap::from([(id, BasicNode::default())]);
+            raft.initialize(members).await.map_err(|e| err(&e))?;
+        }
+        let timeout = Some(Duration::from_millis(LEADER_WAIT_MS_MAX));
+        let m = raft.wait(timeout).current_leader(id, "this node leads the metadata group").await.map_err(|e| err(&e))?;
+        // Everything committed before the restart is applied before the broker serves.
+        if let Some(last) = m.last_log_index {
+            raft.wait(timeout).applied_index_at_least(Some(last), "metadata replayed").await.map_err(|e| err(&e))?;
+        }
+        Ok(Metadata { raft, image })
+    }
+
+    /// The current image: an immutable snapshot, cheap to take.
+    pub fn image(&self) -> Arc<Image> {
+        self.image.load_full()
+    }
+
+    /// Replicates and applies a command, returning its result.
+    pub async fn submit(&self, cmd: Command) -> Result<CommandResult, MetadataError> {
+        self.raft
+            .client_write(cmd)
+            .await
+            .map(|r| r.data)
+            .map_err(|e| MetadataError::Write(e.to_string()))
+    }
+
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+    }
+}

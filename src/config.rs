@@ -1,0 +1,300 @@
+//! Broker configuration: Kafka's `server.properties` vocabulary turned into one validated struct.
+//!
+//! Sources, later ones winning: built-in defaults, a properties file (`--config`), then
+//! `--override key=value` pairs. Unknown keys are logged once and ignored, so an existing Kafka
+//! `server.properties` starts gregor; an invalid value stops start-up naming the key and value.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid { key: String, value: String, reason: String },
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot parse config file {path}: {reason}")]
+    Parse { path: String, reason: String },
+    #[error("override {0:?} is not of the form key=value")]
+    Override(String),
+}
+
+/// One `listeners` entry: `NAME://host:port`. An empty host means every IPv4 and IPv6 address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listener {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listener {
+    /// The socket addresses to bind: `[::]` and `0.0.0.0` for an empty host.
+    pub fn bind_addrs(&self) -> Vec<SocketAddr> {
+        if self.host.is_empty() {
+            return vec![
+                SocketAddr::from(([0u16; 8], self.port)),
+                SocketAddr::from(([0u8; 4], self.port)),
+            ];
+        }
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, self.port)],
+            Err(_) => {
+                use std::net::ToSocketAddrs;
+                (host, self.port).to_socket_addrs().map(|a| a.collect()).unwrap_or_default()
+            }
+        }
+    }
+}
+
+/// Every setting the broker understands. Names follow Kafka's properties.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub node_id: i32,
+    pub listeners: Vec<Listener>,
+    pub advertised_listeners: Vec<Listener>,
+    pub log_dirs: Vec<PathBuf>,
+    pub num_partitions: i32,
+    pub default_replication_factor: i16,
+    pub auto_create_topics_enable: bool,
+    pub message_max_bytes: i32,
+    pub socket_request_max_bytes: i32,
+    pub log_flush_interval_messages: i64,
+    pub log_retention_ms: i64,
+    pub log_retention_bytes: i64,
+    pub log_cleanup_policy: String,
+    pub connections_max: usize,
+    pub cluster_id: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_id: 1,
+            listeners: vec![Listener { name: "PLAINTEXT".into(), host: String::new(), port: 9092 }],
+            advertised_listeners: vec![],
+            log_dirs: vec![PathBuf::from("./data")],
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            message_max_bytes: 1_048_588,
+            socket_request_max_bytes: 104_857_600,
+            log_flush_interval_messages: i64::MAX,
+            log_retention_ms: 7 * 24 * 3600 * 1000,
+            log_retention_bytes: -1,
+            log_cleanup_policy: "delete".into(),
+            connections_max: 10_000,
+            cluster_id: None,
+        }
+    }
+}
+
+/// Keys that are understood (listed by `--help`).
+pub const KNOWN_KEYS: &[(&str, &str)] = &[
+    ("node.id", "this broker's id (default 1)"),
+    ("broker.id", "alias of node.id"),
+    ("listeners", "comma-separated NAME://host:port; empty host = all addresses (default PLAINTEXT://:9092)"),
+    ("advertised.listeners", "what clients are told to connect to (default: listeners, localhost for an empty host)"),
+    ("log.dirs", "comma-separated data directories; the first holds the store (default ./data)"),
+    ("log.dir", "alias of log.dirs"),
+    ("num.partitions", "partitions of a topic created without a count (default 1)"),
+    ("default.replication.factor", "replication factor of a topic created without one (default 1)"),
+    ("auto.create.topics.enable", "create unknown topics on metadata requests (default true)"),
+    ("message.max.bytes", "largest record batch accepted (default 1048588)"),
+    ("socket.request.max.bytes", "largest request frame accepted (default 104857600)"),
+    ("log.flush.interval.messages", "1 = sync every write to disk (default: never, as Kafka)"),
+    ("log.retention.ms", "topic default retention.ms"),
+    ("log.retention.minutes", "topic default retention, minutes"),
+    ("log.retention.hours", "topic default retention, hours (default 168)"),
+    ("log.retention.bytes", "topic default retention.bytes (default -1)"),
+    ("log.cleanup.policy", "topic default cleanup.policy (default delete)"),
+    ("cleanup.policy", "alias of log.cleanup.policy"),
+    ("max.connections", "connections accepted at once (default 10000)"),
+    ("cluster.id", "cluster id reported to clients (default: generated on first start)"),
+];
+
+impl Config {
+    /// Builds a config from an optional properties file and `key=value` overrides.
+    pub fn load(file: Option<&str>, overrides: &[String]) -> Result<Config, ConfigError> {
+        let mut props = BTreeMap::new();
+        if let Some(path) = file {
+            let f = std::fs::File::open(path)
+                .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            let map = java_properties::read(std::io::BufReader::new(f))
+                .map_err(|e| ConfigError::Parse { path: path.into(), reason: e.to_string() })?;
+            props.extend(map);
+        }
+        for o in overrides {
+            let (k, v) = o.split_once('=').ok_or_else(|| ConfigError::Override(o.clone()))?;
+            props.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        Config::from_props(&props)
+    }
+
+    /// Applies properties over the defaults. Unknown keys are logged and ignored.
+    pub fn from_props(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        let mut retention_ms = None;
+        let mut retention_minutes = None;
+        let mut retention_hours = None;
+        for (key, value) in props {
+            let v = value.as_str();
+            match key.as_str() {
+                "node.id" | "broker.id" => c.node_id = parse_num(key, v, 0, i32::MAX as i64)? as i32,
+                "listeners" => c.listeners = parse_listeners(key, v)?,
+                "advertised.listeners" => c.advertised_listeners = parse_listeners(key, v)?,
+                "log.dirs" | "log.dir" => {
+                    c.log_dirs = v.split(',').map(|s| PathBuf::from(s.trim())).collect();
+                    if c.log_dirs.iter().any(|p| p.as_os_str().is_empty()) {
+                        return Err(invalid(key, v, "empty directory"));
+                    }
+                }
+                "num.partitions" => c.num_partitions = parse_num(key, v, 1, 1_000_000)? as i32,
+                "default.replication.factor" => {
+                    c.default_replication_factor = parse_num(key, v, 1, i16::MAX as i64)? as i16
+                }
+                "auto.create.topics.enable" => c.auto_create_topics_enable = parse_bool(key, v)?,
+                "message.max.bytes" => c.message_max_bytes = parse_num(key, v, 0, i32::MAX as i64)? as i32,
+                "socket.request.max.bytes" => {
+                    c.socket_request_max_bytes = parse_num(key, v, 1, i32::MAX as i64)? as i32
+                }
+                "log.flush.interval.messages" => {
+                    c.log_flush_interval_messages = parse_num(key, v, 1, i64::MAX)?
+                }
+                "log.retention.ms" => retention_ms = Some(parse_num(key, v, -1, i64::MAX)?),
+                "log.retention.minutes" => retention_minutes = Some(parse_num(key, v, -1, i32::MAX as i64)?),
+                "log.retention.hours" => retention_hours = Some(parse_num(key, v, -1, i32::MAX as i64)?),
+                "log.retention.bytes" => c.log_retention_bytes = parse_num(key, v, -1, i64::MAX)?,
+                "log.cleanup.policy" | "cleanup.policy" => {
+                    c.log_cleanup_policy = crate::log::topic_config::validate_value("cleanup.policy", v)
+                        .map_err(|reason| invalid(key, v, &reason))?
+                }
+                "max.connections" => c.connections_max = parse_num(key, v, 1, 1_000_000)? as usize,
+                "cluster.id" => c.cluster_id = Some(v.to_string()),
+                _ => tracing::info!(key = %key, "ignoring unknown config key"),
+            }
+        }
+        // Kafka's precedence: ms over minutes over hours; -1 means unlimited.
+        c.log_retention_ms = match (retention_ms, retention_minutes, retention_hours) {
+            (Some(ms), _, _) => ms,
+            (None, Some(m), _) => if m < 0 { -1 } else { m * 60_000 },
+            (None, None, Some(h)) => if h < 0 { -1 } else { h * 3_600_000 },
+            _ => c.log_retention_ms,
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Cross-field checks.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listeners.is_empty() {
+            return Err(invalid("listeners", "", "at least one listener is required"));
+        }
+        if self.socket_request_max_bytes < self.message_max_bytes {
+            tracing::warn!(
+                socket_request_max_bytes = self.socket_request_max_bytes,
+                message_max_bytes = self.message_max_bytes,
+                "socket.request.max.bytes is below message.max.bytes"
+            );
+        }
+        Ok(())
+    }
+
+    /// The endpoint clients are told to connect to: the advertised listener with the first
+    /// listener's name, or the first listener itself (`localhost` for an empty host).
+    pub fn advertised(&self) -> (String, u16) {
+        let l = self
+            .advertised_listeners
+            .iter()
+            .find(|a| a.name == self.listeners[0].name)
+            .or(self.advertised_listeners.first())
+            .unwrap_or(&self.listeners[0]);
+        let host = if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" || l.host == "[::]" {
+            "localhost".to_string()
+        } else {
+            l.host.clone()
+        };
+        (host, l.port)
+    }
+
+    /// Where the store lives: the first of `log.dirs`.
+    pub fn data_dir(&self) -> &PathBuf {
+        &self.log_dirs[0]
+    }
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), value: value.into(), reason: reason.into() }
+}
+
+fn parse_num(key: &str, v: &str, min: i64, max: i64) -> Result<i64, ConfigError> {
+    let n: i64 = v.trim().parse().map_err(|_| invalid(key, v, "not an integer"))?;
+    if n < min || n > max {
+        return Err(invalid(key, v, &format!("must be between {min} and {max}")));
+    }
+    Ok(n)
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(key, v, "must be true or false")),
+    }
+}
+
+fn parse_listeners(key: &str, v: &str) -> Result<Vec<Listener>, ConfigError> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, rest) = item
+            .split_once("://")
+            .ok_or_else(|| invalid(key, v, "expected NAME://host:port"))?;
+        let (host, port) = rest
+            .rsplit_once(':')
+            .ok_or_else(|| invalid(key, v, "expected NAME://host:port"))?;
+        let port: u16 = port.parse().map_err(|_| invalid(key, v, "port is not a number 0-65535"))?;
+        out.push(Listener { name: name.to_string(), host: host.to_string(), port });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_listen_everywhere_and_advertise_localhost() {
+        let c = Config::from_props(&BTreeMap::new()).unwrap();
+        assert_eq!(c.advertised(), ("localhost".to_string(), 9092));
+        assert_eq!(c.listeners[0].bind_addrs().len(), 2);
+        assert_eq!(c.node_id, 1);
+    }
+
+    #[test]
+    fn invalid_value_names_key_and_value() {
+        let err = Config::from_props(&props(&[("num.partitions", "zero")])).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("num.partitions") && msg.contains("zero"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored_and_retention_precedence_holds() {
+        let c = Config::from_props(&props(&[
+            ("zookeeper.connect", "x:2181"),
+            ("log.retention.hours", "1"),
+            ("listeners", "PLAINTEXT://127.0.0.1:19092"),
+        ]))
+        .unwrap();
+        assert_eq!(c.log_retention_ms, 3_600_000);
+        assert_eq!(c.advertised(), ("127.0.0.1".to_string(), 19092));
+        let c = Config::from_props(&props(&[("log.retention.hours", "1"), ("log.retention.ms", "5")])).unwrap();
+        assert_eq!(c.log_retention_ms, 5);
+    }
+}

@@ -1,0 +1,62 @@
+//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), and the
+//! first offset at or after a timestamp.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::protocol::errors;
+
+pub const VERSIONS: (i16, i16) = (1, 10);
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+pub fn handle(broker: &Broker, ctx: &RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
+    let image = broker.image();
+    let mut r = ListOffsetsResponse::default();
+    for t in req.topics {
+        let topic = image.topics.get(t.name.0.as_str());
+        let mut out = ListOffsetsTopicResponse::default();
+        out.name = t.name.clone();
+        for p in t.partitions {
+            let mut pr = ListOffsetsPartitionResponse::default();
+            pr.partition_index = p.partition_index;
+            pr.timestamp = -1;
+            pr.offset = -1;
+            pr.leader_epoch = -1;
+            let meta = topic.and_then(|t| usize::try_from(p.partition_index).ok().and_then(|i| t.partitions.get(i)));
+            let Some(meta) = meta else {
+                pr.error_code = ResponseError::UnknownTopicOrPartition.code();
+                out.partitions.push(pr);
+                continue;
+            };
+            if ctx.version >= 4 {
+                pr.leader_epoch = meta.leader_epoch;
+            }
+            let found = broker.partition(meta.uid).and_then(|part| match p.timestamp {
+                LATEST => Ok(Some((part.high_watermark(), -1))),
+                EARLIEST | EARLIEST_LOCAL => Ok(Some((part.log_start(), -1))),
+                LATEST_TIERED => Ok(Some((-1, -1))),
+                MAX_TIMESTAMP => part.max_timestamp(),
+                ts => part.offset_for_timestamp(ts),
+            });
+            match found {
+                Ok(Some((offset, ts))) => {
+                    pr.offset = offset;
+                    pr.timestamp = ts;
+                }
+                Ok(None) => {}
+                Err(e) => pr.error_code = errors::store_error(&e).code(),
+            }
+            out.partitions.push(pr);
+        }
+        r.topics.push(out);
+    }
+    r
+}

@@ -1,0 +1,64 @@
+//! One file per Kafka API. Each declares the versions it serves (`VERSIONS`, used by the table
+//! in `protocol::versions`) and one `handle` function: decode-level logic only, delegating to the
+//! broker's log and metadata.
+
+pub mod api_versions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_topic_partitions;
+pub mod fetch;
+pub mod find_coordinator;
+pub mod init_producer_id;
+pub mod list_offsets;
+pub mod metadata;
+pub mod produce;
+
+use kafka_protocol::protocol::StrBytes;
+
+/// What a handler knows about the request besides its body.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub version: i16,
+    pub correlation_id: i32,
+    pub client_id: String,
+}
+
+pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}
+
+/// Kafka's topic name rule: 1 to 249 of `[a-zA-Z0-9._-]`, and not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > 249 {
+        return Err(format!("Topic name is illegal, it can't be longer than 249 characters, topic name: {name}"));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-') {
+        return Err(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_internal(name: &str) -> bool {
+    name == "__consumer_offsets" || name == "__transaction_state"
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn topic_names_follow_kafka_rules() {
+        assert!(super::validate_topic_name("orders.v1_x-2").is_ok());
+        for bad in ["", ".", "..", "a b", "ü", &"x".repeat(250)] {
+            assert!(super::validate_topic_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Produce: validate each partition's batches, append, answer per partition. acks=0 gets no
+//! response; a failure in one partition never fails the others.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+
+use super::{RequestContext, str_bytes};
+use crate::broker::Broker;
+use crate::cluster::Topic;
+use crate::log::batch;
+use crate::log::partition::AppendOptions;
+use crate::log::topic_config;
+use crate::protocol::errors;
+
+pub const VERSIONS: (i16, i16) = (3, 13);
+
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
+    let image = broker.image();
+    let acks_valid = matches!(req.acks, -1..=1);
+    let mut r = ProduceResponse::default();
+    for t in req.topic_data {
+        let topic = if ctx.version >= 13 { image.topic_by_id(&t.topic_id) } else { image.topics.get(t.name.0.as_str()) };
+        let mut out = TopicProduceResponse::default();
+        out.name = t.name.clone();
+        out.topic_id = t.topic_id;
+        let settings = topic.map(|tp| TopicSettings::of(broker, tp));
+        for p in t.partition_data {
+            let mut pr = PartitionProduceResponse::default();
+            pr.index = p.index;
+            pr.base_offset = -1;
+            pr.log_append_time_ms = -1;
+            pr.log_start_offset = -1;
+            let result = match (&topic, &settings) {
+                _ if !acks_valid => Err((ResponseError::InvalidRequiredAcks, None)),
+                (None, _) | (_, None) => {
+                    let e = if ctx.version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                    Err((e, None))
+                }
+                (Some(topic), Some(s)) => append(broker, topic, s, p.index, p.records.as_ref()),
+            };
+            match result {
+                Ok(outcome) => {
+                    pr.base_offset = outcome.base_offset;
+                    pr.log_append_time_ms = outcome.log_append_time_ms;
+                    pr.log_start_offset = outcome.log_start;
+                }
+                Err((e, msg)) => {
+                    pr.error_code = e.code();
+                    pr.error_message = msg.map(str_bytes);
+                }
+            }
+            out.partition_responses.push(pr);
+        }
+        if let Some(tp) = topic {
+            out.name = TopicName(str_bytes(tp.name.clone()));
+        }
+        r.responses.push(out);
+    }
+    if req.acks == 0 { None } else { Some(r) }
+}
+
+struct TopicSettings {
+    batch_bytes_max: usize,
+    log_append_time: bool,
+}
+
+impl TopicSettings {
+    fn of(broker: &Broker, topic: &Topic) -> TopicSettings {
+        let get = |name| topic_config::value_of(&topic.configs, &broker.config, name).unwrap_or_default();
+        TopicSettings {
+            batch_bytes_max: get("max.message.bytes").parse().unwrap_or(broker.config.message_max_bytes as usize),
+            log_append_time: get("message.timestamp.type") == "LogAppendTime",
+        }
+    }
+}
+
+type AppendResult = Result<crate::log::AppendOutcome, (ResponseError, Option<String>)>;
+
+fn append(broker: &Broker, topic: &Topic, s: &TopicSettings, index: i32, records: Option<&bytes::Bytes>) -> AppendResult {
+    let meta = usize::try_from(index).ok().and_then(|i| topic.partitions.get(i));
+    let Some(meta) = meta else {
+        return Err((ResponseError::UnknownTopicOrPartition, None));
+    };
+    let Some(records) = records else {
+        return Err((ResponseError::InvalidRecord, Some("produce request without records".into())));
+    };
+    let batches = batch::split_and_validate(records, s.batch_bytes_max).map_err(|e| {
+        tracing::debug!(topic = %topic.name, partition = index, error = %e, "refused batch");
+        (errors::batch_error(&e), Some(e.to_string()))
+    })?;
+    let partition = broker.partition(meta.uid).map_err(|e| (errors::store_error(&e), Some(e.to_string())))?;
+    let opts = AppendOptions {
+        leader_epoch: meta.leader_epoch,
+        log_append_time_ms: s.log_append_time.then(now_ms),
+    };
+    partition.append(&batches, opts).map_err(|e| {
+        tracing::debug!(topic = %topic.name, partition = index, error = %e, "append refused");
+        (errors::append_error(&e), Some(e.to_string()))
+    })
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

@@ -1,0 +1,58 @@
+//! gregor: a Kafka-protocol-compatible broker in one binary.
+//!
+//! Layout (see DESIGN.md):
+//! - `config`: Kafka property names to one validated `Config`.
+//! - `broker`: wiring of store, metadata and partitions; shared by all connections.
+//! - `server`: listeners, one task per connection, dispatch by API key and version.
+//! - `protocol`: framing limits, the supported-versions table, error-code mapping.
+//! - `handlers`: one file per Kafka API.
+//! - `log`: partition logs on RocksDB (batches stored whole), offsets, reads.
+//! - `cluster`: the metadata image replicated through openraft.
+//! - `txn`: producer ids and idempotent-producer sequence state.
+
+pub mod broker;
+pub mod cluster;
+pub mod config;
+pub mod handlers;
+pub mod log;
+pub mod protocol;
+pub mod server;
+pub mod txn;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use broker::Broker;
+pub use config::Config;
+
+/// A running broker: its bound addresses and a way to stop it. Used by `main` and by tests.
+pub struct Running {
+    pub broker: Arc<Broker>,
+    pub addrs: Vec<SocketAddr>,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, closes connections, stops the metadata group.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        self.broker.shutdown().await;
+    }
+
+    /// Waits until the server stops by itself (it does not, short of `stop`).
+    pub async fn wait(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Starts a broker and its listeners.
+pub async fn start(config: Config) -> anyhow::Result<Running> {
+    let broker = Broker::start(config).await?;
+    let server = server::Server::bind(broker.clone()).await?;
+    let addrs = server.local_addrs();
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(server.serve(rx));
+    Ok(Running { broker, addrs, shutdown, task })
+}

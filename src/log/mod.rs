@@ -1,0 +1,14 @@
+//! Partition logs: record batches stored whole, offsets, and the in-memory state of each
+//! partition (log start, log end, high watermark, producer sequences).
+//!
+//! `Store` is the persistence boundary: RocksDB (`rocks::RocksStore`) in the broker, an in-memory
+//! map (`store::MemStore`) in unit tests. `Partition` owns offset assignment and reads.
+
+pub mod batch;
+pub mod partition;
+pub mod rocks;
+pub mod store;
+pub mod topic_config;
+
+pub use partition::{AppendError, AppendOutcome, Partition, ReadError};
+pub use store::{MemStore, Store, StoreError};

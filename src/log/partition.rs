@@ -1,0 +1,337 @@
+//! One partition's log: offset assignment (serialized per partition), idempotent-producer
+//! checks, reads up to the high watermark, and a watch that wakes long-polling fetches.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bytes::{Bytes, BytesMut};
+use thiserror::Error;
+use tokio::sync::watch;
+
+use super::batch::{self, BatchHeader};
+use super::store::{AppendBatch, Store, StoreError};
+use crate::txn::producer::{self, BatchMeta, ProducerEntry, SequenceCheck, SequenceError};
+
+#[derive(Debug, Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("offset {offset} is outside the log range [{log_start}, {log_end}]")]
+    OutOfRange { offset: i64, log_start: i64, log_end: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Options a topic's configs give an append.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppendOptions {
+    pub leader_epoch: i32,
+    /// `message.timestamp.type=LogAppendTime`: the broker stamps the batch with this time.
+    pub log_append_time_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendOutcome {
+    pub base_offset: i64,
+    pub log_append_time_ms: i64,
+    pub log_start: i64,
+}
+
+/// What a fetch gets back.
+#[derive(Debug, Clone)]
+pub struct ReadResult {
+    pub records: Bytes,
+    pub high_watermark: i64,
+    pub log_start: i64,
+}
+
+struct State {
+    log_end: i64,
+    producers: HashMap<i64, ProducerEntry>,
+}
+
+pub struct Partition {
+    pub uid: u64,
+    store: Arc<dyn Store>,
+    sync_writes: bool,
+    state: Mutex<State>,
+    log_start: AtomicI64,
+    high_watermark: watch::Sender<i64>,
+}
+
+impl Partition {
+    /// Opens a partition, recovering its offsets and producer state from the store.
+    pub fn open(uid: u64, store: Arc<dyn Store>, sync_writes: bool) -> Result<Partition, StoreError> {
+        let log_end = match store.last_batch(uid)? {
+            Some(b) => batch::stored_header(&b).last_offset() + 1,
+            None => 0,
+        };
+        let log_start = match store.log_start(uid)? {
+            Some(s) => s,
+            None => {
+                let mut first = None;
+                store.visit(uid, 0, &mut |base, _| {
+                    first = Some(base);
+                    false
+                })?;
+                first.unwrap_or(log_end)
+            }
+        };
+        let mut producers = HashMap::new();
+        for (pid, raw) in store.producers(uid)? {
+            let entry = ProducerEntry::decode(&raw)
+                .ok_or_else(|| StoreError::Corrupt(format!("producer state of {pid} in partition {uid}")))?;
+            producers.insert(pid, entry);
+        }
+        assert!(log_start <= log_end, "log start {log_start} beyond log end {log_end} in partition {uid}");
+        Ok(Partition {
+            uid,
+            store,
+            sync_writes,
+            state: Mutex::new(State { log_end, producers }),
+            log_start: AtomicI64::new(log_start),
+            high_watermark: watch::Sender::new(log_end),
+        })
+    }
+
+    pub fn log_start(&self) -> i64 {
+        self.log_start.load(Ordering::Acquire)
+    }
+
+    pub fn high_watermark(&self) -> i64 {
+        *self.high_watermark.borrow()
+    }
+
+    pub fn log_end(&self) -> i64 {
+        self.state.lock().unwrap().log_end
+    }
+
+    /// A receiver that changes whenever the high watermark moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.high_watermark.subscribe()
+    }
+
+    /// Appends validated batches, assigning offsets. A retried idempotent batch is answered with
+    /// its original offset and not written again.
+    pub fn append(&self, batches: &[(BatchHeader, Bytes)], opts: AppendOptions) -> Result<AppendOutcome, AppendError> {
+        let mut state = self.state.lock().unwrap();
+        let mut writes: Vec<(i64, Bytes)> = Vec::with_capacity(batches.len());
+        let mut first_offset = None;
+        let mut producer_update: Option<(i64, ProducerEntry)> = None;
+        let mut next = state.log_end;
+        for (h, raw) in batches {
+            if h.producer_id >= 0 && h.base_sequence >= 0 {
+                let current = producer_update
+                    .as_ref()
+                    .filter(|(pid, _)| *pid == h.producer_id)
+                    .map(|(_, e)| e)
+                    .or_else(|| state.producers.get(&h.producer_id));
+                match producer::check(current, h.producer_epoch, h.base_sequence, h.last_sequence())? {
+                    SequenceCheck::Duplicate { base_offset } => {
+                        first_offset.get_or_insert(base_offset);
+                        continue;
+                    }
+                    SequenceCheck::Append => {
+                        let mut entry = current.cloned().unwrap_or_default();
+                        if current.is_none() {
+                            entry.epoch = h.producer_epoch;
+                        }
+                        let meta = BatchMeta { first_seq: h.base_sequence, last_seq: h.last_sequence(), base_offset: next };
+                        entry.record(h.producer_epoch, meta);
+                        producer_update = Some((h.producer_id, entry));
+                    }
+                }
+            }
+            let mut stored = batch::with_offset(raw, next, opts.leader_epoch);
+            if let Some(now) = opts.log_append_time_ms {
+                let mut m = BytesMut::from(&stored[..]);
+                batch::set_log_append_time(&mut m, now);
+                stored = m.freeze();
+            }
+            first_offset.get_or_insert(next);
+            writes.push((next, stored));
+            next += h.last_offset_delta as i64 + 1;
+        }
+        let log_start = self.log_start();
+        let outcome = AppendOutcome {
+            base_offset: first_offset.unwrap_or(state.log_end),
+            log_append_time_ms: opts.log_append_time_ms.unwrap_or(-1),
+            log_start,
+        };
+        if writes.is_empty() {
+            return Ok(outcome);
+        }
+        let producer = producer_update.as_ref().map(|(pid, e)| (*pid, e.encode()));
+        self.store.append(AppendBatch { uid: self.uid, batches: &writes, producer }, self.sync_writes)?;
+        if let Some((pid, e)) = producer_update {
+            state.producers.insert(pid, e);
+        }
+        assert!(next > state.log_end, "log end must grow on append");
+        state.log_end = next;
+        // One node: the high watermark is the log end as soon as the write is durable locally.
+        self.high_watermark.send_replace(next);
+        Ok(outcome)
+    }
+
+    /// Reads whole batches from the one holding `from` up to the high watermark, at most
+    /// `max_bytes` unless the first batch alone is larger (then it is returned whole).
+    pub fn read(&self, from: i64, max_bytes: usize) -> Result<ReadResult, ReadError> {
+        let hw = self.high_watermark();
+        let log_start = self.log_start();
+        if from < log_start || from > hw {
+            return Err(ReadError::OutOfRange { offset: from, log_start, log_end: hw });
+        }
+        let mut out = BytesMut::new();
+        if from < hw {
+            self.store.visit(self.uid, from, &mut |base, b| {
+                if base >= hw {
+                    return false;
+                }
+                if !out.is_empty() && out.len() + b.len() > max_bytes {
+                    return false;
+                }
+                let h = batch::stored_header(b);
+                assert_eq!(h.base_offset, base, "stored batch offset differs from its key");
+                out.extend_from_slice(b);
+                out.len() < max_bytes
+            })?;
+        }
+        Ok(ReadResult { records: out.freeze(), high_watermark: hw, log_start })
+    }
+
+    /// The first offset whose timestamp is at or after `ts`, with that timestamp.
+    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StoreError> {
+        let hw = self.high_watermark();
+        let mut found = None;
+        let mut err = None;
+        self.store.visit(self.uid, self.log_start(), &mut |base, b| {
+            if base >= hw {
+                return false;
+            }
+            let h = batch::stored_header(b);
+            if h.max_timestamp < ts {
+                return true;
+            }
+            match first_record_at_or_after(b, &h, ts) {
+                Ok(hit) => found = hit,
+                Err(e) => err = Some(e),
+            }
+            found.is_none() && err.is_none()
+        })?;
+        match err {
+            Some(e) => Err(e),
+            None => Ok(found),
+        }
+    }
+
+    /// The offset and timestamp of the record with the largest timestamp (first such one).
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        let hw = self.high_watermark();
+        let mut best: Option<(BatchHeader, Bytes)> = None;
+        self.store.visit(self.uid, self.log_start(), &mut |base, b| {
+            if base >= hw {
+                return false;
+            }
+            let h = batch::stored_header(b);
+            if best.as_ref().is_none_or(|(bh, _)| h.max_timestamp > bh.max_timestamp) {
+                best = Some((h, Bytes::copy_from_slice(b)));
+            }
+            true
+        })?;
+        match best {
+            None => Ok(None),
+            Some((h, b)) => first_record_at_or_after(&b, &h, h.max_timestamp),
+        }
+    }
+}
+
+fn first_record_at_or_after(b: &[u8], h: &BatchHeader, ts: i64) -> Result<Option<(i64, i64)>, StoreError> {
+    if h.log_append_time() {
+        return Ok(Some((h.base_offset, h.max_timestamp)));
+    }
+    let mut buf = Bytes::copy_from_slice(b);
+    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
+        .map_err(|e| StoreError::Corrupt(format!("batch at offset {}: {e}", h.base_offset)))?;
+    Ok(set.records.iter().find(|r| r.timestamp >= ts).map(|r| (r.offset, r.timestamp)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::store::MemStore;
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+    fn batch(pid: i64, seq: i32, n: usize, ts: i64) -> (BatchHeader, Bytes) {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: pid,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: seq + i as i32, // base sequence -1 for non-idempotent batches
+                timestamp: ts + i as i64,
+                key: None,
+                value: Some(Bytes::from(vec![b'x'; 10])),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        let opts = RecordEncodeOptions { version: 2, compression: Compression::None };
+        RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
+        let b = buf.freeze();
+        batch::split_and_validate(&b, 1 << 20).unwrap().remove(0)
+    }
+
+    #[test]
+    fn offsets_are_dense_and_survive_reopen() {
+        let store: Arc<dyn Store> = Arc::new(MemStore::default());
+        let p = Partition::open(1, store.clone(), false).unwrap();
+        assert_eq!(p.append(&[batch(-1, -1, 3, 100)], AppendOptions::default()).unwrap().base_offset, 0);
+        assert_eq!(p.append(&[batch(-1, -1, 2, 200)], AppendOptions::default()).unwrap().base_offset, 3);
+        assert_eq!(p.high_watermark(), 5);
+        let again = Partition::open(1, store, false).unwrap();
+        assert_eq!((again.log_start(), again.log_end()), (0, 5));
+        let r = again.read(4, 1).unwrap();
+        assert_eq!(batch::BatchHeader::read(&r.records).base_offset, 3, "batch holding offset 4 is returned whole");
+        assert!(matches!(again.read(6, 100), Err(ReadError::OutOfRange { .. })));
+        assert!(again.read(5, 100).unwrap().records.is_empty());
+    }
+
+    #[test]
+    fn retried_batch_keeps_its_offset_and_gap_is_refused() {
+        let store: Arc<dyn Store> = Arc::new(MemStore::default());
+        let p = Partition::open(2, store.clone(), false).unwrap();
+        assert_eq!(p.append(&[batch(9, 0, 2, 0)], AppendOptions::default()).unwrap().base_offset, 0);
+        assert_eq!(p.append(&[batch(9, 2, 2, 0)], AppendOptions::default()).unwrap().base_offset, 2);
+        assert_eq!(p.append(&[batch(9, 0, 2, 0)], AppendOptions::default()).unwrap().base_offset, 0);
+        assert_eq!(p.log_end(), 4);
+        assert!(matches!(
+            p.append(&[batch(9, 7, 1, 0)], AppendOptions::default()),
+            Err(AppendError::Sequence(SequenceError::OutOfOrder { .. }))
+        ));
+        let reopened = Partition::open(2, store, false).unwrap();
+        assert_eq!(reopened.append(&[batch(9, 2, 2, 0)], AppendOptions::default()).unwrap().base_offset, 2);
+    }
+
+    #[test]
+    fn timestamps_find_offsets() {
+        let p = Partition::open(3, Arc::new(MemStore::default()), false).unwrap();
+        p.append(&[batch(-1, -1, 3, 100)], AppendOptions::default()).unwrap();
+        p.append(&[batch(-1, -1, 3, 50)], AppendOptions::default()).unwrap();
+        assert_eq!(p.offset_for_timestamp(101).unwrap(), Some((1, 101)));
+        assert_eq!(p.offset_for_timestamp(1000).unwrap(), None);
+        assert_eq!(p.max_timestamp().unwrap(), Some((2, 102)));
+    }
+}

@@ -1,0 +1,131 @@
+//! The persistence boundary of partition logs, in Kafka terms.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One partition's write: batches with their assigned base offsets, and the producer state to
+/// persist atomically with them.
+pub struct AppendBatch<'a> {
+    pub uid: u64,
+    pub batches: &'a [(i64, Bytes)],
+    pub producer: Option<(i64, Vec<u8>)>,
+}
+
+/// Durable storage of record batches and partition state. Keys are (partition uid, base offset).
+pub trait Store: Send + Sync + 'static {
+    /// Writes the batches and producer state in one atomic write; `sync` forces it to disk.
+    fn append(&self, write: AppendBatch<'_>, sync: bool) -> Result<(), StoreError>;
+    /// Visits stored batches of `uid` in offset order, starting with the batch that holds
+    /// `from` (or the first after it), while `visit` returns true.
+    fn visit(&self, uid: u64, from: i64, visit: &mut dyn FnMut(i64, &[u8]) -> bool) -> Result<(), StoreError>;
+    /// The last stored batch of `uid`.
+    fn last_batch(&self, uid: u64) -> Result<Option<Bytes>, StoreError>;
+    /// The persisted log start offset, if one was ever set.
+    fn log_start(&self, uid: u64) -> Result<Option<i64>, StoreError>;
+    /// Persists a new log start offset and drops whole batches that end before it.
+    fn truncate_front(&self, uid: u64, log_start: i64) -> Result<(), StoreError>;
+    /// Persisted producer states of `uid`: (producer id, encoded entry).
+    fn producers(&self, uid: u64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
+    /// Removes everything stored for the partition.
+    fn delete_partition(&self, uid: u64) -> Result<(), StoreError>;
+    /// Uids that have any stored batch (for reconciling with metadata at start-up).
+    fn partition_uids(&self) -> Result<Vec<u64>, StoreError>;
+}
+
+/// In-memory store for unit tests.
+#[derive(Default)]
+pub struct MemStore {
+    inner: Mutex<MemInner>,
+}
+
+#[derive(Default)]
+struct MemInner {
+    batches: BTreeMap<(u64, i64), Bytes>,
+    starts: BTreeMap<u64, i64>,
+    producers: BTreeMap<(u64, i64), Vec<u8>>,
+}
+
+impl Store for MemStore {
+    fn append(&self, w: AppendBatch<'_>, _sync: bool) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        for (base, b) in w.batches {
+            g.batches.insert((w.uid, *base), b.clone());
+        }
+        if let Some((pid, e)) = w.producer {
+            g.producers.insert((w.uid, pid), e);
+        }
+        Ok(())
+    }
+
+    fn visit(&self, uid: u64, from: i64, visit: &mut dyn FnMut(i64, &[u8]) -> bool) -> Result<(), StoreError> {
+        let g = self.inner.lock().unwrap();
+        let start = g
+            .batches
+            .range((uid, i64::MIN)..=(uid, from))
+            .next_back()
+            .filter(|(_, b)| super::batch::stored_header(b).last_offset() >= from)
+            .map(|((_, base), _)| *base)
+            .unwrap_or(from);
+        for ((_, base), b) in g.batches.range((uid, start)..=(uid, i64::MAX)) {
+            if !visit(*base, b) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn last_batch(&self, uid: u64) -> Result<Option<Bytes>, StoreError> {
+        let g = self.inner.lock().unwrap();
+        Ok(g.batches.range((uid, i64::MIN)..=(uid, i64::MAX)).next_back().map(|(_, b)| b.clone()))
+    }
+
+    fn log_start(&self, uid: u64) -> Result<Option<i64>, StoreError> {
+        Ok(self.inner.lock().unwrap().starts.get(&uid).copied())
+    }
+
+    fn truncate_front(&self, uid: u64, log_start: i64) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        g.starts.insert(uid, log_start);
+        let drop: Vec<_> = g
+            .batches
+            .range((uid, i64::MIN)..(uid, log_start))
+            .filter(|(_, b)| super::batch::stored_header(b).last_offset() < log_start)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in drop {
+            g.batches.remove(&k);
+        }
+        Ok(())
+    }
+
+    fn producers(&self, uid: u64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let g = self.inner.lock().unwrap();
+        Ok(g.producers.range((uid, i64::MIN)..=(uid, i64::MAX)).map(|((_, p), e)| (*p, e.clone())).collect())
+    }
+
+    fn delete_partition(&self, uid: u64) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        g.batches.retain(|(u, _), _| *u != uid);
+        g.producers.retain(|(u, _), _| *u != uid);
+        g.starts.remove(&uid);
+        Ok(())
+    }
+
+    fn partition_uids(&self) -> Result<Vec<u64>, StoreError> {
+        let g = self.inner.lock().unwrap();
+        let mut uids: Vec<u64> = g.batches.keys().map(|(u, _)| *u).collect();
+        uids.dedup();
+        Ok(uids)
+    }
+}

@@ -1,0 +1,202 @@
+//! Topic-level configs: the names Kafka knows, their broker-side defaults, and value checks.
+//!
+//! Enforcement of retention and compaction is a later issue; here the values are validated,
+//! stored with the topic and reported by DescribeConfigs.
+
+use std::collections::BTreeMap;
+
+use crate::config::Config;
+
+/// How a config value is checked.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Long { min: i64 },
+    Int { min: i64 },
+    Bool,
+    Ratio,
+    OneOf(&'static [&'static str]),
+    Text,
+    List,
+}
+
+/// Every topic config: name, kind, the broker property it falls back to, and Kafka's default.
+pub const TOPIC_CONFIGS: &[(&str, Kind, Option<&str>, &str)] = &[
+    ("cleanup.policy", Kind::List, Some("log.cleanup.policy"), "delete"),
+    ("compression.type", Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), Some("compression.type"), "producer"),
+    ("delete.retention.ms", Kind::Long { min: 0 }, Some("log.cleaner.delete.retention.ms"), "86400000"),
+    ("file.delete.delay.ms", Kind::Long { min: 0 }, Some("log.segment.delete.delay.ms"), "60000"),
+    ("flush.messages", Kind::Long { min: 1 }, Some("log.flush.interval.messages"), "9223372036854775807"),
+    ("flush.ms", Kind::Long { min: 0 }, Some("log.flush.interval.ms"), "9223372036854775807"),
+    ("index.interval.bytes", Kind::Int { min: 0 }, Some("log.index.interval.bytes"), "4096"),
+    ("local.retention.bytes", Kind::Long { min: -2 }, Some("log.local.retention.bytes"), "-2"),
+    ("local.retention.ms", Kind::Long { min: -2 }, Some("log.local.retention.ms"), "-2"),
+    ("max.compaction.lag.ms", Kind::Long { min: 1 }, Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807"),
+    ("max.message.bytes", Kind::Int { min: 0 }, Some("message.max.bytes"), "1048588"),
+    ("message.timestamp.after.max.ms", Kind::Long { min: 0 }, Some("log.message.timestamp.after.max.ms"), "3600000"),
+    ("message.timestamp.before.max.ms", Kind::Long { min: 0 }, Some("log.message.timestamp.before.max.ms"), "9223372036854775807"),
+    ("message.timestamp.type", Kind::OneOf(&["CreateTime", "LogAppendTime"]), Some("log.message.timestamp.type"), "CreateTime"),
+    ("min.cleanable.dirty.ratio", Kind::Ratio, Some("log.cleaner.min.cleanable.ratio"), "0.5"),
+    ("min.compaction.lag.ms", Kind::Long { min: 0 }, Some("log.cleaner.min.compaction.lag.ms"), "0"),
+    ("min.insync.replicas", Kind::Int { min: 1 }, Some("min.insync.replicas"), "1"),
+    ("preallocate", Kind::Bool, Some("log.preallocate"), "false"),
+    ("remote.storage.enable", Kind::Bool, None, "false"),
+    ("retention.bytes", Kind::Long { min: -1 }, Some("log.retention.bytes"), "-1"),
+    ("retention.ms", Kind::Long { min: -1 }, Some("log.retention.ms"), "604800000"),
+    ("segment.bytes", Kind::Int { min: 1024 * 1024 }, Some("log.segment.bytes"), "1073741824"),
+    ("segment.index.bytes", Kind::Int { min: 4 }, Some("log.index.size.max.bytes"), "10485760"),
+    ("segment.jitter.ms", Kind::Long { min: 0 }, Some("log.roll.jitter.ms"), "0"),
+    ("segment.ms", Kind::Long { min: 1 }, Some("log.roll.ms"), "604800000"),
+    ("unclean.leader.election.enable", Kind::Bool, Some("unclean.leader.election.enable"), "false"),
+    ("message.downconversion.enable", Kind::Bool, Some("log.message.downconversion.enable"), "true"),
+];
+
+fn find(name: &str) -> Option<&'static (&'static str, Kind, Option<&'static str>, &'static str)> {
+    TOPIC_CONFIGS.iter().find(|c| c.0 == name)
+}
+
+/// Checks one topic config; returns the normalized value or a reason naming the problem.
+pub fn validate_value(name: &str, value: &str) -> Result<String, String> {
+    let Some((_, kind, _, _)) = find(name) else {
+        return Err(format!("Unknown topic config name: {name}"));
+    };
+    let v = value.trim();
+    let bad = |what: &str| format!("Invalid value {value} for configuration {name}: {what}");
+    match kind {
+        Kind::Long { min } | Kind::Int { min } => {
+            let n: i64 = v.parse().map_err(|_| bad("Not a number of type LONG"))?;
+            if matches!(kind, Kind::Int { .. }) && (n > i32::MAX as i64 || n < i32::MIN as i64) {
+                return Err(bad("Not a number of type INT"));
+            }
+            if n < *min {
+                return Err(bad(&format!("Value must be at least {min}")));
+            }
+        }
+        Kind::Bool => {
+            if !v.eq_ignore_ascii_case("true") && !v.eq_ignore_ascii_case("false") {
+                return Err(bad("Expected value to be either true or false"));
+            }
+            return Ok(v.to_ascii_lowercase());
+        }
+        Kind::Ratio => {
+            let f: f64 = v.parse().map_err(|_| bad("Not a number of type DOUBLE"))?;
+            if !(0.0..=1.0).contains(&f) {
+                return Err(bad("Value must be between 0 and 1"));
+            }
+        }
+        Kind::OneOf(allowed) => {
+            if !allowed.contains(&v) {
+                return Err(bad(&format!("String must be one of: {}", allowed.join(", "))));
+            }
+        }
+        Kind::List => {
+            let items: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            if name == "cleanup.policy" && items.iter().any(|i| *i != "delete" && *i != "compact") {
+                return Err(bad("Invalid value: must be delete and/or compact"));
+            }
+            return Ok(items.join(","));
+        }
+        Kind::Text => {}
+    }
+    Ok(v.to_string())
+}
+
+/// Validates a set of topic configs, returning the normalized map.
+pub fn validate_all<'a>(
+    configs: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (name, value) in configs {
+        let Some(value) = value else {
+            return Err(format!("Null value not supported for topic configs: {name}"));
+        };
+        out.insert(name.to_string(), validate_value(name, value)?);
+    }
+    Ok(out)
+}
+
+/// Where a reported value comes from (Kafka's ConfigSource codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    TopicConfig = 1,
+    StaticBroker = 4,
+    Default = 5,
+}
+
+/// One entry of a topic's full config view.
+pub struct Entry {
+    pub name: &'static str,
+    pub value: String,
+    pub source: Source,
+    pub broker_key: Option<&'static str>,
+    pub sensitive: bool,
+    pub read_only: bool,
+}
+
+/// The full config view of a topic: explicit values first-class, the rest from broker defaults.
+pub fn effective(topic: &BTreeMap<String, String>, broker: &Config) -> Vec<Entry> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|(name, _, broker_key, default)| {
+            let (value, source) = if let Some(v) = topic.get(*name) {
+                (v.clone(), Source::TopicConfig)
+            } else if let Some(v) = broker_override(name, broker) {
+                (v, Source::StaticBroker)
+            } else {
+                (default.to_string(), Source::Default)
+            };
+            Entry { name, value, source, broker_key: *broker_key, sensitive: false, read_only: false }
+        })
+        .collect()
+}
+
+/// Broker settings that differ from Kafka's defaults and so become the topic default.
+fn broker_override(name: &str, c: &Config) -> Option<String> {
+    let d = Config::default();
+    match name {
+        "retention.ms" if c.log_retention_ms != d.log_retention_ms => Some(c.log_retention_ms.to_string()),
+        "retention.bytes" if c.log_retention_bytes != d.log_retention_bytes => Some(c.log_retention_bytes.to_string()),
+        "cleanup.policy" if c.log_cleanup_policy != d.log_cleanup_policy => Some(c.log_cleanup_policy.clone()),
+        "max.message.bytes" if c.message_max_bytes != d.message_max_bytes => Some(c.message_max_bytes.to_string()),
+        "flush.messages" if c.log_flush_interval_messages != d.log_flush_interval_messages => {
+            Some(c.log_flush_interval_messages.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// The effective value of one config for a topic.
+pub fn value_of(topic: &BTreeMap<String, String>, broker: &Config, name: &str) -> Option<String> {
+    topic
+        .get(name)
+        .cloned()
+        .or_else(|| broker_override(name, broker))
+        .or_else(|| find(name).map(|c| c.3.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validates_kinds_and_names() {
+        assert_eq!(validate_value("cleanup.policy", "compact, delete").unwrap(), "compact,delete");
+        assert!(validate_value("cleanup.policy", "shred").is_err());
+        assert!(validate_value("retention.ms", "-2").unwrap_err().contains("retention.ms"));
+        assert!(validate_value("max.message.bytes", "99999999999").is_err());
+        assert!(validate_value("no.such.config", "1").unwrap_err().contains("Unknown"));
+        assert_eq!(validate_value("preallocate", "TRUE").unwrap(), "true");
+    }
+
+    #[test]
+    fn effective_view_marks_sources() {
+        let mut topic = BTreeMap::new();
+        topic.insert("retention.ms".to_string(), "1000".to_string());
+        let broker = Config { log_retention_bytes: 5, ..Config::default() };
+        let view = effective(&topic, &broker);
+        let get = |n: &str| view.iter().find(|e| e.name == n).unwrap();
+        assert_eq!(get("retention.ms").source, Source::TopicConfig);
+        assert_eq!(get("retention.bytes").source, Source::StaticBroker);
+        assert_eq!(get("retention.bytes").value, "5");
+        assert_eq!(get("segment.bytes").source, Source::Default);
+    }
+}

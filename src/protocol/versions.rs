@@ -1,0 +1,57 @@
+//! The one table of supported APIs. Dispatch refuses what it does not list, and the ApiVersions
+//! response is built from it, so nothing is advertised that no handler serves.
+
+use kafka_protocol::messages::ApiKey;
+
+use crate::handlers;
+
+/// One API: the versions advertised and the versions actually served.
+#[derive(Debug, Clone, Copy)]
+pub struct ApiSupport {
+    pub key: ApiKey,
+    /// Lowest version advertised. Below `served.0` only for Produce (see `PRODUCE`).
+    pub advertised_min: i16,
+    pub served: (i16, i16),
+}
+
+const fn api(key: ApiKey, served: (i16, i16)) -> ApiSupport {
+    ApiSupport { key, advertised_min: served.0, served }
+}
+
+/// Produce is advertised from v0 although v0-2 are refused (KIP-896), as Kafka 4 does:
+/// librdkafka only enables compression when it sees Produce v0 in the range.
+const PRODUCE: ApiSupport = ApiSupport { key: ApiKey::Produce, advertised_min: 0, served: handlers::produce::VERSIONS };
+
+pub const SUPPORTED: &[ApiSupport] = &[
+    PRODUCE,
+    api(ApiKey::Fetch, handlers::fetch::VERSIONS),
+    api(ApiKey::ListOffsets, handlers::list_offsets::VERSIONS),
+    api(ApiKey::Metadata, handlers::metadata::VERSIONS),
+    api(ApiKey::FindCoordinator, handlers::find_coordinator::VERSIONS),
+    api(ApiKey::ApiVersions, handlers::api_versions::VERSIONS),
+    api(ApiKey::CreateTopics, handlers::create_topics::VERSIONS),
+    api(ApiKey::DeleteTopics, handlers::delete_topics::VERSIONS),
+    api(ApiKey::InitProducerId, handlers::init_producer_id::VERSIONS),
+    api(ApiKey::DescribeConfigs, handlers::describe_configs::VERSIONS),
+    api(ApiKey::DescribeCluster, handlers::describe_cluster::VERSIONS),
+    api(ApiKey::DescribeTopicPartitions, handlers::describe_topic_partitions::VERSIONS),
+];
+
+/// The entry for an API key, if the broker supports it at all.
+pub fn lookup(key: ApiKey) -> Option<&'static ApiSupport> {
+    SUPPORTED.iter().find(|s| s.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_versions_are_ones_the_codec_knows() {
+        for s in SUPPORTED {
+            let codec = s.key.valid_versions();
+            assert!(s.served.0 >= codec.min && s.served.1 <= codec.max, "{:?} serves {:?} beyond codec {:?}", s.key, s.served, codec);
+            assert!(s.advertised_min <= s.served.0 && s.served.0 <= s.served.1);
+        }
+    }
+}
