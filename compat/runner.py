@@ -20,6 +20,12 @@ SCENARIOS = [
     ("librdkafka", "restart"),
 ]
 
+# Scenarios whose feature a later issue builds. Against gregor they still run, and are reported
+# as "pending" instead of failing the suite; one that passes is reported so it leaves this list.
+PENDING = {
+    ("java", "console_group"): "consumer groups (issue 4)",
+}
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
@@ -61,6 +67,10 @@ def main() -> int:
             try:
                 rc = proc.wait(timeout=args.timeout)
                 status = "pass" if rc == 0 else "FAIL"
+                if args.broker == "gregor" and (client, scen) in PENDING:
+                    status = "pending" if rc != 0 else "pass"
+                    if rc == 0:
+                        print(f"    {name} passes now: remove it from PENDING in runner.py", flush=True)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGTERM)  # the harness then kills its brokers
                 try:
@@ -74,21 +84,25 @@ def main() -> int:
         dt = time.monotonic() - t0
         results.append((client, scen, status, dt))
         text = open(log, "rb").read().decode("utf-8", "replace")
-        if status != "pass" or args.verbose:
+        if status == "FAIL" or args.verbose:
             lines = text.splitlines()
             print("\n".join(lines[-80:]), flush=True)
-        print(f"    {status} in {dt:.1f}s (log: {log})", flush=True)
+        why = f" ({PENDING[(client, scen)]})" if status == "pending" else ""
+        print(f"    {status}{why} in {dt:.1f}s (log: {log})", flush=True)
 
     w1 = max(len("client"), *(len(c) for c, *_ in results))
     w2 = max(len("scenario"), *(len(s) for _, s, *_ in results))
     print()
-    print(f"{'client':<{w1}} | {'scenario':<{w2}} | {'result':<6} | seconds")
-    print(f"{'-' * w1}-+-{'-' * w2}-+--------+--------")
+    print(f"{'client':<{w1}} | {'scenario':<{w2}} | {'result':<7} | seconds")
+    print(f"{'-' * w1}-+-{'-' * w2}-+---------+--------")
     for c, s, st, dt in results:
-        print(f"{c:<{w1}} | {s:<{w2}} | {st:<6} | {dt:7.1f}")
+        print(f"{c:<{w1}} | {s:<{w2}} | {st:<7} | {dt:7.1f}")
     passed = sum(1 for r in results if r[2] == "pass")
-    failed = len(results) - passed
+    pending = sum(1 for r in results if r[2] == "pending")
+    failed = len(results) - passed - pending
     print(f"\nbroker: {args.broker}; total {time.monotonic() - t_all:.1f}s; logs in {logdir}")
+    if pending:
+        print(f"compat: {pending} pending on later issues (not counted)")
     print(f"compat: {passed} passed, {failed} failed")
     return 1 if failed else 0
 

@@ -73,3 +73,48 @@ async fn limits_out_of_range_and_topic_ids() {
     assert_eq!(f.responses[1].partitions[0].error_code, ResponseError::UnknownTopicId.code());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn incremental_sessions_answer_only_news() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    let id = create_topic(&mut c, "sess", 2).await;
+    produce(&mut c, 9, "sess", 0, batch(3, -1, -1, -1, Compression::None)).await;
+    // Full fetch opening a session (epoch 0), both partitions, by topic id.
+    let mut req = fetch_request("", 0, 0, 0, 0);
+    req.topics[0].topic_id = id;
+    let mut p1 = req.topics[0].partitions[0].clone();
+    p1.partition = 1;
+    req.topics[0].partitions.push(p1);
+    req.session_id = 0;
+    req.session_epoch = 0;
+    let ResponseKind::Fetch(f) = c.send(17, RequestKind::Fetch(req.clone())).await else { unreachable!() };
+    assert_ne!(f.session_id, 0, "a session was created");
+    assert_eq!(f.responses[0].partitions.len(), 2);
+    let session = f.session_id;
+    // Incremental, nothing changed: the client moves its offset on partition 0; no news at all.
+    let mut inc = req.clone();
+    inc.session_id = session;
+    inc.session_epoch = 1;
+    inc.topics[0].partitions = vec![{
+        let mut p = req.topics[0].partitions[0].clone();
+        p.fetch_offset = 3;
+        p
+    }];
+    let ResponseKind::Fetch(f) = c.send(17, RequestKind::Fetch(inc.clone())).await else { unreachable!() };
+    assert_eq!((f.error_code, f.session_id), (0, session));
+    assert!(f.responses.iter().all(|t| t.partitions.is_empty()), "no news: {:?}", f.responses);
+    // New data on partition 1 only: only partition 1 comes back.
+    produce(&mut c, 9, "sess", 1, batch(2, -1, -1, -1, Compression::None)).await;
+    let mut inc2 = inc.clone();
+    inc2.session_epoch = 2;
+    inc2.topics.clear();
+    let ResponseKind::Fetch(f) = c.send(17, RequestKind::Fetch(inc2)).await else { unreachable!() };
+    let parts: Vec<_> = f.responses.iter().flat_map(|t| t.partitions.iter()).collect();
+    assert_eq!(parts.len(), 1);
+    assert_eq!((parts[0].partition_index, decode_records(&parts[0].records).len()), (1, 2));
+    // A stale epoch is refused.
+    let ResponseKind::Fetch(f) = c.send(17, RequestKind::Fetch(inc)).await else { unreachable!() };
+    assert_eq!(f.error_code, ResponseError::InvalidFetchSessionEpoch.code());
+    b.stop().await;
+}

@@ -11,6 +11,7 @@ use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, Metada
 use crate::config::Config;
 use crate::log::rocks::{RocksStore, open_db};
 use crate::log::{Partition, Store, StoreError};
+use crate::protocol::fetch_session::FetchSessions;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -29,6 +30,8 @@ pub struct Broker {
     store: Arc<dyn Store>,
     partitions: DashMap<u64, Arc<Partition>>,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    /// Incremental fetch sessions (KIP-227) of all connections.
+    pub fetch_sessions: FetchSessions,
 }
 
 impl Broker {
@@ -43,6 +46,7 @@ impl Broker {
             store,
             partitions: DashMap::new(),
             producer_ids: tokio::sync::Mutex::new((0, 0)),
+            fetch_sessions: FetchSessions::default(),
         });
         broker.register().await?;
         broker.drop_orphaned_partitions()?;

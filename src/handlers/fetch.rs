@@ -1,8 +1,6 @@
-//! Fetch: reads whole batches up to the high watermark within the request's byte limits, and
-//! long-polls (max_wait_ms, min_bytes) on the partitions' high-watermark watches.
-//!
-//! Fetch sessions (KIP-227) are answered sessionless (session id 0), which Kafka clients treat as
-//! "full fetch every time"; incremental sessions are a later optimisation.
+//! Fetch: reads whole batches up to the high watermark within the request's byte limits,
+//! long-polls (max_wait_ms, min_bytes) on the partitions' high-watermark watches, and keeps
+//! incremental fetch sessions (KIP-227) through `protocol::fetch_session`.
 
 use std::time::Duration;
 
@@ -12,10 +10,12 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::protocol::errors;
+use crate::protocol::fetch_session::{self, PartitionKey, Plan, SessionError, SessionPartition};
 
 pub const VERSIONS: (i16, i16) = (4, 18);
 
@@ -23,97 +23,156 @@ pub const VERSIONS: (i16, i16) = (4, 18);
 const WAIT_MS_MAX: i32 = 60_000;
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let plan = match plan(broker, ctx, &req) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut r = FetchResponse::default();
+            r.error_code = match e {
+                SessionError::NotFound => ResponseError::FetchSessionIdNotFound.code(),
+                SessionError::InvalidEpoch => ResponseError::InvalidFetchSessionEpoch.code(),
+            };
+            return r;
+        }
+    };
     let wait_ms = req.max_wait_ms.clamp(0, WAIT_MS_MAX) as u64;
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
+    let response_bytes_max = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
     loop {
         let mut watches = Vec::new();
-        let (response, bytes, errors) = read_all(broker, ctx, &req, &mut watches);
+        let (results, bytes, errors) = read_all(broker, ctx, &plan, response_bytes_max, &mut watches);
         let satisfied = bytes >= req.min_bytes.max(0) as usize || errors || watches.is_empty();
-        if satisfied || Instant::now() >= deadline {
-            return response;
+        let timed_out = Instant::now() >= deadline;
+        if satisfied || timed_out {
+            return respond(broker, ctx, &plan, results);
         }
         let changed = futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            // Deadline passed with nothing new: answer with what is there (possibly nothing).
-            let (response, _, _) = read_all(broker, ctx, &req, &mut Vec::new());
-            return response;
+            let (results, _, _) = read_all(broker, ctx, &plan, response_bytes_max, &mut Vec::new());
+            return respond(broker, ctx, &plan, results);
         }
     }
 }
 
-/// One pass over the requested partitions. Returns the response, the record bytes in it and
-/// whether any partition had an error; fills `watches` with the partitions' change receivers.
-fn read_all(broker: &Broker, ctx: &RequestContext, req: &FetchRequest, watches: &mut Vec<watch::Receiver<i64>>) -> (FetchResponse, usize, bool) {
+fn plan(broker: &Broker, ctx: &RequestContext, req: &FetchRequest) -> Result<Plan, SessionError> {
+    let by_id = ctx.version >= 13;
+    let key = |name: &TopicName, id: Uuid, partition: i32| PartitionKey {
+        topic_id: if by_id { id } else { Uuid::nil() },
+        topic: if by_id { String::new() } else { name.0.to_string() },
+        partition,
+    };
+    let requested: Vec<_> = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let sp = SessionPartition { fetch_offset: p.fetch_offset, max_bytes: p.partition_max_bytes, sent: None };
+                (key(&t.topic, t.topic_id, p.partition), sp)
+            })
+        })
+        .collect();
+    if ctx.version < 7 {
+        return Ok(Plan { session_id: 0, incremental: false, partitions: requested });
+    }
+    let forgotten = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| key(&t.topic, t.topic_id, *p)))
+        .collect();
+    broker.fetch_sessions.begin(req.session_id, req.session_epoch, requested, forgotten)
+}
+
+struct PartitionResult {
+    key: PartitionKey,
+    topic_name: Option<String>,
+    data: PartitionData,
+    records: usize,
+    error: bool,
+}
+
+/// One pass over the planned partitions, filling `watches` with their change receivers.
+/// Returns the results, the record bytes read and whether any partition had an error.
+fn read_all(
+    broker: &Broker,
+    ctx: &RequestContext,
+    plan: &Plan,
+    response_bytes_max: usize,
+    watches: &mut Vec<watch::Receiver<i64>>,
+) -> (Vec<PartitionResult>, usize, bool) {
     let image = broker.image();
-    let mut r = FetchResponse::default();
-    r.session_id = 0;
     let mut total = 0usize;
     let mut any_error = false;
-    let response_bytes_max = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
-    for t in &req.topics {
-        let topic = if ctx.version >= 13 { image.topic_by_id(&t.topic_id) } else { image.topics.get(t.topic.0.as_str()) };
-        let mut out = FetchableTopicResponse::default();
-        out.topic = match topic {
-            Some(tp) => TopicName(str_bytes(tp.name.clone())),
-            None => t.topic.clone(),
-        };
-        out.topic_id = t.topic_id;
-        for p in &t.partitions {
-            let mut pd = PartitionData::default();
-            pd.partition_index = p.partition;
-            pd.high_watermark = -1;
-            pd.last_stable_offset = -1;
-            pd.log_start_offset = -1;
-            let meta = topic.and_then(|tp| usize::try_from(p.partition).ok().and_then(|i| tp.partitions.get(i)));
-            let part = meta.map(|m| broker.partition(m.uid));
-            match part {
-                None => {
-                    any_error = true;
-                    let e = if ctx.version >= 13 && topic.is_none() { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
-                    pd.error_code = e.code();
-                }
-                Some(Err(e)) => {
-                    any_error = true;
-                    pd.error_code = errors::store_error(&e).code();
-                }
-                Some(Ok(part)) => {
-                    watches.push(part.subscribe());
-                    let room = response_bytes_max.saturating_sub(total);
-                    let limit = (p.partition_max_bytes.max(0) as usize).min(room);
-                    if limit == 0 && total > 0 {
-                        // Response is full: report offsets, no records.
-                        pd.high_watermark = part.high_watermark();
-                        pd.last_stable_offset = pd.high_watermark;
-                        pd.log_start_offset = part.log_start();
-                        pd.records = Some(Bytes::new());
-                    } else {
-                        match part.read(p.fetch_offset, limit.max(1)) {
-                            Ok(res) => {
-                                total += res.records.len();
-                                pd.high_watermark = res.high_watermark;
-                                pd.last_stable_offset = res.high_watermark;
-                                pd.log_start_offset = res.log_start;
-                                pd.records = Some(res.records);
-                            }
-                            Err(e) => {
-                                any_error = true;
-                                pd.error_code = errors::read_error(&e).code();
-                                pd.high_watermark = part.high_watermark();
-                                pd.last_stable_offset = pd.high_watermark;
-                                pd.log_start_offset = part.log_start();
-                            }
-                        }
-                    }
-                    if ctx.version >= 12 {
-                        pd.aborted_transactions = None;
-                    } else {
-                        pd.aborted_transactions = Some(vec![]);
-                    }
-                }
-            }
-            out.partitions.push(pd);
+    let mut out = Vec::with_capacity(plan.partitions.len());
+    for (key, sp) in &plan.partitions {
+        let topic = if ctx.version >= 13 { image.topic_by_id(&key.topic_id) } else { image.topics.get(&key.topic) };
+        let mut pd = PartitionData::default();
+        pd.partition_index = key.partition;
+        pd.high_watermark = -1;
+        pd.last_stable_offset = -1;
+        pd.log_start_offset = -1;
+        if ctx.version < 12 {
+            pd.aborted_transactions = Some(vec![]);
         }
-        r.responses.push(out);
+        let meta = topic.and_then(|t| usize::try_from(key.partition).ok().and_then(|i| t.partitions.get(i)));
+        let mut records = 0;
+        match meta.map(|m| broker.partition(m.uid)) {
+            None => {
+                let e = if ctx.version >= 13 && topic.is_none() { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                pd.error_code = e.code();
+            }
+            Some(Err(e)) => pd.error_code = errors::store_error(&e).code(),
+            Some(Ok(part)) => {
+                watches.push(part.subscribe());
+                let room = response_bytes_max.saturating_sub(total);
+                let limit = (sp.max_bytes.max(0) as usize).min(room);
+                let read = if limit == 0 && total > 0 { part.read(sp.fetch_offset, 0).map(|mut r| {
+                    r.records = Bytes::new();
+                    r
+                }) } else { part.read(sp.fetch_offset, limit.max(1)) };
+                match read {
+                    Ok(res) => {
+                        records = res.records.len();
+                        total += records;
+                        pd.high_watermark = res.high_watermark;
+                        pd.log_start_offset = res.log_start;
+                        pd.records = Some(res.records);
+                    }
+                    Err(e) => {
+                        pd.error_code = errors::read_error(&e).code();
+                        pd.high_watermark = part.high_watermark();
+                        pd.log_start_offset = part.log_start();
+                    }
+                }
+                pd.last_stable_offset = pd.high_watermark;
+            }
+        }
+        let error = pd.error_code != 0;
+        any_error |= error;
+        out.push(PartitionResult { key: key.clone(), topic_name: topic.map(|t| t.name.clone()), data: pd, records, error });
     }
-    (r, total, any_error)
+    (out, total, any_error)
+}
+
+/// Builds the response; an incremental session answers only partitions with news.
+fn respond(broker: &Broker, ctx: &RequestContext, plan: &Plan, results: Vec<PartitionResult>) -> FetchResponse {
+    let mut r = FetchResponse::default();
+    r.session_id = plan.session_id;
+    for (res, (_, sp)) in results.into_iter().zip(&plan.partitions) {
+        let hw = res.data.high_watermark;
+        let log_start = res.data.log_start_offset;
+        if plan.incremental && !fetch_session::has_news(sp, hw, log_start, res.records, res.error) {
+            continue;
+        }
+        broker.fetch_sessions.sent(plan.session_id, &res.key, hw, log_start);
+        let same_topic = r.responses.last().is_some_and(|t: &FetchableTopicResponse| {
+            if ctx.version >= 13 { t.topic_id == res.key.topic_id } else { t.topic.0.as_str() == res.key.topic }
+        });
+        if !same_topic {
+            let mut t = FetchableTopicResponse::default();
+            t.topic_id = res.key.topic_id;
+            t.topic = TopicName(str_bytes(res.topic_name.clone().unwrap_or_else(|| res.key.topic.clone())));
+            r.responses.push(t);
+        }
+        r.responses.last_mut().expect("pushed above").partitions.push(res.data);
+    }
+    r
 }

@@ -2,5 +2,6 @@
 //! API versions, and the mapping from domain errors to Kafka error codes.
 
 pub mod errors;
+pub mod fetch_session;
 pub mod frame;
 pub mod versions;
