@@ -7,7 +7,10 @@ async fn advertises_the_table_at_every_version() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     for v in 0..=4 {
-        let ResponseKind::ApiVersions(r) = c.send(v, RequestKind::ApiVersions(ApiVersionsRequest::default())).await else { unreachable!() };
+        let ResponseKind::ApiVersions(r) = c.send(v, RequestKind::ApiVersions(ApiVersionsRequest::default())).await
+        else {
+            unreachable!()
+        };
         assert_eq!(r.error_code, 0);
         let produce = r.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("Produce advertised");
         assert_eq!((produce.min_version, produce.max_version), (0, 13));

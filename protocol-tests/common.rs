@@ -29,10 +29,8 @@ impl TestBroker {
     pub async fn start_with(extra: &[&str]) -> TestBroker {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut overrides = vec![
-            format!("listeners=PLAINTEXT://127.0.0.1:{port}"),
-            format!("log.dirs={}", dir.path().display()),
-        ];
+        let mut overrides =
+            vec![format!("listeners=PLAINTEXT://127.0.0.1:{port}"), format!("log.dirs={}", dir.path().display())];
         overrides.extend(extra.iter().map(|s| s.to_string()));
         let mut b = TestBroker { running: None, addr: SocketAddr::from(([127, 0, 0, 1], port)), _dir: dir, overrides };
         b.boot().await;

@@ -57,10 +57,13 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
             t.replication_factor = 1;
             RequestKind::CreateTopics(CreateTopicsRequest::default().with_topics(vec![t]))
         }
-        ApiKey::DeleteTopics if version >= 6 => RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topics(vec![
-            delete_topics_request::DeleteTopicState::default().with_name(Some(name("absent"))),
-        ])),
-        ApiKey::DeleteTopics => RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topic_names(vec![name("absent")])),
+        ApiKey::DeleteTopics if version >= 6 => RequestKind::DeleteTopics(
+            DeleteTopicsRequest::default()
+                .with_topics(vec![delete_topics_request::DeleteTopicState::default().with_name(Some(name("absent")))]),
+        ),
+        ApiKey::DeleteTopics => {
+            RequestKind::DeleteTopics(DeleteTopicsRequest::default().with_topic_names(vec![name("absent")]))
+        }
         ApiKey::InitProducerId => RequestKind::InitProducerId(
             InitProducerIdRequest::default()
                 .with_transactional_id(None)
@@ -97,10 +100,16 @@ async fn every_api_at_min_and_max_version() {
                 ResponseKind::Fetch(r) => r.responses[0].partitions[0].error_code == 0,
                 ResponseKind::ListOffsets(r) => r.topics[0].partitions[0].error_code == 0,
                 ResponseKind::Metadata(r) => r.topics[0].error_code == 0,
-                ResponseKind::FindCoordinator(r) => r.error_code == 0 && r.coordinators.iter().all(|c| c.error_code == 0),
+                ResponseKind::FindCoordinator(r) => {
+                    r.error_code == 0 && r.coordinators.iter().all(|c| c.error_code == 0)
+                }
                 ResponseKind::ApiVersions(r) => r.error_code == 0,
-                ResponseKind::CreateTopics(r) => r.topics[0].error_code == kafka_protocol::ResponseError::TopicAlreadyExists.code(),
-                ResponseKind::DeleteTopics(r) => r.responses[0].error_code == kafka_protocol::ResponseError::UnknownTopicOrPartition.code(),
+                ResponseKind::CreateTopics(r) => {
+                    r.topics[0].error_code == kafka_protocol::ResponseError::TopicAlreadyExists.code()
+                }
+                ResponseKind::DeleteTopics(r) => {
+                    r.responses[0].error_code == kafka_protocol::ResponseError::UnknownTopicOrPartition.code()
+                }
                 ResponseKind::InitProducerId(r) => r.error_code == 0 && r.producer_id.0 >= 0,
                 ResponseKind::DescribeConfigs(r) => r.results[0].error_code == 0 && !r.results[0].configs.is_empty(),
                 ResponseKind::DescribeCluster(r) => r.error_code == 0 && r.brokers.len() == 1,

@@ -16,7 +16,10 @@ async fn long_poll_wakes_on_new_data() {
     let addr = b.addr;
     let waiter = tokio::spawn(async move {
         let mut c = Client::connect(addr).await;
-        let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("poll", 0, 0, 15_000, 1))).await else { unreachable!() };
+        let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("poll", 0, 0, 15_000, 1))).await
+        else {
+            unreachable!()
+        };
         f
     });
     // The waiter is parked until data arrives; produce once it has had a chance to park.
@@ -34,7 +37,9 @@ async fn empty_fetch_returns_after_max_wait() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     create_topic(&mut c, "idle", 1).await;
-    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("idle", 0, 0, 100, 1))).await else { unreachable!() };
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("idle", 0, 0, 100, 1))).await else {
+        unreachable!()
+    };
     let p = &f.responses[0].partitions[0];
     assert_eq!((p.error_code, p.high_watermark), (0, 0));
     assert!(decode_records(&p.records).is_empty());
@@ -56,9 +61,13 @@ async fn limits_out_of_range_and_topic_ids() {
     let recs = decode_records(&f.responses[0].partitions[0].records);
     assert_eq!((recs.first().unwrap().offset, recs.len()), (10, 10));
 
-    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("limits", 0, 31, 0, 0))).await else { unreachable!() };
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("limits", 0, 31, 0, 0))).await else {
+        unreachable!()
+    };
     assert_eq!(f.responses[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
-    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("limits", 3, 0, 0, 0))).await else { unreachable!() };
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("limits", 3, 0, 0, 0))).await else {
+        unreachable!()
+    };
     assert_eq!(f.responses[0].partitions[0].error_code, ResponseError::UnknownTopicOrPartition.code());
 
     let mut by_id = fetch_request("", 0, 0, 0, 0);

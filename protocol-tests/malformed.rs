@@ -6,7 +6,9 @@ use crate::common::*;
 
 async fn still_serves(b: &TestBroker) {
     let mut c = b.client().await;
-    let ResponseKind::ApiVersions(r) = c.send(3, RequestKind::ApiVersions(ApiVersionsRequest::default())).await else { unreachable!() };
+    let ResponseKind::ApiVersions(r) = c.send(3, RequestKind::ApiVersions(ApiVersionsRequest::default())).await else {
+        unreachable!()
+    };
     assert_eq!(r.error_code, 0);
 }
 

@@ -23,7 +23,9 @@ fn topics_req(names: &[&str], auto: bool) -> MetadataRequest {
 async fn describes_cluster_and_auto_creates() {
     let b = TestBroker::start_with(&["num.partitions=3"]).await;
     let mut c = b.client().await;
-    let ResponseKind::Metadata(r) = c.send(12, RequestKind::Metadata(topics_req(&["auto-made"], true))).await else { unreachable!() };
+    let ResponseKind::Metadata(r) = c.send(12, RequestKind::Metadata(topics_req(&["auto-made"], true))).await else {
+        unreachable!()
+    };
     assert_eq!(r.brokers.len(), 1);
     assert_eq!(r.brokers[0].port as u16, b.addr.port());
     assert_eq!(r.controller_id, r.brokers[0].node_id, "controller is a listed broker");
@@ -32,9 +34,13 @@ async fn describes_cluster_and_auto_creates() {
     assert_eq!(r.topics[0].partitions.len(), 3);
     assert!(!r.topics[0].topic_id.is_nil());
 
-    let ResponseKind::Metadata(r) = c.send(12, RequestKind::Metadata(topics_req(&["not-there"], false))).await else { unreachable!() };
+    let ResponseKind::Metadata(r) = c.send(12, RequestKind::Metadata(topics_req(&["not-there"], false))).await else {
+        unreachable!()
+    };
     assert_eq!(r.topics[0].error_code, ResponseError::UnknownTopicOrPartition.code());
-    let ResponseKind::Metadata(r) = c.send(12, RequestKind::Metadata(topics_req(&["bad name!"], true))).await else { unreachable!() };
+    let ResponseKind::Metadata(r) = c.send(12, RequestKind::Metadata(topics_req(&["bad name!"], true))).await else {
+        unreachable!()
+    };
     assert_eq!(r.topics[0].error_code, ResponseError::InvalidTopicException.code());
     b.stop().await;
 }
@@ -43,7 +49,9 @@ async fn describes_cluster_and_auto_creates() {
 async fn auto_creation_can_be_disabled() {
     let b = TestBroker::start_with(&["auto.create.topics.enable=false"]).await;
     let mut c = b.client().await;
-    let ResponseKind::Metadata(r) = c.send(9, RequestKind::Metadata(topics_req(&["x"], true))).await else { unreachable!() };
+    let ResponseKind::Metadata(r) = c.send(9, RequestKind::Metadata(topics_req(&["x"], true))).await else {
+        unreachable!()
+    };
     assert_eq!(r.topics[0].error_code, ResponseError::UnknownTopicOrPartition.code());
     let mut all = MetadataRequest::default();
     all.topics = None;

@@ -13,7 +13,10 @@ async fn offsets_are_dense_across_codecs_and_survive_restart() {
     let mut c = b.client().await;
     create_topic(&mut c, "codecs", 1).await;
     let mut expected = 0;
-    for (i, codec) in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd].into_iter().enumerate() {
+    for (i, codec) in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd]
+        .into_iter()
+        .enumerate()
+    {
         let version = if i % 2 == 0 { 3 } else { 12 };
         assert_eq!(produce(&mut c, version, "codecs", 0, batch(4, -1, -1, -1, codec)).await, (0, expected));
         expected += 4;
@@ -21,7 +24,9 @@ async fn offsets_are_dense_across_codecs_and_survive_restart() {
     drop(c);
     b.restart().await;
     let mut c = b.client().await;
-    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("codecs", 0, 0, 0, 0))).await else { unreachable!() };
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("codecs", 0, 0, 0, 0))).await else {
+        unreachable!()
+    };
     let p = &f.responses[0].partitions[0];
     assert_eq!(p.high_watermark, 20);
     let recs = decode_records(&p.records);
@@ -40,9 +45,18 @@ async fn bad_batches_get_their_error_codes() {
     let last = corrupt.len() - 1;
     corrupt[last] ^= 0x55;
     assert_eq!(produce(&mut c, 9, "strict", 0, corrupt.freeze()).await.0, ResponseError::CorruptMessage.code());
-    assert_eq!(produce(&mut c, 9, "strict", 0, batch(200, -1, -1, -1, Compression::None)).await.0, ResponseError::MessageTooLarge.code());
-    assert_eq!(produce(&mut c, 9, "strict", 7, batch(1, -1, -1, -1, Compression::None)).await.0, ResponseError::UnknownTopicOrPartition.code());
-    assert_eq!(produce(&mut c, 9, "nowhere", 0, batch(1, -1, -1, -1, Compression::None)).await.0, ResponseError::UnknownTopicOrPartition.code());
+    assert_eq!(
+        produce(&mut c, 9, "strict", 0, batch(200, -1, -1, -1, Compression::None)).await.0,
+        ResponseError::MessageTooLarge.code()
+    );
+    assert_eq!(
+        produce(&mut c, 9, "strict", 7, batch(1, -1, -1, -1, Compression::None)).await.0,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    assert_eq!(
+        produce(&mut c, 9, "nowhere", 0, batch(1, -1, -1, -1, Compression::None)).await.0,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
     let truncated = batch(3, -1, -1, -1, Compression::None).slice(..40);
     assert_eq!(produce(&mut c, 9, "strict", 0, truncated).await.0, ResponseError::CorruptMessage.code());
     // Nothing of the above was written; a good batch still lands at 0.
@@ -99,7 +113,9 @@ async fn acks_zero_gets_no_response_but_is_written() {
     let mut frame = (buf.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&buf);
     c.write_raw(&frame).await;
-    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("fire", 0, 0, 5000, 1))).await else { unreachable!() };
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("fire", 0, 0, 5000, 1))).await else {
+        unreachable!()
+    };
     assert_eq!(f.responses[0].partitions[0].high_watermark, 5);
     b.stop().await;
 }
@@ -114,7 +130,9 @@ async fn idempotent_retries_gaps_and_fencing() {
     req.transaction_timeout_ms = 60000;
     req.producer_id = ProducerId(-1);
     req.producer_epoch = -1;
-    let ResponseKind::InitProducerId(r) = c.send(4, RequestKind::InitProducerId(req.clone())).await else { unreachable!() };
+    let ResponseKind::InitProducerId(r) = c.send(4, RequestKind::InitProducerId(req.clone())).await else {
+        unreachable!()
+    };
     assert_eq!(r.error_code, 0);
     let pid = r.producer_id.0;
     let ResponseKind::InitProducerId(r2) = c.send(0, RequestKind::InitProducerId(req)).await else { unreachable!() };
@@ -134,7 +152,9 @@ async fn idempotent_retries_gaps_and_fencing() {
     assert_eq!(produce(&mut c, 9, "idem", 0, batch(1, pid, 1, 0, Compression::None)).await, (0, 5));
     let stale = produce(&mut c, 9, "idem", 0, batch(1, pid, 0, 5, Compression::None)).await;
     assert_eq!(stale.0, ResponseError::InvalidProducerEpoch.code());
-    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("idem", 0, 0, 0, 0))).await else { unreachable!() };
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("idem", 0, 0, 0, 0))).await else {
+        unreachable!()
+    };
     assert_eq!(f.responses[0].partitions[0].high_watermark, 6);
     b.stop().await;
 }

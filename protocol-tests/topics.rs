@@ -13,7 +13,12 @@ fn creatable(n: &str, partitions: i32, rf: i16) -> create_topics_request::Creata
     t
 }
 
-async fn create(c: &mut Client, version: i16, topics: Vec<create_topics_request::CreatableTopic>, validate_only: bool) -> CreateTopicsResponse {
+async fn create(
+    c: &mut Client,
+    version: i16,
+    topics: Vec<create_topics_request::CreatableTopic>,
+    validate_only: bool,
+) -> CreateTopicsResponse {
     let mut req = CreateTopicsRequest::default();
     req.topics = topics;
     req.timeout_ms = 5000;
@@ -39,7 +44,14 @@ async fn create_validates_and_reports_per_topic() {
     let r = create(
         &mut c,
         7,
-        vec![creatable("defaults", -1, -1), with_config, bad_config, creatable("bad/name", 1, 1), creatable("rf3", 1, 3), creatable("zero", 0, 1)],
+        vec![
+            creatable("defaults", -1, -1),
+            with_config,
+            bad_config,
+            creatable("bad/name", 1, 1),
+            creatable("rf3", 1, 3),
+            creatable("zero", 0, 1),
+        ],
         false,
     )
     .await;
@@ -60,8 +72,15 @@ async fn create_validates_and_reports_per_topic() {
     assert_eq!(again.topics[0].error_code, ResponseError::TopicAlreadyExists.code());
     let dry = create(&mut c, 7, vec![creatable("dry-run", 4, 1)], true).await;
     assert_eq!((dry.topics[0].error_code, dry.topics[0].num_partitions), (0, 4));
-    let ResponseKind::Metadata(m) = c.send(12, RequestKind::Metadata(MetadataRequest::default().with_topics(None))).await else { unreachable!() };
-    assert!(!m.topics.iter().any(|t| t.name.as_ref().unwrap().0.as_str() == "dry-run"), "validate_only creates nothing");
+    let ResponseKind::Metadata(m) =
+        c.send(12, RequestKind::Metadata(MetadataRequest::default().with_topics(None))).await
+    else {
+        unreachable!()
+    };
+    assert!(
+        !m.topics.iter().any(|t| t.name.as_ref().unwrap().0.as_str() == "dry-run"),
+        "validate_only creates nothing"
+    );
     b.stop().await;
 }
 
@@ -71,7 +90,10 @@ async fn delete_by_name_and_by_id_and_data_goes_with_it() {
     let mut c = b.client().await;
     create_topic(&mut c, "by-name", 1).await;
     let id = create_topic(&mut c, "by-id", 1).await;
-    assert_eq!(produce(&mut c, 9, "by-name", 0, batch(3, -1, -1, -1, kafka_protocol::records::Compression::None)).await, (0, 0));
+    assert_eq!(
+        produce(&mut c, 9, "by-name", 0, batch(3, -1, -1, -1, kafka_protocol::records::Compression::None)).await,
+        (0, 0)
+    );
 
     let mut req = DeleteTopicsRequest::default();
     req.topic_names = vec![name("by-name"), name("missing")];
@@ -90,7 +112,9 @@ async fn delete_by_name_and_by_id_and_data_goes_with_it() {
 
     // A re-created topic starts empty.
     create_topic(&mut c, "by-name", 1).await;
-    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("by-name", 0, 0, 0, 0))).await else { unreachable!() };
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("by-name", 0, 0, 0, 0))).await else {
+        unreachable!()
+    };
     assert_eq!(f.responses[0].partitions[0].high_watermark, 0);
     b.stop().await;
 }
@@ -109,7 +133,10 @@ async fn describe_topic_partitions_pages_with_a_cursor() {
         u
     }];
     req.response_partition_limit = 3;
-    let ResponseKind::DescribeTopicPartitions(r) = c.send(0, RequestKind::DescribeTopicPartitions(req.clone())).await else { unreachable!() };
+    let ResponseKind::DescribeTopicPartitions(r) = c.send(0, RequestKind::DescribeTopicPartitions(req.clone())).await
+    else {
+        unreachable!()
+    };
     assert_eq!(r.topics[0].partitions.len(), 3);
     let cursor = r.next_cursor.clone().expect("more to come");
     assert_eq!(cursor.partition_index, 3);
@@ -118,7 +145,9 @@ async fn describe_topic_partitions_pages_with_a_cursor() {
     cur.topic_name = cursor.topic_name.clone();
     cur.partition_index = cursor.partition_index;
     next.cursor = Some(cur);
-    let ResponseKind::DescribeTopicPartitions(r) = c.send(0, RequestKind::DescribeTopicPartitions(next)).await else { unreachable!() };
+    let ResponseKind::DescribeTopicPartitions(r) = c.send(0, RequestKind::DescribeTopicPartitions(next)).await else {
+        unreachable!()
+    };
     assert_eq!(r.topics[0].partitions.iter().map(|p| p.partition_index).collect::<Vec<_>>(), vec![3, 4]);
     assert_eq!(r.topics[1].error_code, ResponseError::UnknownTopicOrPartition.code());
     b.stop().await;

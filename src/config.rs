@@ -34,10 +34,7 @@ impl Listener {
     /// The socket addresses to bind: `[::]` and `0.0.0.0` for an empty host.
     pub fn bind_addrs(&self) -> Vec<SocketAddr> {
         if self.host.is_empty() {
-            return vec![
-                SocketAddr::from(([0u16; 8], self.port)),
-                SocketAddr::from(([0u8; 4], self.port)),
-            ];
+            return vec![SocketAddr::from(([0u16; 8], self.port)), SocketAddr::from(([0u8; 4], self.port))];
         }
         let host = self.host.trim_start_matches('[').trim_end_matches(']');
         match host.parse::<std::net::IpAddr>() {
@@ -121,8 +118,7 @@ impl Config {
     pub fn load(file: Option<&str>, overrides: &[String]) -> Result<Config, ConfigError> {
         let mut props = BTreeMap::new();
         if let Some(path) = file {
-            let f = std::fs::File::open(path)
-                .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            let f = std::fs::File::open(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
             let map = java_properties::read(std::io::BufReader::new(f))
                 .map_err(|e| ConfigError::Parse { path: path.into(), reason: e.to_string() })?;
             props.extend(map);
@@ -161,9 +157,7 @@ impl Config {
                 "socket.request.max.bytes" => {
                     c.socket_request_max_bytes = parse_num(key, v, 1, i32::MAX as i64)? as i32
                 }
-                "log.flush.interval.messages" => {
-                    c.log_flush_interval_messages = parse_num(key, v, 1, i64::MAX)?
-                }
+                "log.flush.interval.messages" => c.log_flush_interval_messages = parse_num(key, v, 1, i64::MAX)?,
                 "log.retention.ms" => retention_ms = Some(parse_num(key, v, -1, i64::MAX)?),
                 "log.retention.minutes" => retention_minutes = Some(parse_num(key, v, -1, i32::MAX as i64)?),
                 "log.retention.hours" => retention_hours = Some(parse_num(key, v, -1, i32::MAX as i64)?),
@@ -180,8 +174,20 @@ impl Config {
         // Kafka's precedence: ms over minutes over hours; -1 means unlimited.
         c.log_retention_ms = match (retention_ms, retention_minutes, retention_hours) {
             (Some(ms), _, _) => ms,
-            (None, Some(m), _) => if m < 0 { -1 } else { m * 60_000 },
-            (None, None, Some(h)) => if h < 0 { -1 } else { h * 3_600_000 },
+            (None, Some(m), _) => {
+                if m < 0 {
+                    -1
+                } else {
+                    m * 60_000
+                }
+            }
+            (None, None, Some(h)) => {
+                if h < 0 {
+                    -1
+                } else {
+                    h * 3_600_000
+                }
+            }
             _ => c.log_retention_ms,
         };
         c.validate()?;
@@ -249,12 +255,8 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
 fn parse_listeners(key: &str, v: &str) -> Result<Vec<Listener>, ConfigError> {
     let mut out = Vec::new();
     for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, rest) = item
-            .split_once("://")
-            .ok_or_else(|| invalid(key, v, "expected NAME://host:port"))?;
-        let (host, port) = rest
-            .rsplit_once(':')
-            .ok_or_else(|| invalid(key, v, "expected NAME://host:port"))?;
+        let (name, rest) = item.split_once("://").ok_or_else(|| invalid(key, v, "expected NAME://host:port"))?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| invalid(key, v, "expected NAME://host:port"))?;
         let port: u16 = port.parse().map_err(|_| invalid(key, v, "port is not a number 0-65535"))?;
         out.push(Listener { name: name.to_string(), host: host.to_string(), port });
     }

@@ -57,7 +57,8 @@ fn main() -> std::process::ExitCode {
             startup_ms = started.elapsed().as_millis() as u64,
             "gregor ready"
         );
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}

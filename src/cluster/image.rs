@@ -56,10 +56,16 @@ pub enum CommandResult {
     #[default]
     Done,
     TopicExists,
-    TopicCreated { uids: Vec<u64> },
-    TopicDeleted { uids: Vec<u64> },
+    TopicCreated {
+        uids: Vec<u64>,
+    },
+    TopicDeleted {
+        uids: Vec<u64>,
+    },
     NoSuchTopic,
-    ProducerIds { first: i64 },
+    ProducerIds {
+        first: i64,
+    },
 }
 
 impl Image {
@@ -100,10 +106,8 @@ impl Image {
                     .collect();
                 let uids = partitions.iter().map(|p| p.uid).collect();
                 self.topic_names.insert(*id, name.clone());
-                self.topics.insert(
-                    name.clone(),
-                    Topic { name: name.clone(), id: *id, partitions, configs: configs.clone() },
-                );
+                self.topics
+                    .insert(name.clone(), Topic { name: name.clone(), id: *id, partitions, configs: configs.clone() });
                 CommandResult::TopicCreated { uids }
             }
             Command::DeleteTopic { name } => match self.topics.remove(name) {
@@ -137,7 +141,10 @@ mod tests {
         };
         assert_eq!(img.apply(&create(Uuid::from_u128(1))), CommandResult::TopicCreated { uids: vec![0, 1] });
         assert_eq!(img.apply(&create(Uuid::from_u128(2))), CommandResult::TopicExists);
-        assert_eq!(img.apply(&Command::DeleteTopic { name: "t".into() }), CommandResult::TopicDeleted { uids: vec![0, 1] });
+        assert_eq!(
+            img.apply(&Command::DeleteTopic { name: "t".into() }),
+            CommandResult::TopicDeleted { uids: vec![0, 1] }
+        );
         assert!(img.topic_by_id(&Uuid::from_u128(1)).is_none());
         assert_eq!(img.apply(&create(Uuid::from_u128(3))), CommandResult::TopicCreated { uids: vec![2, 3] });
         assert_eq!(img.apply(&Command::DeleteTopic { name: "x".into() }), CommandResult::NoSuchTopic);

@@ -55,7 +55,8 @@ impl Metadata {
             raft.initialize(members).await.map_err(|e| err(&e))?;
         }
         let timeout = Some(Duration::from_millis(LEADER_WAIT_MS_MAX));
-        let m = raft.wait(timeout).current_leader(id, "this node leads the metadata group").await.map_err(|e| err(&e))?;
+        let m =
+            raft.wait(timeout).current_leader(id, "this node leads the metadata group").await.map_err(|e| err(&e))?;
         // Everything committed before the restart is applied before the broker serves.
         if let Some(last) = m.last_log_index {
             raft.wait(timeout).applied_index_at_least(Some(last), "metadata replayed").await.map_err(|e| err(&e))?;
@@ -70,11 +71,7 @@ impl Metadata {
 
     /// Replicates and applies a command, returning its result.
     pub async fn submit(&self, cmd: Command) -> Result<CommandResult, MetadataError> {
-        self.raft
-            .client_write(cmd)
-            .await
-            .map(|r| r.data)
-            .map_err(|e| MetadataError::Write(e.to_string()))
+        self.raft.client_write(cmd).await.map(|r| r.data).map_err(|e| MetadataError::Write(e.to_string()))
     }
 
     pub async fn shutdown(&self) {

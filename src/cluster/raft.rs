@@ -6,6 +6,9 @@
 //! snapshots stored in the `raft_meta` column family; on restart the log is replayed from the
 //! last snapshot up to the saved committed index.
 
+// openraft's StorageError is large by design; it is its API, not ours.
+#![allow(clippy::result_large_err)]
+
 use std::fmt::Debug;
 use std::io::Cursor;
 use std::ops::{Bound, RangeBounds};
@@ -14,11 +17,15 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError};
 use openraft::network::RPCOption;
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
-    AnyError, BasicNode, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader, RaftNetwork, RaftNetworkFactory,
-    RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
+    AnyError, BasicNode, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader, RaftNetwork,
+    RaftNetworkFactory, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+    Vote,
 };
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
@@ -162,16 +169,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
-        self.db
-            .delete_range_cf(self.cf(), log_id.index.to_be_bytes(), u64::MAX.to_be_bytes())
-            .map_err(write_err)
+        self.db.delete_range_cf(self.cf(), log_id.index.to_be_bytes(), u64::MAX.to_be_bytes()).map_err(write_err)
     }
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
         meta_put(&self.db, KEY_PURGED, &log_id)?;
-        self.db
-            .delete_range_cf(self.cf(), 0u64.to_be_bytes(), (log_id.index + 1).to_be_bytes())
-            .map_err(write_err)
+        self.db.delete_range_cf(self.cf(), 0u64.to_be_bytes(), (log_id.index + 1).to_be_bytes()).map_err(write_err)
     }
 }
 
@@ -211,7 +214,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             Some(l) => format!("{}-{}", l.leader_id, l.index),
             None => "empty".to_string(),
         };
-        let meta = SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id: id };
+        let meta =
+            SnapshotMeta { last_log_id: self.last_applied, last_membership: self.membership.clone(), snapshot_id: id };
         meta_put(&self.db, KEY_SNAPSHOT, &StoredSnapshot { meta: meta.clone(), data: data.clone() })?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
@@ -259,7 +263,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta<NodeId, BasicNode>, snapshot: Box<Cursor<Vec<u8>>>) -> SResult<()> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> SResult<()> {
         let data = snapshot.into_inner();
         let img: Image = serde_json::from_slice(&data).map_err(read_err)?;
         meta_put(&self.db, KEY_SNAPSHOT, &StoredSnapshot { meta: meta.clone(), data })?;
@@ -306,7 +314,8 @@ impl RaftNetwork<TypeConfig> for Network {
         &mut self,
         _rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>> {
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
         Err(no_peers())
     }
 

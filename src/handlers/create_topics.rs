@@ -19,9 +19,7 @@ const PARTITIONS_MAX: i32 = 100_000;
 
 /// Replica assignment: partition i gets `rf` consecutive brokers starting at i.
 pub fn assign(nodes: &[i32], partitions: i32, rf: i16) -> Vec<Vec<i32>> {
-    (0..partitions as usize)
-        .map(|i| (0..rf as usize).map(|r| nodes[(i + r) % nodes.len()]).collect())
-        .collect()
+    (0..partitions as usize).map(|i| (0..rf as usize).map(|r| nodes[(i + r) % nodes.len()]).collect()).collect()
 }
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -100,11 +98,17 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, Str
         let mut out = Vec::new();
         for (i, a) in by_index.iter().enumerate() {
             if a.partition_index != i as i32 {
-                return Err((ResponseError::InvalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence".into()));
+                return Err((
+                    ResponseError::InvalidReplicaAssignment,
+                    "Partitions should be a consecutive 0-based integer sequence".into(),
+                ));
             }
             let replicas: Vec<i32> = a.broker_ids.iter().map(|b| b.0).collect();
             if replicas.is_empty() || replicas.iter().any(|b| !nodes.contains(b)) {
-                return Err((ResponseError::InvalidReplicaAssignment, format!("Replica assignment {replicas:?} names unknown brokers")));
+                return Err((
+                    ResponseError::InvalidReplicaAssignment,
+                    format!("Replica assignment {replicas:?} names unknown brokers"),
+                ));
             }
             out.push(replicas);
         }
@@ -112,16 +116,25 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, Str
     }
     let partitions = if t.num_partitions == -1 { broker.config.num_partitions } else { t.num_partitions };
     if partitions <= 0 || partitions > PARTITIONS_MAX {
-        return Err((ResponseError::InvalidPartitions, format!("Number of partitions must be between 1 and {PARTITIONS_MAX}: {partitions}")));
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!("Number of partitions must be between 1 and {PARTITIONS_MAX}: {partitions}"),
+        ));
     }
     let rf = if t.replication_factor == -1 { broker.config.default_replication_factor } else { t.replication_factor };
     if rf <= 0 {
-        return Err((ResponseError::InvalidReplicationFactor, "Replication factor must be larger than 0, or -1 to use the default value.".into()));
+        return Err((
+            ResponseError::InvalidReplicationFactor,
+            "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+        ));
     }
     if rf as usize > nodes.len() {
         return Err((
             ResponseError::InvalidReplicationFactor,
-            format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.", nodes.len()),
+            format!(
+                "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.",
+                nodes.len()
+            ),
         ));
     }
     Ok((assign(&nodes, partitions, rf), configs))

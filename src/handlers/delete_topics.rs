@@ -28,7 +28,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: DeleteTopicsRequ
         match topic {
             None => {
                 res.name = name;
-                let e = if res.name.is_none() { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                let e = if res.name.is_none() {
+                    ResponseError::UnknownTopicId
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
                 res.error_code = e.code();
                 res.error_message = Some(str_bytes(e.to_string()));
             }

@@ -1,7 +1,9 @@
 //! DescribeConfigs for topics (every topic config with its source) and for this broker.
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::{RequestContext, str_bytes};
@@ -21,7 +23,9 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
         out.resource_name = res.resource_name.clone();
         // Null (or empty) keys mean every config.
         let wanted = |name: &str| {
-            res.configuration_keys.as_ref().is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
+            res.configuration_keys
+                .as_ref()
+                .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
         };
         match res.resource_type {
             RESOURCE_TOPIC => match broker.image().topics.get(res.resource_name.as_str()) {
@@ -40,8 +44,10 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                                 c.synonyms.push(synonym(e.name, &e.value, Source::TopicConfig as i8));
                             }
                             if let Some(bk) = e.broker_key {
-                                let v = topic_config::value_of(&Default::default(), &broker.config, e.name).unwrap_or_default();
-                                let src = if e.source == Source::Default { Source::Default } else { Source::StaticBroker };
+                                let v = topic_config::value_of(&Default::default(), &broker.config, e.name)
+                                    .unwrap_or_default();
+                                let src =
+                                    if e.source == Source::Default { Source::Default } else { Source::StaticBroker };
                                 c.synonyms.push(synonym(bk, &v, src as i8));
                             }
                         }
@@ -53,7 +59,10 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                 let name = res.resource_name.as_str();
                 if !name.is_empty() && name != broker.config.node_id.to_string() {
                     out.error_code = ResponseError::InvalidRequest.code();
-                    out.error_message = Some(str_bytes(format!("Unexpected broker id, expected {}, but received {name}", broker.config.node_id)));
+                    out.error_message = Some(str_bytes(format!(
+                        "Unexpected broker id, expected {}, but received {name}",
+                        broker.config.node_id
+                    )));
                 } else {
                     for (k, v) in broker_configs(broker) {
                         if wanted(k) {

@@ -12,7 +12,11 @@ use crate::broker::Broker;
 
 pub const VERSIONS: (i16, i16) = (0, 0);
 
-pub fn handle(broker: &Broker, _ctx: &RequestContext, req: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+pub fn handle(
+    broker: &Broker,
+    _ctx: &RequestContext,
+    req: DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
     let image = broker.image();
     let mut names: Vec<String> = if req.topics.is_empty() {
         image.topics.keys().cloned().collect()

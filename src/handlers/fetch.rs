@@ -65,7 +65,8 @@ fn plan(broker: &Broker, ctx: &RequestContext, req: &FetchRequest) -> Result<Pla
         .iter()
         .flat_map(|t| {
             t.partitions.iter().map(move |p| {
-                let sp = SessionPartition { fetch_offset: p.fetch_offset, max_bytes: p.partition_max_bytes, sent: None };
+                let sp =
+                    SessionPartition { fetch_offset: p.fetch_offset, max_bytes: p.partition_max_bytes, sent: None };
                 (key(&t.topic, t.topic_id, p.partition), sp)
             })
         })
@@ -116,7 +117,11 @@ fn read_all(
         let mut records = 0;
         match meta.map(|m| broker.partition(m.uid)) {
             None => {
-                let e = if ctx.version >= 13 && topic.is_none() { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                let e = if ctx.version >= 13 && topic.is_none() {
+                    ResponseError::UnknownTopicId
+                } else {
+                    ResponseError::UnknownTopicOrPartition
+                };
                 pd.error_code = e.code();
             }
             Some(Err(e)) => pd.error_code = errors::store_error(&e).code(),
@@ -124,10 +129,14 @@ fn read_all(
                 watches.push(part.subscribe());
                 let room = response_bytes_max.saturating_sub(total);
                 let limit = (sp.max_bytes.max(0) as usize).min(room);
-                let read = if limit == 0 && total > 0 { part.read(sp.fetch_offset, 0).map(|mut r| {
-                    r.records = Bytes::new();
-                    r
-                }) } else { part.read(sp.fetch_offset, limit.max(1)) };
+                let read = if limit == 0 && total > 0 {
+                    part.read(sp.fetch_offset, 0).map(|mut r| {
+                        r.records = Bytes::new();
+                        r
+                    })
+                } else {
+                    part.read(sp.fetch_offset, limit.max(1))
+                };
                 match read {
                     Ok(res) => {
                         records = res.records.len();
@@ -147,7 +156,13 @@ fn read_all(
         }
         let error = pd.error_code != 0;
         any_error |= error;
-        out.push(PartitionResult { key: key.clone(), topic_name: topic.map(|t| t.name.clone()), data: pd, records, error });
+        out.push(PartitionResult {
+            key: key.clone(),
+            topic_name: topic.map(|t| t.name.clone()),
+            data: pd,
+            records,
+            error,
+        });
     }
     (out, total, any_error)
 }

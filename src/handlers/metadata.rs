@@ -1,7 +1,9 @@
 //! Metadata: brokers, cluster id, controller, and topics (creating unknown ones when allowed).
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::metadata_response::{MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic};
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use uuid::Uuid;
 
@@ -13,7 +15,8 @@ pub const VERSIONS: (i16, i16) = (0, 13);
 
 /// Every topic operation is allowed while there are no ACLs: READ, WRITE, CREATE, DELETE, ALTER,
 /// DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS as a bit set of Kafka's AclOperation codes.
-pub const TOPIC_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+pub const TOPIC_OPERATIONS_ALL: i32 =
+    (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let auto_create = broker.config.auto_create_topics_enable && (ctx.version < 4 || req.allow_auto_topic_creation);
@@ -104,7 +107,8 @@ fn describe(topic: &Topic, req: &MetadataRequest) -> MetadataResponseTopic {
     t.name = Some(TopicName(str_bytes(topic.name.clone())));
     t.topic_id = topic.id;
     t.is_internal = is_internal(&topic.name);
-    t.topic_authorized_operations = if req.include_topic_authorized_operations { TOPIC_OPERATIONS_ALL } else { i32::MIN };
+    t.topic_authorized_operations =
+        if req.include_topic_authorized_operations { TOPIC_OPERATIONS_ALL } else { i32::MIN };
     t.partitions = topic
         .partitions
         .iter()

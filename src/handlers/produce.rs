@@ -20,7 +20,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
     let acks_valid = matches!(req.acks, -1..=1);
     let mut r = ProduceResponse::default();
     for t in req.topic_data {
-        let topic = if ctx.version >= 13 { image.topic_by_id(&t.topic_id) } else { image.topics.get(t.name.0.as_str()) };
+        let topic =
+            if ctx.version >= 13 { image.topic_by_id(&t.topic_id) } else { image.topics.get(t.name.0.as_str()) };
         let mut out = TopicProduceResponse::default();
         out.name = t.name.clone();
         out.topic_id = t.topic_id;
@@ -34,7 +35,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
             let result = match (&topic, &settings) {
                 _ if !acks_valid => Err((ResponseError::InvalidRequiredAcks, None)),
                 (None, _) | (_, None) => {
-                    let e = if ctx.version >= 13 { ResponseError::UnknownTopicId } else { ResponseError::UnknownTopicOrPartition };
+                    let e = if ctx.version >= 13 {
+                        ResponseError::UnknownTopicId
+                    } else {
+                        ResponseError::UnknownTopicOrPartition
+                    };
                     Err((e, None))
                 }
                 (Some(topic), Some(s)) => append(broker, topic, s, p.index, p.records.as_ref()),
@@ -77,7 +82,13 @@ impl TopicSettings {
 
 type AppendResult = Result<crate::log::AppendOutcome, (ResponseError, Option<String>)>;
 
-fn append(broker: &Broker, topic: &Topic, s: &TopicSettings, index: i32, records: Option<&bytes::Bytes>) -> AppendResult {
+fn append(
+    broker: &Broker,
+    topic: &Topic,
+    s: &TopicSettings,
+    index: i32,
+    records: Option<&bytes::Bytes>,
+) -> AppendResult {
     let meta = usize::try_from(index).ok().and_then(|i| topic.partitions.get(i));
     let Some(meta) = meta else {
         return Err((ResponseError::UnknownTopicOrPartition, None));
@@ -90,10 +101,7 @@ fn append(broker: &Broker, topic: &Topic, s: &TopicSettings, index: i32, records
         (errors::batch_error(&e), Some(e.to_string()))
     })?;
     let partition = broker.partition(meta.uid).map_err(|e| (errors::store_error(&e), Some(e.to_string())))?;
-    let opts = AppendOptions {
-        leader_epoch: meta.leader_epoch,
-        log_append_time_ms: s.log_append_time.then(now_ms),
-    };
+    let opts = AppendOptions { leader_epoch: meta.leader_epoch, log_append_time_ms: s.log_append_time.then(now_ms) };
     partition.append(&batches, opts).map_err(|e| {
         tracing::debug!(topic = %topic.name, partition = index, error = %e, "append refused");
         (errors::append_error(&e), Some(e.to_string()))

@@ -140,7 +140,10 @@ pub fn split_and_validate(records: &Bytes, max_batch_bytes: usize) -> Result<Vec
             return Err(BatchError::Crc { stored, computed });
         }
         let header = BatchHeader::read(batch);
-        if header.record_count < 0 || header.last_offset_delta < 0 || header.record_count != header.last_offset_delta + 1 {
+        if header.record_count < 0
+            || header.last_offset_delta < 0
+            || header.record_count != header.last_offset_delta + 1
+        {
             return Err(BatchError::Count { count: header.record_count, delta: header.last_offset_delta });
         }
         out.push((header, records.slice(pos..pos + size)));

@@ -144,7 +144,8 @@ impl Partition {
                         if current.is_none() {
                             entry.epoch = h.producer_epoch;
                         }
-                        let meta = BatchMeta { first_seq: h.base_sequence, last_seq: h.last_sequence(), base_offset: next };
+                        let meta =
+                            BatchMeta { first_seq: h.base_sequence, last_seq: h.last_sequence(), base_offset: next };
                         entry.record(h.producer_epoch, meta);
                         producer_update = Some((h.producer_id, entry));
                     }

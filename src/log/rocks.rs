@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use rocksdb::{ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
+};
 
 use super::batch;
 use super::store::{AppendBatch, Store, StoreError};
@@ -194,7 +196,7 @@ mod tests {
             let p = Partition::open(5, store.clone(), false).unwrap();
             p.append(&[b.clone(), b.clone()], AppendOptions::default()).unwrap();
             let other = Partition::open(6, store.clone(), false).unwrap();
-            other.append(&[b.clone()], AppendOptions::default()).unwrap();
+            other.append(std::slice::from_ref(&b), AppendOptions::default()).unwrap();
         }
         let store: Arc<dyn Store> = Arc::new(RocksStore::new(open_db(&dir).unwrap()));
         let p = Partition::open(5, store.clone(), false).unwrap();
@@ -225,7 +227,12 @@ mod tests {
             })
             .collect();
         let mut buf = bytes::BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, recs.iter(), &RecordEncodeOptions { version: 2, compression: Compression::None }).unwrap();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            recs.iter(),
+            &RecordEncodeOptions { version: 2, compression: Compression::None },
+        )
+        .unwrap();
         batch::split_and_validate(&buf.freeze(), 1 << 20).unwrap().remove(0)
     }
 }

@@ -22,7 +22,12 @@ pub enum Kind {
 /// Every topic config: name, kind, the broker property it falls back to, and Kafka's default.
 pub const TOPIC_CONFIGS: &[(&str, Kind, Option<&str>, &str)] = &[
     ("cleanup.policy", Kind::List, Some("log.cleanup.policy"), "delete"),
-    ("compression.type", Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]), Some("compression.type"), "producer"),
+    (
+        "compression.type",
+        Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        Some("compression.type"),
+        "producer",
+    ),
     ("delete.retention.ms", Kind::Long { min: 0 }, Some("log.cleaner.delete.retention.ms"), "86400000"),
     ("file.delete.delay.ms", Kind::Long { min: 0 }, Some("log.segment.delete.delay.ms"), "60000"),
     ("flush.messages", Kind::Long { min: 1 }, Some("log.flush.interval.messages"), "9223372036854775807"),
@@ -33,8 +38,18 @@ pub const TOPIC_CONFIGS: &[(&str, Kind, Option<&str>, &str)] = &[
     ("max.compaction.lag.ms", Kind::Long { min: 1 }, Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807"),
     ("max.message.bytes", Kind::Int { min: 0 }, Some("message.max.bytes"), "1048588"),
     ("message.timestamp.after.max.ms", Kind::Long { min: 0 }, Some("log.message.timestamp.after.max.ms"), "3600000"),
-    ("message.timestamp.before.max.ms", Kind::Long { min: 0 }, Some("log.message.timestamp.before.max.ms"), "9223372036854775807"),
-    ("message.timestamp.type", Kind::OneOf(&["CreateTime", "LogAppendTime"]), Some("log.message.timestamp.type"), "CreateTime"),
+    (
+        "message.timestamp.before.max.ms",
+        Kind::Long { min: 0 },
+        Some("log.message.timestamp.before.max.ms"),
+        "9223372036854775807",
+    ),
+    (
+        "message.timestamp.type",
+        Kind::OneOf(&["CreateTime", "LogAppendTime"]),
+        Some("log.message.timestamp.type"),
+        "CreateTime",
+    ),
     ("min.cleanable.dirty.ratio", Kind::Ratio, Some("log.cleaner.min.cleanable.ratio"), "0.5"),
     ("min.compaction.lag.ms", Kind::Long { min: 0 }, Some("log.cleaner.min.compaction.lag.ms"), "0"),
     ("min.insync.replicas", Kind::Int { min: 1 }, Some("min.insync.replicas"), "1"),
@@ -166,11 +181,7 @@ fn broker_override(name: &str, c: &Config) -> Option<String> {
 
 /// The effective value of one config for a topic.
 pub fn value_of(topic: &BTreeMap<String, String>, broker: &Config, name: &str) -> Option<String> {
-    topic
-        .get(name)
-        .cloned()
-        .or_else(|| broker_override(name, broker))
-        .or_else(|| find(name).map(|c| c.3.to_string()))
+    topic.get(name).cloned().or_else(|| broker_override(name, broker)).or_else(|| find(name).map(|c| c.3.to_string()))
 }
 
 #[cfg(test)]

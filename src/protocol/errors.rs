@@ -15,9 +15,10 @@ pub fn batch_error(e: &BatchError) -> ResponseError {
     match e {
         BatchError::TooLarge { .. } => ResponseError::MessageTooLarge,
         BatchError::Magic(_) => ResponseError::UnsupportedForMessageFormat,
-        BatchError::Crc { .. } | BatchError::Count { .. } | BatchError::TooShort(_) | BatchError::LengthMismatch { .. } => {
-            ResponseError::CorruptMessage
-        }
+        BatchError::Crc { .. }
+        | BatchError::Count { .. }
+        | BatchError::TooShort(_)
+        | BatchError::LengthMismatch { .. } => ResponseError::CorruptMessage,
         BatchError::Empty => ResponseError::InvalidRecord,
     }
 }

@@ -34,7 +34,9 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, request_bytes_max: i32)
     let mut buf = BytesMut::zeroed(size as usize);
     match r.read_exact(&mut buf).await {
         Ok(_) => Ok(Some(buf.freeze())),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(FrameError::Truncated { expected: size as usize }),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Err(FrameError::Truncated { expected: size as usize })
+        }
         Err(e) => Err(e.into()),
     }
 }

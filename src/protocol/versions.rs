@@ -50,7 +50,13 @@ mod tests {
     fn served_versions_are_ones_the_codec_knows() {
         for s in SUPPORTED {
             let codec = s.key.valid_versions();
-            assert!(s.served.0 >= codec.min && s.served.1 <= codec.max, "{:?} serves {:?} beyond codec {:?}", s.key, s.served, codec);
+            assert!(
+                s.served.0 >= codec.min && s.served.1 <= codec.max,
+                "{:?} serves {:?} beyond codec {:?}",
+                s.key,
+                s.served,
+                codec
+            );
             assert!(s.advertised_min <= s.served.0 && s.served.0 <= s.served.1);
         }
     }

@@ -66,7 +66,12 @@ pub async fn handle(broker: &Arc<Broker>, frame: Bytes) -> Result<Option<BytesMu
 }
 
 /// The one exhaustive routing match. Keys outside `versions::SUPPORTED` never get here.
-async fn route(broker: &Arc<Broker>, ctx: &RequestContext, key: ApiKey, request: RequestKind) -> Result<Option<ResponseKind>, DispatchError> {
+async fn route(
+    broker: &Arc<Broker>,
+    ctx: &RequestContext,
+    key: ApiKey,
+    request: RequestKind,
+) -> Result<Option<ResponseKind>, DispatchError> {
     use handlers::*;
     Ok(Some(match request {
         RequestKind::Produce(r) => return Ok(produce::handle(broker, ctx, r).await.map(ResponseKind::Produce)),

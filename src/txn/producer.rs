@@ -43,7 +43,12 @@ fn next_seq(seq: i32) -> i32 {
 }
 
 /// Decides what to do with an idempotent batch given the producer's current entry.
-pub fn check(entry: Option<&ProducerEntry>, epoch: i16, first_seq: i32, last_seq: i32) -> Result<SequenceCheck, SequenceError> {
+pub fn check(
+    entry: Option<&ProducerEntry>,
+    epoch: i16,
+    first_seq: i32,
+    last_seq: i32,
+) -> Result<SequenceCheck, SequenceError> {
     let Some(entry) = entry else {
         // Unknown producer (new, or its state expired): accept, as Kafka does.
         return Ok(SequenceCheck::Append);
