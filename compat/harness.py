@@ -195,6 +195,8 @@ class Broker:
             "advertised.listeners": listener,
             "log.dirs": self.data_dir,
             "node.id": "1",
+            # As for Kafka below: the scenarios' groups need not wait for more members.
+            "group.initial.rebalance.delay.ms": "0",
         }
         props.update(self.overrides)
         cmd = [exe]

@@ -1,16 +1,21 @@
-//! Wiring: the store, the metadata group and the open partitions, shared by every connection.
+//! Wiring: the store, the metadata group, the open partitions and the group coordinator,
+//! shared by every connection.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use thiserror::Error;
 use uuid::Uuid;
 
 use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, Topic};
 use crate::config::Config;
+use crate::group::{Coordinator, GroupConfig, GroupLog, OFFSETS_TOPIC};
+use crate::log::partition::AppendOptions;
 use crate::log::rocks::{RocksStore, open_db};
-use crate::log::{Partition, Store, StoreError};
+use crate::log::{Partition, Store, StoreError, batch};
 use crate::protocol::fetch_session::FetchSessions;
 
 #[derive(Debug, Error)]
@@ -19,37 +24,83 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Metadata(#[from] MetadataError),
+    #[error("cannot load consumer groups: {0}")]
+    Groups(String),
 }
 
 /// Producer ids are taken from the metadata log in blocks of this size.
 const PRODUCER_ID_BLOCK: i64 = 1000;
 
+/// The open partition logs, by storage id.
+pub struct Logs {
+    store: Arc<dyn Store>,
+    partitions: DashMap<u64, Arc<Partition>>,
+    sync_writes: bool,
+}
+
+impl Logs {
+    /// The open partition with this storage id, opening it on first use.
+    pub fn partition(&self, uid: u64) -> Result<Arc<Partition>, StoreError> {
+        if let Some(p) = self.partitions.get(&uid) {
+            return Ok(p.clone());
+        }
+        match self.partitions.entry(uid) {
+            dashmap::Entry::Occupied(o) => Ok(o.get().clone()),
+            dashmap::Entry::Vacant(v) => {
+                let p = Arc::new(Partition::open(uid, self.store.clone(), self.sync_writes)?);
+                v.insert(p.clone());
+                Ok(p)
+            }
+        }
+    }
+
+    fn delete(&self, uid: u64) -> Result<(), StoreError> {
+        self.partitions.remove(&uid);
+        self.store.delete_partition(uid)
+    }
+}
+
 pub struct Broker {
     pub config: Config,
     pub metadata: Metadata,
-    store: Arc<dyn Store>,
-    partitions: DashMap<u64, Arc<Partition>>,
+    logs: Arc<Logs>,
     producer_ids: tokio::sync::Mutex<(i64, i64)>,
     /// Incremental fetch sessions (KIP-227) of all connections.
     pub fetch_sessions: FetchSessions,
+    /// The classic group coordinator; this node coordinates every group.
+    pub groups: Arc<Coordinator>,
 }
 
 impl Broker {
-    /// Opens the store and the metadata group, registers this node and returns the broker.
+    /// Opens the store and the metadata group, registers this node, loads consumer groups.
     pub async fn start(config: Config) -> Result<Arc<Broker>, StartError> {
         let db = open_db(config.data_dir())?;
         let store: Arc<dyn Store> = Arc::new(RocksStore::new(db.clone()));
         let metadata = Metadata::start(db, config.node_id).await?;
+        let logs =
+            Arc::new(Logs { store, partitions: DashMap::new(), sync_writes: config.log_flush_interval_messages == 1 });
+        let group_log = Arc::new(OffsetsLog { logs: logs.clone(), image: metadata.image_handle() });
+        let group_cfg = GroupConfig {
+            session_timeout_ms_min: config.group_min_session_timeout_ms,
+            session_timeout_ms_max: config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            group_size_max: config.group_max_size as usize,
+        };
+        let groups = Coordinator::new(group_cfg, config.offsets_topic_num_partitions, group_log);
         let broker = Arc::new(Broker {
             config,
             metadata,
-            store,
-            partitions: DashMap::new(),
+            logs,
             producer_ids: tokio::sync::Mutex::new((0, 0)),
             fetch_sessions: FetchSessions::default(),
+            groups,
         });
         broker.register().await?;
         broker.drop_orphaned_partitions()?;
+        if broker.image().topics.contains_key(OFFSETS_TOPIC) {
+            broker.groups.load().map_err(StartError::Groups)?;
+        }
+        broker.groups.spawn_ticker();
         Ok(broker)
     }
 
@@ -72,10 +123,10 @@ impl Broker {
         let image = self.metadata.image();
         let live: std::collections::HashSet<u64> =
             image.topics.values().flat_map(|t| t.partitions.iter().map(|p| p.uid)).collect();
-        for uid in self.store.partition_uids()? {
+        for uid in self.logs.store.partition_uids()? {
             if !live.contains(&uid) {
                 tracing::info!(uid, "removing data of a deleted partition");
-                self.store.delete_partition(uid)?;
+                self.logs.store.delete_partition(uid)?;
             }
         }
         Ok(())
@@ -87,19 +138,7 @@ impl Broker {
 
     /// The open partition with this storage id, opening it on first use.
     pub fn partition(&self, uid: u64) -> Result<Arc<Partition>, StoreError> {
-        if let Some(p) = self.partitions.get(&uid) {
-            return Ok(p.clone());
-        }
-        let sync = self.config.log_flush_interval_messages == 1;
-        let entry = self.partitions.entry(uid);
-        match entry {
-            dashmap::Entry::Occupied(o) => Ok(o.get().clone()),
-            dashmap::Entry::Vacant(v) => {
-                let p = Arc::new(Partition::open(uid, self.store.clone(), sync)?);
-                v.insert(p.clone());
-                Ok(p)
-            }
-        }
+        self.logs.partition(uid)
     }
 
     /// Creates a topic; `Ok(None)` if it already exists.
@@ -116,13 +155,30 @@ impl Broker {
         }
     }
 
+    /// Creates `__consumer_offsets` (compacted) on first use of groups, as Kafka does.
+    pub async fn ensure_offsets_topic(&self) -> Result<(), MetadataError> {
+        if self.image().topics.contains_key(OFFSETS_TOPIC) {
+            return Ok(());
+        }
+        let nodes: Vec<i32> = self.image().brokers.keys().copied().collect();
+        let assignment = crate::handlers::create_topics::assign(&nodes, self.config.offsets_topic_num_partitions, 1);
+        let configs = BTreeMap::from([
+            ("cleanup.policy".to_string(), "compact".to_string()),
+            ("compression.type".to_string(), "producer".to_string()),
+            ("segment.bytes".to_string(), "104857600".to_string()),
+        ]);
+        if self.create_topic(OFFSETS_TOPIC, assignment, configs).await?.is_some() {
+            tracing::info!(partitions = self.config.offsets_topic_num_partitions, "created {OFFSETS_TOPIC}");
+        }
+        Ok(())
+    }
+
     /// Deletes a topic and its data; `Ok(false)` if there was no such topic.
     pub async fn delete_topic(&self, name: &str) -> Result<bool, MetadataError> {
         match self.metadata.submit(Command::DeleteTopic { name: name.to_string() }).await? {
             CommandResult::TopicDeleted { uids } => {
                 for uid in uids {
-                    self.partitions.remove(&uid);
-                    if let Err(e) = self.store.delete_partition(uid) {
+                    if let Err(e) = self.logs.delete(uid) {
                         // Left for the start-up sweep of orphaned partitions.
                         tracing::warn!(uid, error = %e, "could not delete partition data");
                     }
@@ -152,11 +208,86 @@ impl Broker {
     }
 }
 
+/// `GroupLog` on the partitions of `__consumer_offsets`.
+struct OffsetsLog {
+    logs: Arc<Logs>,
+    image: Arc<ArcSwap<Image>>,
+}
+
+impl OffsetsLog {
+    fn partition(&self, index: i32) -> Result<Arc<Partition>, String> {
+        let image = self.image.load();
+        let topic = image.topics.get(OFFSETS_TOPIC).ok_or_else(|| format!("{OFFSETS_TOPIC} does not exist"))?;
+        let meta = usize::try_from(index)
+            .ok()
+            .and_then(|i| topic.partitions.get(i))
+            .ok_or_else(|| format!("{OFFSETS_TOPIC} has no partition {index}"))?;
+        self.logs.partition(meta.uid).map_err(|e| e.to_string())
+    }
+}
+
+impl GroupLog for OffsetsLog {
+    fn append(&self, index: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), String> {
+        use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+        let now = crate::handlers::produce::now_ms();
+        let recs: Vec<Record> = records
+            .into_iter()
+            .enumerate()
+            .map(|(i, (key, value))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: i as i32 - 1,
+                timestamp: now,
+                key: Some(key),
+                value,
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            recs.iter(),
+            &RecordEncodeOptions { version: 2, compression: Compression::None },
+        )
+        .map_err(|e| e.to_string())?;
+        let batches = batch::split_and_validate(&buf.freeze(), usize::MAX).map_err(|e| e.to_string())?;
+        let p = self.partition(index)?;
+        p.append(&batches, AppendOptions::default()).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn replay(&self, index: i32, visit: &mut dyn FnMut(Bytes, Option<Bytes>)) -> Result<(), String> {
+        let p = self.partition(index)?;
+        let mut offset = p.log_start();
+        while offset < p.high_watermark() {
+            let read = p.read(offset, 1 << 20).map_err(|e| e.to_string())?;
+            let mut buf = read.records;
+            if buf.is_empty() {
+                break;
+            }
+            let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).map_err(|e| e.to_string())?;
+            for r in sets.into_iter().flat_map(|s| s.records) {
+                offset = offset.max(r.offset + 1);
+                if r.offset >= p.log_start()
+                    && let Some(k) = r.key
+                {
+                    visit(k, r.value);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A Kafka-style cluster id: 16 random bytes, URL-safe base64 without padding.
 fn new_cluster_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = Uuid::new_v4().into_bytes();
-    let mut bits: u128 = u128::from_be_bytes(bytes);
+    let mut bits: u128 = u128::from_be_bytes(Uuid::new_v4().into_bytes());
     (0..22)
         .map(|_| {
             let c = ALPHABET[(bits & 63) as usize] as char;

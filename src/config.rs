@@ -65,6 +65,12 @@ pub struct Config {
     pub log_cleanup_policy: String,
     pub connections_max: usize,
     pub cluster_id: Option<String>,
+    pub offsets_topic_num_partitions: i32,
+    pub offsets_retention_minutes: i64,
+    pub group_initial_rebalance_delay_ms: i32,
+    pub group_min_session_timeout_ms: i32,
+    pub group_max_session_timeout_ms: i32,
+    pub group_max_size: i32,
 }
 
 impl Default for Config {
@@ -85,6 +91,12 @@ impl Default for Config {
             log_cleanup_policy: "delete".into(),
             connections_max: 10_000,
             cluster_id: None,
+            offsets_topic_num_partitions: 50,
+            offsets_retention_minutes: 10_080,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
+            group_max_size: i32::MAX,
         }
     }
 }
@@ -111,6 +123,15 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("cleanup.policy", "alias of log.cleanup.policy"),
     ("max.connections", "connections accepted at once (default 10000)"),
     ("cluster.id", "cluster id reported to clients (default: generated on first start)"),
+    ("offsets.topic.num.partitions", "partitions of __consumer_offsets (default 50)"),
+    ("offsets.retention.minutes", "how long committed offsets of an empty group are kept (default 10080)"),
+    (
+        "group.initial.rebalance.delay.ms",
+        "wait for more members before the first rebalance of an empty group (default 3000)",
+    ),
+    ("group.min.session.timeout.ms", "smallest session timeout a member may ask for (default 6000)"),
+    ("group.max.session.timeout.ms", "largest session timeout a member may ask for (default 1800000)"),
+    ("group.max.size", "members a group may have (default unlimited)"),
 ];
 
 impl Config {
@@ -168,6 +189,18 @@ impl Config {
                 }
                 "max.connections" => c.connections_max = parse_num(key, v, 1, 1_000_000)? as usize,
                 "cluster.id" => c.cluster_id = Some(v.to_string()),
+                "offsets.topic.num.partitions" => c.offsets_topic_num_partitions = parse_num(key, v, 1, 10_000)? as i32,
+                "offsets.retention.minutes" => c.offsets_retention_minutes = parse_num(key, v, 1, i64::MAX / 60_000)?,
+                "group.initial.rebalance.delay.ms" => {
+                    c.group_initial_rebalance_delay_ms = parse_num(key, v, 0, i32::MAX as i64)? as i32
+                }
+                "group.min.session.timeout.ms" => {
+                    c.group_min_session_timeout_ms = parse_num(key, v, 0, i32::MAX as i64)? as i32
+                }
+                "group.max.session.timeout.ms" => {
+                    c.group_max_session_timeout_ms = parse_num(key, v, 0, i32::MAX as i64)? as i32
+                }
+                "group.max.size" => c.group_max_size = parse_num(key, v, 1, i32::MAX as i64)? as i32,
                 _ => tracing::info!(key = %key, "ignoring unknown config key"),
             }
         }
@@ -198,6 +231,13 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.listeners.is_empty() {
             return Err(invalid("listeners", "", "at least one listener is required"));
+        }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return Err(invalid(
+                "group.min.session.timeout.ms",
+                &self.group_min_session_timeout_ms.to_string(),
+                "must not exceed group.max.session.timeout.ms",
+            ));
         }
         if self.socket_request_max_bytes < self.message_max_bytes {
             tracing::warn!(

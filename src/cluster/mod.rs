@@ -69,6 +69,11 @@ impl Metadata {
         self.image.load_full()
     }
 
+    /// The published image itself, for components that outlive one request.
+    pub fn image_handle(&self) -> Arc<ArcSwap<Image>> {
+        self.image.clone()
+    }
+
     /// Replicates and applies a command, returning its result.
     pub async fn submit(&self, cmd: Command) -> Result<CommandResult, MetadataError> {
         self.raft.client_write(cmd).await.map(|r| r.data).map_err(|e| MetadataError::Write(e.to_string()))

@@ -9,12 +9,18 @@ use crate::broker::Broker;
 
 pub const VERSIONS: (i16, i16) = (0, 6);
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
     let (host, port) = broker.config.advertised();
     let node = BrokerId(broker.config.node_id);
     let mut r = FindCoordinatorResponse::default();
-    let key_type_ok = req.key_type == 0 || req.key_type == 1;
-    let error = if key_type_ok { 0 } else { ResponseError::InvalidRequest.code() };
+    let mut key_type_ok = req.key_type == 0 || req.key_type == 1;
+    let mut error = if key_type_ok { 0 } else { ResponseError::InvalidRequest.code() };
+    if req.key_type == 0 {
+        if let Err(e) = super::groups_ready(broker).await {
+            key_type_ok = false;
+            error = e.code();
+        }
+    }
     if ctx.version >= 4 {
         r.coordinators = req
             .coordinator_keys

@@ -4,16 +4,26 @@
 
 pub mod api_versions;
 pub mod create_topics;
+pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_topic_partitions;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod heartbeat;
 pub mod init_producer_id;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod produce;
+pub mod sync_group;
 
 use kafka_protocol::protocol::StrBytes;
 
@@ -23,6 +33,8 @@ pub struct RequestContext {
     pub version: i16,
     pub correlation_id: i32,
     pub client_id: String,
+    /// The peer's address as Kafka reports it (`/127.0.0.1`).
+    pub client_host: String,
 }
 
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
@@ -46,6 +58,19 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Group handlers first make sure `__consumer_offsets` exists; a failure is
+/// COORDINATOR_NOT_AVAILABLE, which clients retry.
+pub(crate) async fn groups_ready(broker: &crate::broker::Broker) -> Result<(), kafka_protocol::ResponseError> {
+    broker.ensure_offsets_topic().await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot create the offsets topic");
+        kafka_protocol::ResponseError::CoordinatorNotAvailable
+    })
+}
+
+pub(crate) fn err_code(e: Option<kafka_protocol::ResponseError>) -> i16 {
+    e.map(|e| e.code()).unwrap_or(0)
 }
 
 pub fn is_internal(name: &str) -> bool {

@@ -35,6 +35,16 @@ pub const SUPPORTED: &[ApiSupport] = &[
     api(ApiKey::DescribeConfigs, handlers::describe_configs::VERSIONS),
     api(ApiKey::DescribeCluster, handlers::describe_cluster::VERSIONS),
     api(ApiKey::DescribeTopicPartitions, handlers::describe_topic_partitions::VERSIONS),
+    api(ApiKey::JoinGroup, handlers::join_group::VERSIONS),
+    api(ApiKey::SyncGroup, handlers::sync_group::VERSIONS),
+    api(ApiKey::Heartbeat, handlers::heartbeat::VERSIONS),
+    api(ApiKey::LeaveGroup, handlers::leave_group::VERSIONS),
+    api(ApiKey::OffsetCommit, handlers::offset_commit::VERSIONS),
+    api(ApiKey::OffsetFetch, handlers::offset_fetch::VERSIONS),
+    api(ApiKey::DescribeGroups, handlers::describe_groups::VERSIONS),
+    api(ApiKey::ListGroups, handlers::list_groups::VERSIONS),
+    api(ApiKey::DeleteGroups, handlers::delete_groups::VERSIONS),
+    api(ApiKey::OffsetDelete, handlers::offset_delete::VERSIONS),
 ];
 
 /// The entry for an API key, if the broker supports it at all.

@@ -34,7 +34,7 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
                 return;
             }
         };
-        let response = match super::dispatch::handle(&broker, frame).await {
+        let response = match super::dispatch::handle(&broker, frame, peer).await {
             Ok(Some(r)) => r,
             Ok(None) => continue, // acks=0 produce: no response
             Err(e) => {

@@ -1,0 +1,399 @@
+//! The group coordinator: one `Group` per id behind its own lock, members waiting on join and
+//! sync without blocking their connections, a ticker for session and rebalance timeouts, and
+//! persistence of offsets and group metadata to `__consumer_offsets` through `GroupLog`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use kafka_protocol::ResponseError;
+use tokio::sync::Mutex;
+
+use super::records::{self, Committed, GroupMeta, Record};
+use super::state::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, Persist, Reply, SyncOutcome};
+
+/// Where the coordinator's records go: the partitions of `__consumer_offsets`.
+pub trait GroupLog: Send + Sync + 'static {
+    /// Appends records (key, value or tombstone) to one partition, durably, in order.
+    fn append(&self, partition: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), String>;
+    /// Visits every record of one partition in offset order.
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(Bytes, Option<Bytes>)) -> Result<(), String>;
+}
+
+struct Entry {
+    group: Group,
+    offsets: BTreeMap<(String, i32), Committed>,
+}
+
+/// How often timers are checked.
+const TICK: Duration = Duration::from_millis(100);
+
+pub struct Coordinator {
+    cfg: GroupConfig,
+    partitions: i32,
+    groups: DashMap<String, Arc<Mutex<Entry>>>,
+    log: Arc<dyn GroupLog>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MemberDescription {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub metadata: Bytes,
+    pub assignment: Bytes,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupDescription {
+    pub state: GroupState,
+    pub protocol_type: String,
+    pub protocol: String,
+    pub members: Vec<MemberDescription>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl Coordinator {
+    pub fn new(cfg: GroupConfig, partitions: i32, log: Arc<dyn GroupLog>) -> Arc<Coordinator> {
+        Arc::new(Coordinator { cfg, partitions, groups: DashMap::new(), log })
+    }
+
+    /// Rebuilds groups and offsets by replaying every partition of `__consumer_offsets`.
+    pub fn load(&self) -> Result<(), String> {
+        for p in 0..self.partitions {
+            self.log.replay(p, &mut |k, v| {
+                let Some(rec) = Record::decode(k, v) else { return };
+                let entry = self.entry(rec.group_id());
+                let mut e = entry.try_lock().expect("no contention while loading");
+                match rec {
+                    Record::Offset { topic, partition, value: Some(c), .. } => {
+                        e.offsets.insert((topic, partition), c);
+                    }
+                    Record::Offset { topic, partition, value: None, .. } => {
+                        e.offsets.remove(&(topic, partition));
+                    }
+                    Record::Group { value: Some(m), .. } => {
+                        e.group.generation = m.generation;
+                        e.group.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
+                    }
+                    Record::Group { value: None, .. } => e.group = Group::new(&e.group.id),
+                }
+            })?;
+        }
+        self.groups.retain(|_, e| e.try_lock().is_ok_and(|e| !e.offsets.is_empty() || e.group.generation > 0));
+        Ok(())
+    }
+
+    /// Runs the timers until the coordinator is dropped elsewhere.
+    pub fn spawn_ticker(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TICK).await;
+                let Some(c) = weak.upgrade() else { return };
+                let entries: Vec<Arc<Mutex<Entry>>> = c.groups.iter().map(|e| e.value().clone()).collect();
+                for entry in entries {
+                    let mut e = entry.lock().await;
+                    if e.group.tick(&c.cfg, Instant::now()) == Persist::GroupMetadata {
+                        c.persist_group(&e.group);
+                    }
+                }
+            }
+        });
+    }
+
+    pub fn partition_for(&self, group: &str) -> i32 {
+        records::partition_for(group, self.partitions)
+    }
+
+    fn entry(&self, group: &str) -> Arc<Mutex<Entry>> {
+        self.groups
+            .entry(group.to_string())
+            .or_insert_with(|| Arc::new(Mutex::new(Entry { group: Group::new(group), offsets: BTreeMap::new() })))
+            .clone()
+    }
+
+    fn existing(&self, group: &str) -> Option<Arc<Mutex<Entry>>> {
+        self.groups.get(group).map(|e| e.clone())
+    }
+
+    fn persist_group(&self, g: &Group) {
+        let meta = GroupMeta {
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            generation: g.generation,
+            protocol: g.protocol_name.clone(),
+            leader: g.leader.clone(),
+            timestamp_ms: now_ms(),
+        };
+        let rec = Record::Group { group: g.id.clone(), value: Some(meta) };
+        if let Err(e) = self.log.append(self.partition_for(&g.id), vec![rec.encode()]) {
+            tracing::warn!(group = %g.id, error = %e, "could not persist group metadata");
+        }
+    }
+
+    pub async fn join(&self, group: &str, req: JoinRequest) -> JoinOutcome {
+        let member_id = req.member_id.clone();
+        let entry = self.entry(group);
+        let reply = {
+            let mut e = entry.lock().await;
+            let (reply, persist) = e.group.join(req, &self.cfg, Instant::now());
+            if persist == Persist::GroupMetadata {
+                self.persist_group(&e.group);
+            }
+            reply
+        };
+        match reply {
+            Reply::Now(o) => o,
+            Reply::Later(rx) => {
+                rx.await.unwrap_or_else(|_| JoinOutcome::error(ResponseError::UnknownMemberId, &member_id))
+            }
+        }
+    }
+
+    pub async fn sync(
+        &self,
+        group: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        protocol: (Option<&str>, Option<&str>),
+        assignments: Vec<(String, Bytes)>,
+    ) -> SyncOutcome {
+        let Some(entry) = self.existing(group) else { return SyncOutcome::error(ResponseError::UnknownMemberId) };
+        let reply = {
+            let mut e = entry.lock().await;
+            let (reply, persist) =
+                e.group.sync(member_id, instance_id, generation, protocol, assignments, Instant::now());
+            if persist == Persist::GroupMetadata {
+                self.persist_group(&e.group);
+            }
+            reply
+        };
+        match reply {
+            Reply::Now(o) => o,
+            Reply::Later(rx) => rx.await.unwrap_or_else(|_| SyncOutcome::error(ResponseError::RebalanceInProgress)),
+        }
+    }
+
+    pub async fn heartbeat(
+        &self,
+        group: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
+        let entry = self.existing(group).ok_or(ResponseError::UnknownMemberId)?;
+        let mut e = entry.lock().await;
+        e.group.heartbeat(member_id, instance_id, generation, Instant::now())
+    }
+
+    /// LeaveGroup for each (member id, instance id); one result per member.
+    pub async fn leave(
+        &self,
+        group: &str,
+        members: &[(String, Option<String>)],
+    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
+        let entry = self.existing(group).ok_or(ResponseError::UnknownMemberId)?;
+        let mut e = entry.lock().await;
+        let mut out = Vec::new();
+        for (id, inst) in members {
+            match e.group.leave(id, inst.as_deref(), &self.cfg, Instant::now()) {
+                Ok(p) => {
+                    if p == Persist::GroupMetadata {
+                        self.persist_group(&e.group);
+                    }
+                    out.push(Ok(()))
+                }
+                Err(err) => out.push(Err(err)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits offsets after the member and generation checks of the classic protocol.
+    /// `generation < 0` with an empty member id is a simple (assign-mode) commit.
+    pub async fn commit(
+        &self,
+        group: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+        offsets: Vec<(String, i32, Committed)>,
+    ) -> Result<(), ResponseError> {
+        let entry = self.entry(group);
+        let mut e = entry.lock().await;
+        let simple = generation < 0 && member_id.is_empty();
+        if simple {
+            if !e.group.members.is_empty() || e.group.state != GroupState::Empty {
+                return Err(ResponseError::UnknownMemberId);
+            }
+        } else {
+            if let Some(inst) = instance_id {
+                if e.group.static_members.get(inst).is_some_and(|m| m != member_id) {
+                    return Err(ResponseError::FencedInstanceId);
+                }
+            }
+            if !e.group.members.contains_key(member_id) {
+                return Err(ResponseError::UnknownMemberId);
+            }
+            if generation != e.group.generation {
+                return Err(ResponseError::IllegalGeneration);
+            }
+            if matches!(e.group.state, GroupState::PreparingRebalance | GroupState::CompletingRebalance) {
+                return Err(ResponseError::RebalanceInProgress);
+            }
+        }
+        let recs: Vec<_> = offsets
+            .iter()
+            .map(|(t, p, c)| {
+                Record::Offset { group: group.to_string(), topic: t.clone(), partition: *p, value: Some(c.clone()) }
+                    .encode()
+            })
+            .collect();
+        self.log.append(self.partition_for(group), recs).map_err(|err| {
+            tracing::warn!(group, error = %err, "offset commit not persisted");
+            ResponseError::CoordinatorNotAvailable
+        })?;
+        for (t, p, c) in offsets {
+            e.offsets.insert((t, p), c);
+        }
+        Ok(())
+    }
+
+    /// Committed offsets of a group, all or for the given partitions.
+    pub async fn fetch_offsets(&self, group: &str) -> BTreeMap<(String, i32), Committed> {
+        match self.existing(group) {
+            Some(entry) => entry.lock().await.offsets.clone(),
+            None => BTreeMap::new(),
+        }
+    }
+
+    /// True while a group has a rebalance (and so possibly commits) in flight.
+    pub async fn has_pending_commits(&self, group: &str) -> bool {
+        match self.existing(group) {
+            Some(entry) => {
+                matches!(
+                    entry.lock().await.group.state,
+                    GroupState::PreparingRebalance | GroupState::CompletingRebalance
+                )
+            }
+            None => false,
+        }
+    }
+
+    pub async fn describe(&self, group: &str) -> Option<GroupDescription> {
+        let entry = self.existing(group)?;
+        let e = entry.lock().await;
+        let g = &e.group;
+        let protocol = g.protocol_name.clone().unwrap_or_default();
+        Some(GroupDescription {
+            state: g.state,
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            protocol: if g.state == GroupState::Stable || g.state == GroupState::CompletingRebalance {
+                protocol.clone()
+            } else {
+                String::new()
+            },
+            members: g
+                .members
+                .values()
+                .map(|m| MemberDescription {
+                    member_id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: m.metadata(&protocol),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Every group: (id, protocol type, state).
+    pub async fn list(&self) -> Vec<(String, String, GroupState)> {
+        let entries: Vec<(String, Arc<Mutex<Entry>>)> =
+            self.groups.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
+        let mut out = Vec::new();
+        for (id, entry) in entries {
+            let e = entry.lock().await;
+            if e.group.state == GroupState::Dead {
+                continue;
+            }
+            out.push((id, e.group.protocol_type.clone().unwrap_or_default(), e.group.state));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Deletes an empty group with its offsets.
+    pub async fn delete(&self, group: &str) -> Result<(), ResponseError> {
+        let entry = self.existing(group).ok_or(ResponseError::GroupIdNotFound)?;
+        let mut e = entry.lock().await;
+        if e.group.state == GroupState::Dead {
+            return Err(ResponseError::GroupIdNotFound);
+        }
+        if !e.group.is_empty() {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        let mut recs: Vec<_> = e
+            .offsets
+            .keys()
+            .map(|(t, p)| {
+                Record::Offset { group: group.to_string(), topic: t.clone(), partition: *p, value: None }.encode()
+            })
+            .collect();
+        recs.push(Record::Group { group: group.to_string(), value: None }.encode());
+        self.log.append(self.partition_for(group), recs).map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+        e.offsets.clear();
+        e.group.state = GroupState::Dead;
+        drop(e);
+        self.groups.remove(group);
+        Ok(())
+    }
+
+    /// OffsetDelete: removes committed offsets of partitions the group does not consume.
+    pub async fn delete_offsets(
+        &self,
+        group: &str,
+        partitions: Vec<(String, i32)>,
+    ) -> Result<Vec<((String, i32), Option<ResponseError>)>, ResponseError> {
+        let entry = self.existing(group).ok_or(ResponseError::GroupIdNotFound)?;
+        let mut e = entry.lock().await;
+        if e.group.state == GroupState::Dead {
+            return Err(ResponseError::GroupIdNotFound);
+        }
+        if !e.group.is_empty() && e.group.protocol_type.as_deref() != Some("consumer") {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        let subscribed = e.group.subscribed_topics().unwrap_or_default();
+        let mut out = Vec::new();
+        let mut recs = Vec::new();
+        for (t, p) in partitions {
+            if subscribed.contains(&t) {
+                out.push(((t, p), Some(ResponseError::GroupSubscribedToTopic)));
+                continue;
+            }
+            if e.offsets.contains_key(&(t.clone(), p)) {
+                recs.push(
+                    Record::Offset { group: group.to_string(), topic: t.clone(), partition: p, value: None }.encode(),
+                );
+            }
+            out.push(((t, p), None));
+        }
+        if !recs.is_empty() {
+            self.log.append(self.partition_for(group), recs).map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+            for ((t, p), err) in &out {
+                if err.is_none() {
+                    e.offsets.remove(&(t.clone(), *p));
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,222 @@
+//! Records of the internal topic `__consumer_offsets`, in Kafka's own key and value layouts so
+//! Kafka tooling can read them: OffsetCommitKey v1 / OffsetCommitValue v3 and GroupMetadataKey v2 /
+//! GroupMetadataValue v3 (members are not persisted: after a restart they rejoin).
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub offset: i64,
+    pub leader_epoch: i32,
+    pub metadata: String,
+    pub commit_timestamp_ms: i64,
+}
+
+/// Group metadata worth keeping across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMeta {
+    pub protocol_type: String,
+    pub generation: i32,
+    pub protocol: Option<String>,
+    pub leader: Option<String>,
+    pub timestamp_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Offset { group: String, topic: String, partition: i32, value: Option<Committed> },
+    Group { group: String, value: Option<GroupMeta> },
+}
+
+fn put_str(b: &mut BytesMut, s: &str) {
+    b.put_i16(s.len() as i16);
+    b.put_slice(s.as_bytes());
+}
+
+fn put_nullable(b: &mut BytesMut, s: Option<&str>) {
+    match s {
+        Some(s) => put_str(b, s),
+        None => b.put_i16(-1),
+    }
+}
+
+fn get_str(b: &mut Bytes) -> Option<String> {
+    if b.remaining() < 2 {
+        return None;
+    }
+    let n = b.get_i16();
+    if n < 0 {
+        return Some(String::new());
+    }
+    if b.remaining() < n as usize {
+        return None;
+    }
+    String::from_utf8(b.split_to(n as usize).to_vec()).ok()
+}
+
+fn get_nullable(b: &mut Bytes) -> Option<Option<String>> {
+    if b.remaining() < 2 {
+        return None;
+    }
+    if i16::from_be_bytes([b[0], b[1]]) < 0 {
+        b.advance(2);
+        return Some(None);
+    }
+    get_str(b).map(Some)
+}
+
+impl Record {
+    pub fn group_id(&self) -> &str {
+        match self {
+            Record::Offset { group, .. } | Record::Group { group, .. } => group,
+        }
+    }
+
+    pub fn encode(&self) -> (Bytes, Option<Bytes>) {
+        let mut k = BytesMut::new();
+        match self {
+            Record::Offset { group, topic, partition, value } => {
+                k.put_i16(1);
+                put_str(&mut k, group);
+                put_str(&mut k, topic);
+                k.put_i32(*partition);
+                let v = value.as_ref().map(|c| {
+                    let mut v = BytesMut::new();
+                    v.put_i16(3);
+                    v.put_i64(c.offset);
+                    v.put_i32(c.leader_epoch);
+                    put_str(&mut v, &c.metadata);
+                    v.put_i64(c.commit_timestamp_ms);
+                    v.freeze()
+                });
+                (k.freeze(), v)
+            }
+            Record::Group { group, value } => {
+                k.put_i16(2);
+                put_str(&mut k, group);
+                let v = value.as_ref().map(|g| {
+                    let mut v = BytesMut::new();
+                    v.put_i16(3);
+                    put_str(&mut v, &g.protocol_type);
+                    v.put_i32(g.generation);
+                    put_nullable(&mut v, g.protocol.as_deref());
+                    put_nullable(&mut v, g.leader.as_deref());
+                    v.put_i64(g.timestamp_ms);
+                    v.put_i32(0);
+                    v.freeze()
+                });
+                (k.freeze(), v)
+            }
+        }
+    }
+
+    /// Decodes a stored record; None for layouts this broker does not know.
+    pub fn decode(mut key: Bytes, value: Option<Bytes>) -> Option<Record> {
+        if key.remaining() < 2 {
+            return None;
+        }
+        match key.get_i16() {
+            0 | 1 => {
+                let group = get_str(&mut key)?;
+                let topic = get_str(&mut key)?;
+                if key.remaining() < 4 {
+                    return None;
+                }
+                let partition = key.get_i32();
+                let value = match value {
+                    None => None,
+                    Some(mut v) => {
+                        if v.remaining() < 2 + 8 + 4 {
+                            return None;
+                        }
+                        let version = v.get_i16();
+                        let offset = v.get_i64();
+                        let leader_epoch = if version >= 3 { v.get_i32() } else { -1 };
+                        let metadata = get_str(&mut v)?;
+                        let commit_timestamp_ms = if v.remaining() >= 8 { v.get_i64() } else { -1 };
+                        Some(Committed { offset, leader_epoch, metadata, commit_timestamp_ms })
+                    }
+                };
+                Some(Record::Offset { group, topic, partition, value })
+            }
+            2 => {
+                let group = get_str(&mut key)?;
+                let value = match value {
+                    None => None,
+                    Some(mut v) => {
+                        if v.remaining() < 2 {
+                            return None;
+                        }
+                        let _version = v.get_i16();
+                        let protocol_type = get_str(&mut v)?;
+                        if v.remaining() < 4 {
+                            return None;
+                        }
+                        let generation = v.get_i32();
+                        let protocol = get_nullable(&mut v)?;
+                        let leader = get_nullable(&mut v)?;
+                        let timestamp_ms = if v.remaining() >= 8 { v.get_i64() } else { -1 };
+                        Some(GroupMeta { protocol_type, generation, protocol, leader, timestamp_ms })
+                    }
+                };
+                Some(Record::Group { group, value })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Java's `String.hashCode`, which Kafka uses to place a group in a partition.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The `__consumer_offsets` partition of a group, as Kafka computes it.
+pub fn partition_for(group: &str, partitions: i32) -> i32 {
+    let h = java_string_hash(group);
+    // Kafka's Utils.abs maps i32::MIN to 0.
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let recs = [
+            Record::Offset {
+                group: "g".into(),
+                topic: "t".into(),
+                partition: 3,
+                value: Some(Committed { offset: 42, leader_epoch: 1, metadata: "m".into(), commit_timestamp_ms: 9 }),
+            },
+            Record::Offset { group: "g".into(), topic: "t".into(), partition: 3, value: None },
+            Record::Group {
+                group: "g".into(),
+                value: Some(GroupMeta {
+                    protocol_type: "consumer".into(),
+                    generation: 5,
+                    protocol: Some("range".into()),
+                    leader: None,
+                    timestamp_ms: 1,
+                }),
+            },
+        ];
+        for r in recs {
+            let (k, v) = r.encode();
+            assert_eq!(Record::decode(k, v), Some(r));
+        }
+        assert_eq!(Record::decode(Bytes::from_static(&[0, 9]), None), None);
+    }
+
+    #[test]
+    fn group_partition_matches_java() {
+        // "hello".hashCode() == 99162322 in Java.
+        assert_eq!(java_string_hash("hello"), 99162322);
+        assert_eq!(partition_for("hello", 50), 99162322 % 50);
+        assert!((0..50).contains(&partition_for("console-consumer-12345", 50)));
+    }
+}

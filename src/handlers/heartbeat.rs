@@ -1,0 +1,18 @@
+//! Heartbeat: keeps a member's session alive and tells it when to rejoin.
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+
+pub const VERSIONS: (i16, i16) = (0, 4);
+
+pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
+    let res = broker
+        .groups
+        .heartbeat(req.group_id.0.as_str(), req.member_id.as_str(), req.group_instance_id.as_deref(), req.generation_id)
+        .await;
+    let mut r = HeartbeatResponse::default();
+    r.error_code = res.err().map(|e| e.code()).unwrap_or(0);
+    r
+}

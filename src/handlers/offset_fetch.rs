@@ -1,0 +1,122 @@
+//! OffsetFetch: one group (v0-7) or a batch of groups (v8+); a partition without a commit
+//! answers offset -1.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse, TopicName};
+
+use super::{RequestContext, str_bytes};
+use crate::broker::Broker;
+use crate::group::records::Committed;
+
+/// v10 exists, but kafka-protocol 0.18 decodes requests only up to v9.
+pub const VERSIONS: (i16, i16) = (1, 9);
+
+/// Requested partitions per topic; None = every committed partition.
+type Wanted = Option<Vec<(String, Vec<i32>)>>;
+
+async fn lookup(
+    broker: &Broker,
+    group: &str,
+    wanted: Wanted,
+    require_stable: bool,
+) -> Result<Vec<(String, Vec<(i32, Option<Committed>)>)>, i16> {
+    if require_stable && broker.groups.has_pending_commits(group).await {
+        return Err(kafka_protocol::ResponseError::UnstableOffsetCommit.code());
+    }
+    let committed = broker.groups.fetch_offsets(group).await;
+    Ok(match wanted {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(t, parts)| {
+                let rows = parts.into_iter().map(|p| (p, committed.get(&(t.clone(), p)).cloned())).collect();
+                (t, rows)
+            })
+            .collect(),
+        None => {
+            let mut by_topic: BTreeMap<String, Vec<(i32, Option<Committed>)>> = BTreeMap::new();
+            for ((t, p), c) in committed {
+                by_topic.entry(t).or_default().push((p, Some(c)));
+            }
+            by_topic.into_iter().collect()
+        }
+    })
+}
+
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    let mut r = OffsetFetchResponse::default();
+    if let Err(e) = super::groups_ready(broker).await {
+        r.error_code = e.code();
+        return r;
+    }
+    if ctx.version >= 8 {
+        for g in &req.groups {
+            let wanted = g
+                .topics
+                .as_ref()
+                .map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
+            let mut out = OffsetFetchResponseGroup::default();
+            out.group_id = g.group_id.clone();
+            match lookup(broker, g.group_id.0.as_str(), wanted, req.require_stable).await {
+                Err(code) => out.error_code = code,
+                Ok(rows) => {
+                    out.topics = rows
+                        .into_iter()
+                        .map(|(t, parts)| {
+                            let mut ot = OffsetFetchResponseTopics::default();
+                            ot.name = TopicName(str_bytes(t));
+                            ot.partitions = parts
+                                .into_iter()
+                                .map(|(p, c)| {
+                                    let mut op = OffsetFetchResponsePartitions::default();
+                                    op.partition_index = p;
+                                    op.committed_offset = c.as_ref().map(|c| c.offset).unwrap_or(-1);
+                                    op.committed_leader_epoch = c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1);
+                                    op.metadata = Some(str_bytes(c.map(|c| c.metadata).unwrap_or_default()));
+                                    op
+                                })
+                                .collect();
+                            ot
+                        })
+                        .collect();
+                }
+            }
+            r.groups.push(out);
+        }
+        return r;
+    }
+    let wanted =
+        req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
+    let group: &GroupId = &req.group_id;
+    match lookup(broker, group.0.as_str(), wanted, req.require_stable && ctx.version >= 7).await {
+        Err(code) => r.error_code = if ctx.version >= 2 { code } else { 0 },
+        Ok(rows) => {
+            r.topics = rows
+                .into_iter()
+                .map(|(t, parts)| {
+                    let mut ot = OffsetFetchResponseTopic::default();
+                    ot.name = TopicName(str_bytes(t));
+                    ot.partitions = parts
+                        .into_iter()
+                        .map(|(p, c)| {
+                            let mut op = OffsetFetchResponsePartition::default();
+                            op.partition_index = p;
+                            op.committed_offset = c.as_ref().map(|c| c.offset).unwrap_or(-1);
+                            if ctx.version >= 5 {
+                                op.committed_leader_epoch = c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1);
+                            }
+                            op.metadata = Some(str_bytes(c.map(|c| c.metadata).unwrap_or_default()));
+                            op
+                        })
+                        .collect();
+                    ot
+                })
+                .collect();
+        }
+    }
+    r
+}

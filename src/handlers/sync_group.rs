@@ -1,0 +1,31 @@
+//! SyncGroup: the leader's assignments reach every member of the generation.
+
+use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+
+use super::{RequestContext, err_code, str_bytes};
+use crate::broker::Broker;
+
+pub const VERSIONS: (i16, i16) = (0, 5);
+
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
+    let assignments = req.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
+    let out = broker
+        .groups
+        .sync(
+            req.group_id.0.as_str(),
+            req.member_id.as_str(),
+            req.group_instance_id.as_deref(),
+            req.generation_id,
+            (req.protocol_type.as_deref(), req.protocol_name.as_deref()),
+            assignments,
+        )
+        .await;
+    let mut r = SyncGroupResponse::default();
+    r.error_code = err_code(out.error);
+    if ctx.version >= 5 {
+        r.protocol_type = out.protocol_type.map(str_bytes);
+        r.protocol_name = out.protocol_name.map(str_bytes);
+    }
+    r.assignment = out.assignment;
+    r
+}
