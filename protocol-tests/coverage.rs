@@ -1,5 +1,6 @@
 //! Every advertised API at its lowest and highest served version gets a decodable answer.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
 
 use crate::common::*;
@@ -82,6 +83,43 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
                 .with_topics(vec![describe_topic_partitions_request::TopicRequest::default().with_name(name("cover"))])
                 .with_response_partition_limit(100),
         ),
+        ApiKey::JoinGroup => RequestKind::JoinGroup(crate::groups::join_request("cover-g", "", version)),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(
+            SyncGroupRequest::default()
+                .with_group_id(GroupId(s("cover-g")))
+                .with_member_id(s("nobody"))
+                .with_generation_id(1),
+        ),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(
+            HeartbeatRequest::default()
+                .with_group_id(GroupId(s("cover-g")))
+                .with_member_id(s("nobody"))
+                .with_generation_id(1),
+        ),
+        ApiKey::LeaveGroup if version >= 3 => RequestKind::LeaveGroup(
+            LeaveGroupRequest::default()
+                .with_group_id(GroupId(s("cover-g")))
+                .with_members(vec![leave_group_request::MemberIdentity::default().with_member_id(s("nobody"))]),
+        ),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(
+            LeaveGroupRequest::default().with_group_id(GroupId(s("cover-g"))).with_member_id(s("nobody")),
+        ),
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(crate::groups::commit_request("cover-simple", "cover", 0, 7)),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(crate::groups::fetch_request("cover-simple", "cover", version)),
+        ApiKey::DescribeGroups => {
+            RequestKind::DescribeGroups(DescribeGroupsRequest::default().with_groups(vec![GroupId(s("cover-simple"))]))
+        }
+        ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::DeleteGroups => {
+            RequestKind::DeleteGroups(DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("absent-g"))]))
+        }
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+            OffsetDeleteRequest::default().with_group_id(GroupId(s("cover-simple"))).with_topics(vec![
+                offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(name("absent-topic"))
+                    .with_partitions(vec![offset_delete_request::OffsetDeleteRequestPartition::default()]),
+            ]),
+        ),
         other => panic!("no sample request for {other:?}: add one"),
     }
 }
@@ -114,6 +152,36 @@ async fn every_api_at_min_and_max_version() {
                 ResponseKind::DescribeConfigs(r) => r.results[0].error_code == 0 && !r.results[0].configs.is_empty(),
                 ResponseKind::DescribeCluster(r) => r.error_code == 0 && r.brokers.len() == 1,
                 ResponseKind::DescribeTopicPartitions(r) => r.topics[0].error_code == 0,
+                ResponseKind::JoinGroup(r) => {
+                    let want = if version >= 4 { ResponseError::MemberIdRequired.code() } else { 0 };
+                    r.error_code == want
+                }
+                ResponseKind::SyncGroup(r) => r.error_code == ResponseError::UnknownMemberId.code(),
+                ResponseKind::Heartbeat(r) => r.error_code == ResponseError::UnknownMemberId.code(),
+                ResponseKind::LeaveGroup(r) => {
+                    r.error_code == ResponseError::UnknownMemberId.code()
+                        || r.members.first().is_some_and(|m| m.error_code == ResponseError::UnknownMemberId.code())
+                }
+                ResponseKind::OffsetCommit(r) => r.topics[0].partitions[0].error_code == 0,
+                ResponseKind::OffsetFetch(r) => {
+                    let offset = if version >= 8 {
+                        r.groups[0].topics[0].partitions[0].committed_offset
+                    } else {
+                        r.topics[0].partitions[0].committed_offset
+                    };
+                    offset == 7
+                }
+                ResponseKind::DescribeGroups(r) => {
+                    r.groups[0].error_code == 0 && r.groups[0].group_state.as_str() == "Empty"
+                }
+                ResponseKind::ListGroups(r) => {
+                    r.error_code == 0 && r.groups.iter().any(|g| g.group_id.0.as_str() == "cover-simple")
+                }
+                ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
+                ResponseKind::OffsetDelete(r) => {
+                    r.error_code == 0
+                        && r.topics[0].partitions[0].error_code == ResponseError::UnknownTopicOrPartition.code()
+                }
                 _ => false,
             };
             assert!(ok, "{:?} v{version}: unexpected answer", api.key);

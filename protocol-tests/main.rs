@@ -6,6 +6,7 @@ mod common;
 mod api_versions;
 mod coverage;
 mod fetch;
+mod groups;
 mod list_offsets;
 mod malformed;
 mod metadata;

@@ -195,29 +195,37 @@ def tail(s: str, n: int) -> str:
 
 
 PERF_RE = re.compile(
-    r"^(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
+    r"^(\d+)( steady state)? records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
     r"([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th", re.M)
 RDK_PROD_RE = re.compile(r"% (\d+) messages produced \((\d+) bytes\), (\d+) delivered \(offset -?\d+, (\d+) failed\) "
                          r"in (\d+)ms")
 RDK_CONS_RE = re.compile(r"% (\d+) messages \((\d+) bytes\) consumed in (\d+)ms")
 
 
-def java_perf(runner, kafka_home, bootstrap, topic, records, size, throughput, props, name, timeout) -> dict:
+def java_perf(runner, kafka_home, bootstrap, topic, records, size, throughput, props, name, timeout,
+              warmup=0) -> dict:
+    """kafka-producer-perf-test; with warmup, latencies are from its steady-state summary line."""
     exe = os.path.join(kafka_home, "bin", "kafka-producer-perf-test.sh")
     cmd = [exe, "--topic", topic, "--num-records", str(records), "--record-size", str(size),
            "--throughput", str(throughput), "--bootstrap-server", bootstrap, "--command-property", *props]
+    if warmup:
+        cmd += ["--warmup-records", str(warmup)]
     rc, out, err, dt = runner.run(name, cmd, timeout)
-    m = None
-    for m in PERF_RE.finditer(out):
-        pass
+    m = steady = None
+    for x in PERF_RE.finditer(out):
+        if x.group(2):
+            steady = x
+        else:
+            m = x
     problems = [ln for ln in (out + "\n" + err).splitlines() if re.search(r"ERROR|Exception", ln)]
     if rc != 0 or m is None or int(m.group(1)) != records or problems:
         raise StepFailed(f"{name}: kafka-producer-perf-test rc={rc}, "
                          f"{'sent ' + m.group(1) if m else 'no summary line'} (want {records})\n"
                          + tail("\n".join(problems) or out, 12) + "\n" + tail(err, 8))
-    return {"records_s": float(m.group(2)), "mib_s": float(m.group(2)) * size / MiB,
-            "p50_ms": int(m.group(6)), "p99_ms": int(m.group(8)), "p999_ms": int(m.group(9)),
-            "avg_ms": float(m.group(4)), "max_ms": float(m.group(5)), "seconds": dt}
+    lat = steady if (warmup and steady) else m
+    return {"records_s": float(m.group(3)), "mib_s": float(m.group(3)) * size / MiB,
+            "p50_ms": int(lat.group(7)), "p99_ms": int(lat.group(9)), "p999_ms": int(lat.group(10)),
+            "avg_ms": float(lat.group(5)), "max_ms": float(lat.group(6)), "seconds": dt}
 
 
 def rdk_produce(runner, rdk, bootstrap, topic, records, size, extra, name, timeout) -> dict:
@@ -384,7 +392,8 @@ def bench_broker(kind: str, a, harness, runner: Runner, spawn_times: dict) -> tu
             info["latency_rate_achieved"] = r["rate"]
         r = step("latency-java", lambda: java_perf(
             runner, kh, bs, topics["latj"], a.latency_rate * a.latency_seconds, S, a.latency_rate,
-            ["acks=all", "linger.ms=0"], f"{kind}-latency-java", a.latency_seconds * 3 + 60))
+            ["acks=all", "linger.ms=0"], f"{kind}-latency-java", a.latency_seconds * 3 + 60,
+            warmup=a.latency_rate))
         if r:
             res.update({"jlat_p50": r["p50_ms"], "jlat_p99": r["p99_ms"], "jlat_p999": r["p999_ms"]})
 
@@ -424,9 +433,9 @@ def scan_log(kind: str, path: str) -> dict:
         m = re.search(r"gregor ready.*startup_ms=(\d+)|startup_ms=(\d+).*gregor ready", ln)
         if m:
             out["self_startup_ms"] = int(m.group(1) or m.group(2))
-        if re.search(r"\b(ERROR|error|panicked|FATAL)\b", ln):
+        if re.search(r"\b(ERROR|FATAL)\b|panicked", ln):
             out["log_errors"].append(ln)
-        elif re.search(r"\b(WARN|warn|WARNING)\b", ln):
+        elif re.search(r"\bWARN(ING)?\b", ln):
             out["log_warnings"] += 1
     return out
 
@@ -519,7 +528,7 @@ def render(a, results, problems, infos, meta) -> str:
     L.append("- Kafka: KRaft combined node from compat/harness.py (JVM -Xmx1g G1); its start-up excludes `kafka-storage format`. "
              "Start-up probe: raw Metadata v4 request on a new connection every 5 ms until the answer lists a broker.")
     L.append("- Latency (librdkafka): produce() → delivery report per message, first second dropped; "
-             "Java perf-test latencies are ms-resolution, a second opinion.")
+             "Java perf-test latencies (steady state after --warmup-records = 1 s of records) are ms-resolution, a second opinion.")
     if meta.get("busy"):
         L.append(f"- WARNING: other CPU-heavy processes were running during the bench: {meta['busy']} "
                  f"(load average {meta['loadavg']}); numbers are skewed.")

@@ -234,10 +234,10 @@ impl Coordinator {
                 return Err(ResponseError::UnknownMemberId);
             }
         } else {
-            if let Some(inst) = instance_id {
-                if e.group.static_members.get(inst).is_some_and(|m| m != member_id) {
-                    return Err(ResponseError::FencedInstanceId);
-                }
+            if let Some(inst) = instance_id
+                && e.group.static_members.get(inst).is_some_and(|m| m != member_id)
+            {
+                return Err(ResponseError::FencedInstanceId);
             }
             if !e.group.members.contains_key(member_id) {
                 return Err(ResponseError::UnknownMemberId);

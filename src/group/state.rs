@@ -218,10 +218,10 @@ impl Group {
         if !known && !pending {
             return fail(ResponseError::UnknownMemberId);
         }
-        if let Some(inst) = &req.instance_id {
-            if self.static_members.get(inst).is_some_and(|m| *m != req.member_id) {
-                return fail(ResponseError::FencedInstanceId);
-            }
+        if let Some(inst) = &req.instance_id
+            && self.static_members.get(inst).is_some_and(|m| *m != req.member_id)
+        {
+            return fail(ResponseError::FencedInstanceId);
         }
         if pending {
             if self.members.len() >= cfg.group_size_max {
@@ -369,10 +369,10 @@ impl Group {
 
     fn park_join_rx(&mut self, id: &str) -> oneshot::Receiver<JoinOutcome> {
         let (tx, rx) = oneshot::channel();
-        if let Some(m) = self.members.get_mut(id) {
-            if let Some(old) = m.join_waiter.replace(tx) {
-                let _ = old.send(JoinOutcome::error(ResponseError::UnknownMemberId, id));
-            }
+        if let Some(m) = self.members.get_mut(id)
+            && let Some(old) = m.join_waiter.replace(tx)
+        {
+            let _ = old.send(JoinOutcome::error(ResponseError::UnknownMemberId, id));
         }
         rx
     }
@@ -496,12 +496,11 @@ impl Group {
     }
 
     fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), ResponseError> {
-        if let Some(inst) = instance_id {
-            if let Some(known) = self.static_members.get(inst) {
-                if known != member_id {
-                    return Err(ResponseError::FencedInstanceId);
-                }
-            }
+        if let Some(inst) = instance_id
+            && let Some(known) = self.static_members.get(inst)
+            && known != member_id
+        {
+            return Err(ResponseError::FencedInstanceId);
         }
         if !self.members.contains_key(member_id) {
             return Err(ResponseError::UnknownMemberId);
@@ -639,10 +638,10 @@ impl Group {
             if let Some(w) = m.sync_waiter.take() {
                 let _ = w.send(SyncOutcome::error(ResponseError::UnknownMemberId));
             }
-            if let Some(inst) = &m.instance_id {
-                if self.static_members.get(inst).is_some_and(|x| x == id) {
-                    self.static_members.remove(inst);
-                }
+            if let Some(inst) = &m.instance_id
+                && self.static_members.get(inst).is_some_and(|x| x == id)
+            {
+                self.static_members.remove(inst);
             }
         }
         if self.leader.as_deref() == Some(id) {
@@ -678,15 +677,15 @@ impl Group {
             }
         }
         if self.state == GroupState::PreparingRebalance {
-            if self.rebalance_deadline.is_some_and(|d| now >= d) && !self.initial_delay_until.is_some_and(|t| now < t) {
+            if self.rebalance_deadline.is_some_and(|d| now >= d) && self.initial_delay_until.is_none_or(|t| now >= t) {
                 // Members that did not rejoin in time are dropped; the rest go on.
                 let late: Vec<String> =
                     self.members.values().filter(|m| m.join_waiter.is_none()).map(|m| m.id.clone()).collect();
                 for id in late {
-                    if let Some(m) = self.members.shift_remove(&id) {
-                        if let Some(inst) = m.instance_id {
-                            self.static_members.remove(&inst);
-                        }
+                    if let Some(m) = self.members.shift_remove(&id)
+                        && let Some(inst) = m.instance_id
+                    {
+                        self.static_members.remove(&inst);
                     }
                 }
                 if self.complete_join() == Persist::GroupMetadata {
@@ -715,5 +714,194 @@ impl Group {
             topics.extend(super::consumer_protocol::subscription_topics(&m.metadata(&protocol))?);
         }
         Some(topics)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> GroupConfig {
+        GroupConfig { initial_rebalance_delay_ms: 0, ..GroupConfig::default() }
+    }
+
+    fn req(member: &str, protocols: &[&str]) -> JoinRequest {
+        JoinRequest {
+            member_id: member.into(),
+            client_id: "c".into(),
+            session_timeout_ms: 10_000,
+            rebalance_timeout_ms: 30_000,
+            protocol_type: "consumer".into(),
+            protocols: protocols.iter().map(|p| (p.to_string(), Bytes::from_static(b"meta"))).collect(),
+            require_known_member_id: true,
+            ..Default::default()
+        }
+    }
+
+    fn now_join(r: (Reply<JoinOutcome>, Persist)) -> JoinOutcome {
+        match r.0 {
+            Reply::Now(o) => o,
+            Reply::Later(_) => panic!("expected an immediate answer"),
+        }
+    }
+
+    fn later<T>(r: Reply<T>) -> oneshot::Receiver<T> {
+        match r {
+            Reply::Later(rx) => rx,
+            Reply::Now(_) => panic!("expected to wait"),
+        }
+    }
+
+    /// Joins a new dynamic member through MEMBER_ID_REQUIRED; returns its id and join receiver.
+    fn join_new(g: &mut Group, t: Instant) -> (String, oneshot::Receiver<JoinOutcome>) {
+        let first = now_join(g.join(req("", &["range"]), &cfg(), t));
+        assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
+        let id = first.member_id.clone();
+        (id.clone(), later(g.join(req(&id, &["range"]), &cfg(), t).0))
+    }
+
+    #[test]
+    fn first_member_becomes_leader_and_syncs_to_stable() {
+        let t = Instant::now();
+        let mut g = Group::new("g");
+        let (id, mut rx) = join_new(&mut g, t);
+        let out = rx.try_recv().expect("join completes with every member in");
+        assert_eq!((out.error, out.generation, out.leader.as_str()), (None, 1, id.as_str()));
+        assert_eq!(out.protocol_name.as_deref(), Some("range"));
+        assert_eq!(out.members.len(), 1, "the leader sees the members");
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        let (reply, persist) = g.sync(&id, None, 1, (None, None), vec![(id.clone(), Bytes::from_static(b"a"))], t);
+        assert_eq!(persist, Persist::GroupMetadata);
+        assert_eq!(later(reply).try_recv().unwrap().assignment, Bytes::from_static(b"a"));
+        assert_eq!(g.state, GroupState::Stable);
+        assert_eq!(g.heartbeat(&id, None, 1, t), Ok(()));
+    }
+
+    #[test]
+    fn a_second_member_triggers_a_rebalance_that_waits_for_both() {
+        let t = Instant::now();
+        let mut g = Group::new("g");
+        let (a, mut rx) = join_new(&mut g, t);
+        rx.try_recv().unwrap();
+        later(g.sync(&a, None, 1, (None, None), vec![], t).0);
+        let (b, mut rx_b) = join_new(&mut g, t);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert!(rx_b.try_recv().is_err(), "waits for the existing member to rejoin");
+        assert_eq!(g.heartbeat(&a, None, 1, t), Err(ResponseError::RebalanceInProgress));
+        let mut rx_a = later(g.join(req(&a, &["range"]), &cfg(), t).0);
+        let (oa, ob) = (rx_a.try_recv().unwrap(), rx_b.try_recv().unwrap());
+        assert_eq!((oa.generation, ob.generation), (2, 2));
+        assert_eq!(oa.leader, a, "the leader stays");
+        assert!(ob.members.is_empty(), "followers do not see the members");
+        assert_eq!(g.sync(&b, None, 1, (None, None), vec![], t).0.now_err(), Some(ResponseError::IllegalGeneration));
+        let mut sync_b = later(g.sync(&b, None, 2, (None, None), vec![], t).0);
+        assert!(sync_b.try_recv().is_err(), "followers wait for the leader's assignments");
+        let assignments = vec![(a.clone(), Bytes::from_static(b"A")), (b.clone(), Bytes::from_static(b"B"))];
+        later(g.sync(&a, None, 2, (None, None), assignments, t).0);
+        assert_eq!(sync_b.try_recv().unwrap().assignment, Bytes::from_static(b"B"));
+    }
+
+    #[test]
+    fn leaving_and_session_expiry_rebalance_and_empty_the_group() {
+        let t = Instant::now();
+        let mut g = Group::new("g");
+        let (a, mut rx) = join_new(&mut g, t);
+        rx.try_recv().unwrap();
+        later(g.sync(&a, None, 1, (None, None), vec![], t).0);
+        let (b, _rx_b) = join_new(&mut g, t);
+        let _rx_a = later(g.join(req(&a, &["range"]), &cfg(), t).0);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        // b never heartbeats: its session expires and the group rebalances without it.
+        let later_t = t + Duration::from_secs(11);
+        g.heartbeat(&a, None, 2, t + Duration::from_secs(10)).unwrap();
+        g.tick(&cfg(), later_t);
+        assert!(!g.members.contains_key(&b));
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        assert_eq!(g.leave(&a, None, &cfg(), later_t), Ok(Persist::GroupMetadata));
+        assert_eq!(g.state, GroupState::Empty);
+        assert_eq!(g.leave(&a, None, &cfg(), later_t), Err(ResponseError::UnknownMemberId));
+    }
+
+    #[test]
+    fn rebalance_timeout_drops_members_that_do_not_rejoin() {
+        let t = Instant::now();
+        let mut g = Group::new("g");
+        let (a, mut rx) = join_new(&mut g, t);
+        rx.try_recv().unwrap();
+        later(g.sync(&a, None, 1, (None, None), vec![], t).0);
+        let (b, mut rx_b) = join_new(&mut g, t);
+        // a keeps heartbeating (REBALANCE_IN_PROGRESS) but never rejoins.
+        let past = t + Duration::from_secs(31);
+        assert_eq!(g.heartbeat(&a, None, 1, past), Err(ResponseError::RebalanceInProgress));
+        g.tick(&cfg(), past);
+        let ob = rx_b.try_recv().expect("join completes at the rebalance timeout");
+        assert_eq!((ob.generation, ob.leader.as_str()), (2, b.as_str()));
+        assert!(!g.members.contains_key(&a));
+    }
+
+    #[test]
+    fn static_member_restart_keeps_generation_and_fences_the_old_id() {
+        let t = Instant::now();
+        let mut g = Group::new("g");
+        let mut r = req("", &["range"]);
+        r.instance_id = Some("i1".into());
+        let mut rx = later(g.join(r.clone(), &cfg(), t).0);
+        let old = rx.try_recv().unwrap().member_id;
+        later(g.sync(&old, Some("i1"), 1, (None, None), vec![(old.clone(), Bytes::from_static(b"A"))], t).0);
+        let out = now_join(g.join(r, &cfg(), t));
+        assert_eq!((out.error, out.generation), (None, 1), "no rebalance for a known static member");
+        assert_ne!(out.member_id, old);
+        assert_eq!(g.heartbeat(&old, Some("i1"), 1, t), Err(ResponseError::FencedInstanceId));
+        assert_eq!(g.heartbeat(&out.member_id, Some("i1"), 1, t), Ok(()));
+        assert_eq!(g.members[&out.member_id].assignment, Bytes::from_static(b"A"));
+    }
+
+    #[test]
+    fn bad_joins_get_kafka_errors() {
+        let t = Instant::now();
+        let mut g = Group::new("g");
+        let mut short = req("", &["range"]);
+        short.session_timeout_ms = 10;
+        assert_eq!(now_join(g.join(short, &cfg(), t)).error, Some(ResponseError::InvalidSessionTimeout));
+        assert_eq!(now_join(g.join(req("nobody", &["range"]), &cfg(), t)).error, Some(ResponseError::UnknownMemberId));
+        let (_a, mut rx) = join_new(&mut g, t);
+        rx.try_recv().unwrap();
+        let other = now_join(g.join(req("", &["roundrobin"]), &cfg(), t));
+        assert_eq!(other.error, Some(ResponseError::InconsistentGroupProtocol));
+    }
+
+    #[test]
+    fn initial_delay_holds_the_first_rebalance() {
+        let t = Instant::now();
+        let delayed = GroupConfig { initial_rebalance_delay_ms: 3000, ..cfg() };
+        let mut g = Group::new("g");
+        let id = now_join(g.join(req("", &["range"]), &delayed, t)).member_id;
+        let mut rx = later(g.join(req(&id, &["range"]), &delayed, t).0);
+        g.tick(&delayed, t + Duration::from_millis(100));
+        assert!(rx.try_recv().is_err());
+        g.tick(&delayed, t + Duration::from_millis(3100));
+        assert_eq!(rx.try_recv().unwrap().generation, 1);
+    }
+
+    impl<T: std::fmt::Debug> Reply<T> {
+        fn now_err(self) -> Option<ResponseError>
+        where
+            T: HasError,
+        {
+            match self {
+                Reply::Now(o) => o.error(),
+                Reply::Later(_) => None,
+            }
+        }
+    }
+
+    trait HasError {
+        fn error(&self) -> Option<ResponseError>;
+    }
+
+    impl HasError for SyncOutcome {
+        fn error(&self) -> Option<ResponseError> {
+            self.error
+        }
     }
 }

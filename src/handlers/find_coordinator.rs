@@ -15,11 +15,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FindCoordinatorR
     let mut r = FindCoordinatorResponse::default();
     let mut key_type_ok = req.key_type == 0 || req.key_type == 1;
     let mut error = if key_type_ok { 0 } else { ResponseError::InvalidRequest.code() };
-    if req.key_type == 0 {
-        if let Err(e) = super::groups_ready(broker).await {
-            key_type_ok = false;
-            error = e.code();
-        }
+    if req.key_type == 0
+        && let Err(e) = super::groups_ready(broker).await
+    {
+        key_type_ok = false;
+        error = e.code();
     }
     if ctx.version >= 4 {
         r.coordinators = req

@@ -1,0 +1,299 @@
+//! The classic group APIs: the join/sync/heartbeat flow at old and new versions, committed
+//! offsets (also across a restart), admin APIs, and the error codes Kafka gives.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Encodable;
+
+use crate::common::*;
+
+/// A "consumer" protocol subscription to `topics`, as clients embed it in JoinGroup.
+fn subscription(topics: &[&str]) -> Bytes {
+    let mut sub = ConsumerProtocolSubscription::default();
+    sub.topics = topics.iter().map(|t| s(t)).collect();
+    let mut b = BytesMut::new();
+    b.put_i16(1);
+    sub.encode(&mut b, 1).unwrap();
+    b.freeze()
+}
+
+pub fn join_request(group: &str, member: &str, version: i16) -> JoinGroupRequest {
+    let mut p = join_group_request::JoinGroupRequestProtocol::default();
+    p.name = s("range");
+    p.metadata = subscription(&["cover"]);
+    let mut r = JoinGroupRequest::default();
+    r.group_id = GroupId(s(group));
+    r.session_timeout_ms = 10_000;
+    if version >= 1 {
+        r.rebalance_timeout_ms = 10_000;
+    }
+    r.member_id = s(member);
+    r.protocol_type = s("consumer");
+    r.protocols = vec![p];
+    r
+}
+
+pub fn commit_request(group: &str, topic: &str, partition: i32, offset: i64) -> OffsetCommitRequest {
+    let mut p = offset_commit_request::OffsetCommitRequestPartition::default();
+    p.partition_index = partition;
+    p.committed_offset = offset;
+    p.committed_metadata = Some(s("meta"));
+    let mut t = offset_commit_request::OffsetCommitRequestTopic::default();
+    t.name = name(topic);
+    t.partitions = vec![p];
+    let mut r = OffsetCommitRequest::default();
+    r.group_id = GroupId(s(group));
+    r.generation_id_or_member_epoch = -1;
+    r.topics = vec![t];
+    r
+}
+
+pub fn fetch_request(group: &str, topic: &str, version: i16) -> OffsetFetchRequest {
+    let mut r = OffsetFetchRequest::default();
+    if version >= 8 {
+        let mut t = offset_fetch_request::OffsetFetchRequestTopics::default();
+        t.name = name(topic);
+        t.partition_indexes = vec![0];
+        let mut g = offset_fetch_request::OffsetFetchRequestGroup::default();
+        g.group_id = GroupId(s(group));
+        g.topics = Some(vec![t]);
+        r.groups = vec![g];
+    } else {
+        let mut t = offset_fetch_request::OffsetFetchRequestTopic::default();
+        t.name = name(topic);
+        t.partition_indexes = vec![0];
+        r.group_id = GroupId(s(group));
+        r.topics = Some(vec![t]);
+    }
+    r
+}
+
+async fn join(c: &mut Client, version: i16, req: JoinGroupRequest) -> JoinGroupResponse {
+    let ResponseKind::JoinGroup(r) = c.send(version, RequestKind::JoinGroup(req)).await else { unreachable!() };
+    r
+}
+
+async fn sync(
+    c: &mut Client,
+    version: i16,
+    group: &str,
+    member: &str,
+    generation: i32,
+    assign: &[(&str, &[u8])],
+) -> SyncGroupResponse {
+    let mut r = SyncGroupRequest::default();
+    r.group_id = GroupId(s(group));
+    r.member_id = s(member);
+    r.generation_id = generation;
+    if version >= 5 {
+        r.protocol_type = Some(s("consumer"));
+        r.protocol_name = Some(s("range"));
+    }
+    r.assignments = assign
+        .iter()
+        .map(|(m, a)| {
+            let mut x = sync_group_request::SyncGroupRequestAssignment::default();
+            x.member_id = s(m);
+            x.assignment = Bytes::copy_from_slice(a);
+            x
+        })
+        .collect();
+    let ResponseKind::SyncGroup(r) = c.send(version, RequestKind::SyncGroup(r)).await else { unreachable!() };
+    r
+}
+
+async fn heartbeat(c: &mut Client, version: i16, group: &str, member: &str, generation: i32) -> i16 {
+    let mut r = HeartbeatRequest::default();
+    r.group_id = GroupId(s(group));
+    r.member_id = s(member);
+    r.generation_id = generation;
+    let ResponseKind::Heartbeat(r) = c.send(version, RequestKind::Heartbeat(r)).await else { unreachable!() };
+    r.error_code
+}
+
+async fn commit(c: &mut Client, version: i16, req: OffsetCommitRequest) -> i16 {
+    let ResponseKind::OffsetCommit(r) = c.send(version, RequestKind::OffsetCommit(req)).await else { unreachable!() };
+    r.topics[0].partitions[0].error_code
+}
+
+async fn committed(c: &mut Client, version: i16, group: &str, topic: &str) -> i64 {
+    let ResponseKind::OffsetFetch(r) =
+        c.send(version, RequestKind::OffsetFetch(fetch_request(group, topic, version))).await
+    else {
+        unreachable!()
+    };
+    if version >= 8 {
+        r.groups[0].topics[0].partitions[0].committed_offset
+    } else {
+        r.topics[0].partitions[0].committed_offset
+    }
+}
+
+#[tokio::test]
+async fn join_sync_heartbeat_commit_at_old_and_new_versions() {
+    let mut b = TestBroker::start_with(&["group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=3"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "cover", 1).await;
+    // librdkafka's versions: JoinGroup v5, SyncGroup v3, Heartbeat v3, OffsetCommit v7, OffsetFetch v7.
+    for (jv, sv, hv, cv, fv, group) in [(5, 3, 3, 7, 7, "g-old"), (9, 5, 4, 9, 9, "g-new"), (0, 0, 0, 2, 1, "g-v0")] {
+        let first = join(&mut c, jv, join_request(group, "", jv)).await;
+        let member = if jv >= 4 {
+            assert_eq!(first.error_code, ResponseError::MemberIdRequired.code(), "{group}");
+            let again = join(&mut c, jv, join_request(group, first.member_id.as_str(), jv)).await;
+            assert_eq!(again.error_code, 0);
+            again
+        } else {
+            assert_eq!(first.error_code, 0);
+            first
+        };
+        assert_eq!(member.generation_id, 1);
+        assert_eq!(member.leader, member.member_id);
+        assert_eq!(member.members.len(), 1);
+        let id = member.member_id.to_string();
+        let s1 = sync(&mut c, sv, group, &id, 1, &[(&id, b"assigned")]).await;
+        assert_eq!((s1.error_code, &s1.assignment[..]), (0, &b"assigned"[..]));
+        assert_eq!(heartbeat(&mut c, hv, group, &id, 1).await, 0);
+        assert_eq!(heartbeat(&mut c, hv, group, &id, 7).await, ResponseError::IllegalGeneration.code());
+        assert_eq!(heartbeat(&mut c, hv, group, "stranger", 1).await, ResponseError::UnknownMemberId.code());
+        let mut req = commit_request(group, "cover", 0, 42);
+        req.generation_id_or_member_epoch = 1;
+        req.member_id = s(&id);
+        assert_eq!(commit(&mut c, cv, req.clone()).await, 0);
+        assert_eq!(committed(&mut c, fv, group, "cover").await, 42);
+        req.generation_id_or_member_epoch = 3;
+        assert_eq!(commit(&mut c, cv, req.clone()).await, ResponseError::IllegalGeneration.code());
+        let mut unknown_topic = commit_request(group, "nope", 0, 1);
+        unknown_topic.generation_id_or_member_epoch = 1;
+        unknown_topic.member_id = s(&id);
+        assert_eq!(commit(&mut c, cv, unknown_topic).await, ResponseError::UnknownTopicOrPartition.code());
+    }
+    // Committed offsets survive a restart; members do not (they rejoin).
+    drop(c);
+    b.restart().await;
+    let mut c = b.client().await;
+    assert_eq!(committed(&mut c, 9, "g-new", "cover").await, 42);
+    assert_eq!(committed(&mut c, 7, "g-old", "cover").await, 42);
+    assert_eq!(committed(&mut c, 7, "never-committed", "cover").await, -1);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_member_makes_the_first_rejoin() {
+    let b = TestBroker::start_with(&["group.initial.rebalance.delay.ms=0"]).await;
+    let mut c1 = b.client().await;
+    create_topic(&mut c1, "cover", 1).await;
+    let a = join(&mut c1, 9, join_request("g2", "", 9)).await.member_id.to_string();
+    let ja = join(&mut c1, 9, join_request("g2", &a, 9)).await;
+    assert_eq!(sync(&mut c1, 5, "g2", &a, ja.generation_id, &[]).await.error_code, 0);
+    // b joins from another connection; its JoinGroup waits until a rejoins.
+    let addr = b.addr;
+    let waiting = tokio::spawn(async move {
+        let mut c2 = Client::connect(addr).await;
+        let id = join(&mut c2, 9, join_request("g2", "", 9)).await.member_id.to_string();
+        join(&mut c2, 9, join_request("g2", &id, 9)).await
+    });
+    let hb = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            let code = heartbeat(&mut c1, 4, "g2", &a, 1).await;
+            if code != 0 {
+                return code;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the rebalance shows within the deadline");
+    assert_eq!(hb, ResponseError::RebalanceInProgress.code());
+    let ja2 = join(&mut c1, 9, join_request("g2", &a, 9)).await;
+    let jb = waiting.await.unwrap();
+    assert_eq!((ja2.generation_id, jb.generation_id), (2, 2));
+    assert_eq!(ja2.members.len(), 2, "the leader gets both members");
+    assert!(jb.members.is_empty());
+
+    let mut describe = DescribeGroupsRequest::default();
+    describe.groups = vec![GroupId(s("g2")), GroupId(s("missing"))];
+    let ResponseKind::DescribeGroups(d) = c1.send(5, RequestKind::DescribeGroups(describe.clone())).await else {
+        unreachable!()
+    };
+    assert_eq!(d.groups[0].group_state.as_str(), "CompletingRebalance");
+    assert_eq!(d.groups[0].members.len(), 2);
+    assert_eq!(d.groups[1].group_state.as_str(), "Dead");
+    let ResponseKind::DescribeGroups(d) = c1.send(6, RequestKind::DescribeGroups(describe)).await else {
+        unreachable!()
+    };
+    assert_eq!(d.groups[1].error_code, ResponseError::GroupIdNotFound.code());
+
+    // A non-empty group is not deleted; OffsetDelete refuses subscribed topics once Stable.
+    let mut del = DeleteGroupsRequest::default();
+    del.groups_names = vec![GroupId(s("g2"))];
+    let ResponseKind::DeleteGroups(r) = c1.send(2, RequestKind::DeleteGroups(del.clone())).await else {
+        unreachable!()
+    };
+    assert_eq!(r.results[0].error_code, ResponseError::NonEmptyGroup.code());
+    let jb_id = jb.member_id.to_string();
+    sync(&mut c1, 5, "g2", &a, 2, &[(&a, b"x"), (&jb_id, b"y")]).await;
+    let od = OffsetDeleteRequest::default().with_group_id(GroupId(s("g2"))).with_topics(vec![
+        offset_delete_request::OffsetDeleteRequestTopic::default()
+            .with_name(name("cover"))
+            .with_partitions(vec![offset_delete_request::OffsetDeleteRequestPartition::default()]),
+    ]);
+    let ResponseKind::OffsetDelete(r) = c1.send(0, RequestKind::OffsetDelete(od)).await else { unreachable!() };
+    assert_eq!(r.topics[0].partitions[0].error_code, ResponseError::GroupSubscribedToTopic.code());
+
+    // Both leave (batched, v3+): the group is empty and can be deleted.
+    let mut leave = LeaveGroupRequest::default();
+    leave.group_id = GroupId(s("g2"));
+    leave.members = vec![
+        leave_group_request::MemberIdentity::default().with_member_id(s(&a)),
+        leave_group_request::MemberIdentity::default().with_member_id(s(&jb_id)),
+        leave_group_request::MemberIdentity::default().with_member_id(s("ghost")),
+    ];
+    let ResponseKind::LeaveGroup(r) = c1.send(5, RequestKind::LeaveGroup(leave)).await else { unreachable!() };
+    let codes: Vec<i16> = r.members.iter().map(|m| m.error_code).collect();
+    assert_eq!(codes, vec![0, 0, ResponseError::UnknownMemberId.code()]);
+    let ResponseKind::ListGroups(l) =
+        c1.send(5, RequestKind::ListGroups(ListGroupsRequest::default().with_states_filter(vec![s("Empty")]))).await
+    else {
+        unreachable!()
+    };
+    assert!(l.groups.iter().any(|g| g.group_id.0.as_str() == "g2" && g.group_type.as_str() == "classic"));
+    let ResponseKind::DeleteGroups(r) = c1.send(2, RequestKind::DeleteGroups(del)).await else { unreachable!() };
+    assert_eq!(r.results[0].error_code, 0);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn join_errors() {
+    let b = TestBroker::start_with(&["group.initial.rebalance.delay.ms=0"]).await;
+    let mut c = b.client().await;
+    let mut short = join_request("ge", "", 9);
+    short.session_timeout_ms = 1;
+    assert_eq!(join(&mut c, 9, short).await.error_code, ResponseError::InvalidSessionTimeout.code());
+    assert_eq!(join(&mut c, 9, join_request("", "", 9)).await.error_code, ResponseError::InvalidGroupId.code());
+    assert_eq!(
+        join(&mut c, 9, join_request("ge", "made-up", 9)).await.error_code,
+        ResponseError::UnknownMemberId.code()
+    );
+    let id = join(&mut c, 9, join_request("ge", "", 9)).await.member_id.to_string();
+    assert_eq!(join(&mut c, 9, join_request("ge", &id, 9)).await.error_code, 0);
+    let mut other = join_request("ge", "", 9);
+    other.protocols[0].name = s("roundrobin");
+    assert_eq!(join(&mut c, 9, other).await.error_code, ResponseError::InconsistentGroupProtocol.code());
+    // A static member's old id is fenced once the instance rejoins.
+    let mut st = join_request("gs", "", 9);
+    st.group_instance_id = Some(s("instance-1"));
+    let first = join(&mut c, 9, st.clone()).await;
+    assert_eq!(first.error_code, 0);
+    sync(&mut c, 5, "gs", first.member_id.as_str(), 1, &[]).await;
+    let second = join(&mut c, 9, st).await;
+    assert_eq!((second.error_code, second.generation_id), (0, 1));
+    let mut hb = HeartbeatRequest::default();
+    hb.group_id = GroupId(s("gs"));
+    hb.member_id = first.member_id.clone();
+    hb.group_instance_id = Some(s("instance-1"));
+    hb.generation_id = 1;
+    let ResponseKind::Heartbeat(r) = c.send(4, RequestKind::Heartbeat(hb)).await else { unreachable!() };
+    assert_eq!(r.error_code, ResponseError::FencedInstanceId.code());
+    b.stop().await;
+}
