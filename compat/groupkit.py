@@ -344,14 +344,35 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[tuple[str, 
 
 
 def group_state(admin, group: str, timeout: float = 10.0):
-    """(state name, [(client_id, member_id, group_instance_id, sorted partitions)]) via DescribeGroups."""
+    """(state name, assignor, [(client_id, member_id, group_instance_id, sorted partitions)]) via DescribeGroups."""
     fs = admin.describe_consumer_groups([group], request_timeout=timeout)
     d = fs[group].result(timeout)
     members = []
     for m in d.members:
         parts = sorted(tp.partition for tp in (m.assignment.topic_partitions if m.assignment else []))
         members.append((m.client_id, m.member_id, m.group_instance_id, parts))
-    return d.state.name, sorted(members)
+    return d.state.name, d.partition_assignor, sorted(members)
+
+
+def parse_table(text: str, first: str = "GROUP") -> list[dict]:
+    """Rows of a kafka-consumer-groups table, sliced at the header's column starts (the tool pads
+    each column to its widest value, so slicing keeps empty cells such as GROUP-INSTANCE-ID)."""
+    rows, cols = [], None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if line.startswith(first + " "):
+            labels = re.findall(r"\S+(?: \(ID\))?", line)
+            starts, pos = [], 0
+            for lab in labels:
+                pos = line.index(lab, pos)
+                starts.append(pos)
+                pos += len(lab)
+            cols = list(zip(labels, starts, starts[1:] + [None]))
+            continue
+        if cols:
+            rows.append({lab: line[a:b].strip() if b else line[a:].strip() for lab, a, b in cols})
+    return rows
 
 
 def cli_members(bootstrap: str, group: str) -> dict[str, tuple[str, list[int]]]:
@@ -359,19 +380,9 @@ def cli_members(bootstrap: str, group: str) -> dict[str, tuple[str, list[int]]]:
     r = run_cli("kafka-consumer-groups", ["--bootstrap-server", bootstrap, "--describe", "--members", "--verbose",
                                           "--group", group], timeout=60)
     out = {}
-    header = None
-    for line in r.stdout.splitlines():
-        f = line.split()
-        if not f:
-            continue
-        if f[0] == "GROUP":
-            header = f
-            continue
-        if header and f[0] == group:
-            row = dict(zip(header, f))
-            parts = []
-            asg = line.split(None, len(header) - 1)[-1] if "ASSIGNMENT" in header else ""
-            for m in re.finditer(r"([^\s(]+)\(([\d,]*)\)", asg):
-                parts += [int(x) for x in m.group(2).split(",") if x]
-            out[row["CLIENT-ID"]] = (row["CONSUMER-ID"], sorted(parts))
+    for row in parse_table(r.stdout):
+        parts = []
+        for m in re.finditer(r"[^\s:;]+:([\d,]+)", row.get("CURRENT-ASSIGNMENT", "")):
+            parts += [int(x) for x in m.group(1).split(",") if x]
+        out[row["CLIENT-ID"]] = (row["CONSUMER-ID"], sorted(parts))
     return out

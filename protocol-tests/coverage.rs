@@ -120,6 +120,18 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
                     .with_partitions(vec![offset_delete_request::OffsetDeleteRequestPartition::default()]),
             ]),
         ),
+        ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s(&format!("cover-kip848-v{version}"))))
+                .with_member_epoch(0)
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_names(Some(vec![name("cover")]))
+                .with_topic_partitions(Some(vec![])),
+        ),
+        ApiKey::ConsumerGroupDescribe => RequestKind::ConsumerGroupDescribe(
+            ConsumerGroupDescribeRequest::default()
+                .with_group_ids(vec![GroupId(s("cover-kip848-v0")), GroupId(s("cover-simple"))]),
+        ),
         other => panic!("no sample request for {other:?}: add one"),
     }
 }
@@ -176,6 +188,16 @@ async fn every_api_at_min_and_max_version() {
                 }
                 ResponseKind::ListGroups(r) => {
                     r.error_code == 0 && r.groups.iter().any(|g| g.group_id.0.as_str() == "cover-simple")
+                }
+                ResponseKind::ConsumerGroupHeartbeat(r) => {
+                    r.error_code == 0
+                        && r.member_epoch == 1
+                        && r.assignment.as_ref().is_some_and(|a| a.topic_partitions[0].partitions == vec![0])
+                }
+                ResponseKind::ConsumerGroupDescribe(r) => {
+                    r.groups[0].error_code == 0
+                        && r.groups[0].members.len() == 1
+                        && r.groups[1].error_code == ResponseError::GroupIdNotFound.code()
                 }
                 ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
                 ResponseKind::OffsetDelete(r) => {

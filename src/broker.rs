@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, Topic};
 use crate::config::Config;
+use crate::group::consumer::{ConsumerGroupConfig, TopicView};
 use crate::group::{Coordinator, GroupConfig, GroupLog, OFFSETS_TOPIC};
 use crate::log::partition::AppendOptions;
 use crate::log::rocks::{RocksStore, open_db};
@@ -86,7 +87,22 @@ impl Broker {
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
             group_size_max: config.group_max_size as usize,
         };
-        let groups = Coordinator::new(group_cfg, config.offsets_topic_num_partitions, group_log);
+        let consumer_cfg = ConsumerGroupConfig {
+            heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+            session_timeout_ms: config.group_consumer_session_timeout_ms,
+            assignors: config.group_consumer_assignors.clone(),
+            group_size_max: config.group_max_size as usize,
+        };
+        let image = metadata.image_handle();
+        let topics = Arc::new(move || -> TopicView {
+            let img = image.load();
+            img.topics
+                .values()
+                .filter(|t| !crate::handlers::is_internal(&t.name))
+                .map(|t| (t.name.clone(), (t.id, t.partitions.len() as i32)))
+                .collect()
+        });
+        let groups = Coordinator::new(group_cfg, consumer_cfg, topics, config.offsets_topic_num_partitions, group_log);
         let broker = Arc::new(Broker {
             config,
             metadata,

@@ -71,6 +71,9 @@ pub struct Config {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: i32,
+    pub group_consumer_heartbeat_interval_ms: i32,
+    pub group_consumer_session_timeout_ms: i32,
+    pub group_consumer_assignors: Vec<String>,
 }
 
 impl Default for Config {
@@ -97,6 +100,9 @@ impl Default for Config {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX,
+            group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_assignors: vec!["uniform".into(), "range".into()],
         }
     }
 }
@@ -132,6 +138,9 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("group.min.session.timeout.ms", "smallest session timeout a member may ask for (default 6000)"),
     ("group.max.session.timeout.ms", "largest session timeout a member may ask for (default 1800000)"),
     ("group.max.size", "members a group may have (default unlimited)"),
+    ("group.consumer.heartbeat.interval.ms", "heartbeat interval of consumer-protocol members (default 5000)"),
+    ("group.consumer.session.timeout.ms", "session timeout of consumer-protocol members (default 45000)"),
+    ("group.consumer.assignors", "server-side assignors, the first is the default (default uniform,range)"),
 ];
 
 impl Config {
@@ -201,6 +210,28 @@ impl Config {
                     c.group_max_session_timeout_ms = parse_num(key, v, 0, i32::MAX as i64)? as i32
                 }
                 "group.max.size" => c.group_max_size = parse_num(key, v, 1, i32::MAX as i64)? as i32,
+                "group.consumer.heartbeat.interval.ms" => {
+                    c.group_consumer_heartbeat_interval_ms = parse_num(key, v, 1, i32::MAX as i64)? as i32
+                }
+                "group.consumer.session.timeout.ms" => {
+                    c.group_consumer_session_timeout_ms = parse_num(key, v, 1, i32::MAX as i64)? as i32
+                }
+                "group.consumer.assignors" => {
+                    let names: Vec<String> =
+                        v.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+                    let known = |a: &str| {
+                        a == "uniform" || a == "range" || a.ends_with("UniformAssignor") || a.ends_with("RangeAssignor")
+                    };
+                    if names.is_empty() || !names.iter().all(|a| known(a)) {
+                        return Err(invalid(key, v, "assignors must be uniform and/or range"));
+                    }
+                    c.group_consumer_assignors = names
+                        .into_iter()
+                        .map(|a| {
+                            if a.ends_with("RangeAssignor") || a == "range" { "range".into() } else { "uniform".into() }
+                        })
+                        .collect();
+                }
                 _ => tracing::info!(key = %key, "ignoring unknown config key"),
             }
         }

@@ -11,6 +11,7 @@ use dashmap::DashMap;
 use kafka_protocol::ResponseError;
 use tokio::sync::Mutex;
 
+use super::consumer::{self, ConsumerGroup, ConsumerGroupConfig, TopicView};
 use super::records::{self, Committed, GroupMeta, Record};
 use super::state::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, Persist, Reply, SyncOutcome};
 
@@ -24,14 +25,27 @@ pub trait GroupLog: Send + Sync + 'static {
 
 struct Entry {
     group: Group,
+    /// Set while the group runs the consumer protocol (KIP-848) instead of the classic one.
+    consumer: Option<ConsumerGroup>,
     offsets: BTreeMap<(String, i32), Committed>,
 }
+
+impl Entry {
+    fn consumer_active(&self) -> bool {
+        self.consumer.as_ref().is_some_and(|c| !c.members.is_empty())
+    }
+}
+
+/// The topics consumer groups may be assigned, read from the current metadata.
+pub type TopicSource = Arc<dyn Fn() -> TopicView + Send + Sync>;
 
 /// How often timers are checked.
 const TICK: Duration = Duration::from_millis(100);
 
 pub struct Coordinator {
     cfg: GroupConfig,
+    consumer_cfg: ConsumerGroupConfig,
+    topics: TopicSource,
     partitions: i32,
     groups: DashMap<String, Arc<Mutex<Entry>>>,
     log: Arc<dyn GroupLog>,
@@ -49,7 +63,8 @@ pub struct MemberDescription {
 
 #[derive(Debug, Clone)]
 pub struct GroupDescription {
-    pub state: GroupState,
+    /// Kafka's name of the state ("Stable", "Empty", ...; consumer groups have their own).
+    pub state: &'static str,
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberDescription>,
@@ -60,8 +75,14 @@ fn now_ms() -> i64 {
 }
 
 impl Coordinator {
-    pub fn new(cfg: GroupConfig, partitions: i32, log: Arc<dyn GroupLog>) -> Arc<Coordinator> {
-        Arc::new(Coordinator { cfg, partitions, groups: DashMap::new(), log })
+    pub fn new(
+        cfg: GroupConfig,
+        consumer_cfg: ConsumerGroupConfig,
+        topics: TopicSource,
+        partitions: i32,
+        log: Arc<dyn GroupLog>,
+    ) -> Arc<Coordinator> {
+        Arc::new(Coordinator { cfg, consumer_cfg, topics, partitions, groups: DashMap::new(), log })
     }
 
     /// Rebuilds groups and offsets by replaying every partition of `__consumer_offsets`.
@@ -98,10 +119,14 @@ impl Coordinator {
                 tokio::time::sleep(TICK).await;
                 let Some(c) = weak.upgrade() else { return };
                 let entries: Vec<Arc<Mutex<Entry>>> = c.groups.iter().map(|e| e.value().clone()).collect();
+                let topics = (c.topics)();
                 for entry in entries {
                     let mut e = entry.lock().await;
                     if e.group.tick(&c.cfg, Instant::now()) == Persist::GroupMetadata {
                         c.persist_group(&e.group);
+                    }
+                    if let Some(cg) = e.consumer.as_mut() {
+                        cg.tick(&c.consumer_cfg, &topics, Instant::now());
                     }
                 }
             }
@@ -115,7 +140,9 @@ impl Coordinator {
     fn entry(&self, group: &str) -> Arc<Mutex<Entry>> {
         self.groups
             .entry(group.to_string())
-            .or_insert_with(|| Arc::new(Mutex::new(Entry { group: Group::new(group), offsets: BTreeMap::new() })))
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Entry { group: Group::new(group), consumer: None, offsets: BTreeMap::new() }))
+            })
             .clone()
     }
 
@@ -142,6 +169,11 @@ impl Coordinator {
         let entry = self.entry(group);
         let reply = {
             let mut e = entry.lock().await;
+            if e.consumer_active() {
+                // Mixed groups (classic members in a consumer-protocol group) are not supported yet.
+                return JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &member_id);
+            }
+            e.consumer = None;
             let (reply, persist) = e.group.join(req, &self.cfg, Instant::now());
             if persist == Persist::GroupMetadata {
                 self.persist_group(&e.group);
@@ -229,7 +261,12 @@ impl Coordinator {
         let entry = self.entry(group);
         let mut e = entry.lock().await;
         let simple = generation < 0 && member_id.is_empty();
-        if simple {
+        if let Some(cg) = e.consumer.as_ref().filter(|c| !c.members.is_empty()) {
+            if simple {
+                return Err(ResponseError::UnknownMemberId);
+            }
+            cg.check_commit(member_id, generation)?;
+        } else if simple {
             if !e.group.members.is_empty() || e.group.state != GroupState::Empty {
                 return Err(ResponseError::UnknownMemberId);
             }
@@ -290,10 +327,29 @@ impl Coordinator {
     pub async fn describe(&self, group: &str) -> Option<GroupDescription> {
         let entry = self.existing(group)?;
         let e = entry.lock().await;
+        if let Some(cg) = e.consumer.as_ref().filter(|c| !c.members.is_empty()) {
+            return Some(GroupDescription {
+                state: cg.state_name(),
+                protocol_type: "consumer".into(),
+                protocol: String::new(),
+                members: cg
+                    .members
+                    .values()
+                    .map(|m| MemberDescription {
+                        member_id: m.id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        metadata: Bytes::new(),
+                        assignment: Bytes::new(),
+                    })
+                    .collect(),
+            });
+        }
         let g = &e.group;
         let protocol = g.protocol_name.clone().unwrap_or_default();
         Some(GroupDescription {
-            state: g.state,
+            state: g.state.name(),
             protocol_type: g.protocol_type.clone().unwrap_or_default(),
             protocol: if g.state == GroupState::Stable || g.state == GroupState::CompletingRebalance {
                 protocol.clone()
@@ -315,8 +371,8 @@ impl Coordinator {
         })
     }
 
-    /// Every group: (id, protocol type, state).
-    pub async fn list(&self) -> Vec<(String, String, GroupState)> {
+    /// Every group: (id, protocol type, state name, group type "classic" or "consumer").
+    pub async fn list(&self) -> Vec<(String, String, &'static str, &'static str)> {
         let entries: Vec<(String, Arc<Mutex<Entry>>)> =
             self.groups.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
         let mut out = Vec::new();
@@ -325,7 +381,11 @@ impl Coordinator {
             if e.group.state == GroupState::Dead {
                 continue;
             }
-            out.push((id, e.group.protocol_type.clone().unwrap_or_default(), e.group.state));
+            if let Some(cg) = e.consumer.as_ref() {
+                out.push((id, "consumer".to_string(), cg.state_name(), "consumer"));
+                continue;
+            }
+            out.push((id, e.group.protocol_type.clone().unwrap_or_default(), e.group.state.name(), "classic"));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -338,7 +398,7 @@ impl Coordinator {
         if e.group.state == GroupState::Dead {
             return Err(ResponseError::GroupIdNotFound);
         }
-        if !e.group.is_empty() {
+        if !e.group.is_empty() || e.consumer_active() {
             return Err(ResponseError::NonEmptyGroup);
         }
         let mut recs: Vec<_> = e
@@ -357,6 +417,45 @@ impl Coordinator {
         Ok(())
     }
 
+    /// ConsumerGroupHeartbeat (KIP-848).
+    pub async fn consumer_heartbeat(&self, group: &str, hb: consumer::Heartbeat) -> consumer::HeartbeatOut {
+        let entry = self.entry(group);
+        let mut e = entry.lock().await;
+        if !e.group.members.is_empty() || !matches!(e.group.state, GroupState::Empty) {
+            let msg = format!("Group {group} is not a consumer group.");
+            return consumer::HeartbeatOut {
+                error: Some((ResponseError::GroupIdNotFound, msg)),
+                member_id: hb.member_id,
+                epoch: -1,
+                assignment: None,
+            };
+        }
+        let topics = (self.topics)();
+        let cg = e.consumer.get_or_insert_with(|| ConsumerGroup::new(group));
+        cg.heartbeat(hb, &topics, &self.consumer_cfg, Instant::now())
+    }
+
+    /// A consumer-protocol group's full view for ConsumerGroupDescribe; None if there is none.
+    pub async fn consumer_describe<T>(&self, group: &str, view: impl FnOnce(&ConsumerGroup) -> T) -> Option<T> {
+        let entry = self.existing(group)?;
+        let e = entry.lock().await;
+        e.consumer.as_ref().map(view)
+    }
+
+    pub fn heartbeat_interval_ms(&self) -> i32 {
+        self.consumer_cfg.heartbeat_interval_ms
+    }
+
+    /// OffsetFetch v9+ from a consumer-protocol member: it must be current.
+    pub async fn check_fetch_member(&self, group: &str, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
+        let Some(entry) = self.existing(group) else { return Ok(()) };
+        let e = entry.lock().await;
+        match e.consumer.as_ref() {
+            Some(cg) => cg.check_commit(member_id, epoch),
+            None => Ok(()),
+        }
+    }
+
     /// OffsetDelete: removes committed offsets of partitions the group does not consume.
     pub async fn delete_offsets(
         &self,
@@ -368,10 +467,13 @@ impl Coordinator {
         if e.group.state == GroupState::Dead {
             return Err(ResponseError::GroupIdNotFound);
         }
-        if !e.group.is_empty() && e.group.protocol_type.as_deref() != Some("consumer") {
+        if !e.group.is_empty() && e.group.protocol_type.as_deref() != Some("consumer") && e.consumer.is_none() {
             return Err(ResponseError::NonEmptyGroup);
         }
-        let subscribed = e.group.subscribed_topics().unwrap_or_default();
+        let subscribed = match e.consumer.as_ref() {
+            Some(cg) => cg.subscribed_topics(&(self.topics)()).into_iter().collect(),
+            None => e.group.subscribed_topics().unwrap_or_default(),
+        };
         let mut out = Vec::new();
         let mut recs = Vec::new();
         for (t, p) in partitions {

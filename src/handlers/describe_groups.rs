@@ -28,7 +28,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeGroupsRe
                 }
             }
             Some(d) => {
-                out.group_state = str_bytes(d.state.name());
+                out.group_state = str_bytes(d.state);
                 out.protocol_type = str_bytes(d.protocol_type);
                 out.protocol_data = str_bytes(d.protocol);
                 out.members = d

@@ -12,22 +12,21 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ListGroupsReques
     let mut r = ListGroupsResponse::default();
     let states: Vec<String> = req.states_filter.iter().map(|s| s.to_ascii_lowercase()).collect();
     let types: Vec<String> = req.types_filter.iter().map(|s| s.to_ascii_lowercase()).collect();
-    for (id, protocol_type, state) in broker.groups.list().await {
-        if !states.is_empty() && !states.contains(&state.name().to_ascii_lowercase()) {
+    for (id, protocol_type, state, kind) in broker.groups.list().await {
+        if !states.is_empty() && !states.contains(&state.to_ascii_lowercase()) {
             continue;
         }
-        // Every group here runs the classic protocol.
-        if !types.is_empty() && !types.iter().any(|t| t == "classic") {
+        if !types.is_empty() && !types.iter().any(|t| t == kind) {
             continue;
         }
         let mut g = ListedGroup::default();
         g.group_id = GroupId(str_bytes(id));
         g.protocol_type = str_bytes(protocol_type);
         if ctx.version >= 4 {
-            g.group_state = str_bytes(state.name());
+            g.group_state = str_bytes(state);
         }
         if ctx.version >= 5 {
-            g.group_type = str_bytes("classic");
+            g.group_type = str_bytes(kind);
         }
         r.groups.push(g);
     }

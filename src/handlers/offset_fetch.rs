@@ -61,6 +61,14 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: OffsetFetchReque
                 .map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
             let mut out = OffsetFetchResponseGroup::default();
             out.group_id = g.group_id.clone();
+            if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty())
+                && let Err(e) =
+                    broker.groups.check_fetch_member(g.group_id.0.as_str(), member.as_str(), g.member_epoch).await
+            {
+                out.error_code = e.code();
+                r.groups.push(out);
+                continue;
+            }
             match lookup(broker, g.group_id.0.as_str(), wanted, req.require_stable).await {
                 Err(code) => out.error_code = code,
                 Ok(rows) => {

@@ -45,6 +45,8 @@ pub const SUPPORTED: &[ApiSupport] = &[
     api(ApiKey::ListGroups, handlers::list_groups::VERSIONS),
     api(ApiKey::DeleteGroups, handlers::delete_groups::VERSIONS),
     api(ApiKey::OffsetDelete, handlers::offset_delete::VERSIONS),
+    api(ApiKey::ConsumerGroupHeartbeat, handlers::consumer_group_heartbeat::VERSIONS),
+    api(ApiKey::ConsumerGroupDescribe, handlers::consumer_group_describe::VERSIONS),
 ];
 
 /// The entry for an API key, if the broker supports it at all.

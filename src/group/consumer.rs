@@ -1,0 +1,635 @@
+//! The consumer group protocol of KIP-848: the broker computes assignments and each member
+//! reconciles towards its target through heartbeats, revoking before it is given partitions
+//! another member still owns. Plain data and functions of (state, heartbeat, topics, now).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use uuid::Uuid;
+
+/// Partitions by topic id.
+pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
+
+/// The topics the assignor may hand out: name -> (id, partition count).
+pub type TopicView = BTreeMap<String, (Uuid, i32)>;
+
+pub const LEAVE_EPOCH: i32 = -1;
+pub const STATIC_LEAVE_EPOCH: i32 = -2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberState {
+    Stable,
+    /// Waiting for the member to give up partitions it must revoke.
+    UnrevokedPartitions,
+    /// Waiting for other members to release partitions this one is to get.
+    UnreleasedPartitions,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConsumerMember {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub subscribed_names: Vec<String>,
+    pub subscribed_regex: Option<String>,
+    pub server_assignor: Option<String>,
+    pub epoch: i32,
+    pub previous_epoch: i32,
+    pub state: MemberState,
+    pub assigned: Assignment,
+    pub pending_revocation: Assignment,
+    last_seen: Instant,
+    revoke_deadline: Option<Instant>,
+    last_sent: Option<Assignment>,
+}
+
+/// Settings from group.consumer.*.
+#[derive(Debug, Clone)]
+pub struct ConsumerGroupConfig {
+    pub heartbeat_interval_ms: i32,
+    pub session_timeout_ms: i32,
+    pub assignors: Vec<String>,
+    pub group_size_max: usize,
+}
+
+impl Default for ConsumerGroupConfig {
+    fn default() -> Self {
+        ConsumerGroupConfig {
+            heartbeat_interval_ms: 5_000,
+            session_timeout_ms: 45_000,
+            assignors: vec!["uniform".into(), "range".into()],
+            group_size_max: usize::MAX,
+        }
+    }
+}
+
+/// A ConsumerGroupHeartbeat as the state machine sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Heartbeat {
+    pub member_id: String,
+    pub epoch: i32,
+    pub instance_id: Option<String>,
+    pub rack_id: Option<String>,
+    pub rebalance_timeout_ms: i32,
+    pub subscribed_names: Option<Vec<String>>,
+    pub subscribed_regex: Option<String>,
+    pub server_assignor: Option<String>,
+    pub owned: Option<Assignment>,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeartbeatOut {
+    pub error: Option<(ResponseError, String)>,
+    pub member_id: String,
+    pub epoch: i32,
+    pub assignment: Option<Assignment>,
+}
+
+fn fail(e: ResponseError, msg: impl Into<String>, member_id: &str) -> HeartbeatOut {
+    HeartbeatOut { error: Some((e, msg.into())), member_id: member_id.to_string(), epoch: -1, assignment: None }
+}
+
+#[derive(Debug, Default)]
+pub struct ConsumerGroup {
+    pub id: String,
+    pub group_epoch: i32,
+    pub assignment_epoch: i32,
+    pub members: BTreeMap<String, ConsumerMember>,
+    pub target: BTreeMap<String, Assignment>,
+    pub assignor: String,
+    static_members: HashMap<String, String>,
+    /// The subscribed topics' (name, id, partitions) when the target was computed.
+    topics_seen: Vec<(String, Uuid, i32)>,
+}
+
+fn minus(a: &Assignment, b: &Assignment) -> Assignment {
+    let mut out = Assignment::new();
+    for (t, ps) in a {
+        let rest: BTreeSet<i32> = ps.iter().filter(|p| !b.get(t).is_some_and(|x| x.contains(p))).copied().collect();
+        if !rest.is_empty() {
+            out.insert(*t, rest);
+        }
+    }
+    out
+}
+
+fn intersect(a: &Assignment, b: &Assignment) -> Assignment {
+    let mut out = Assignment::new();
+    for (t, ps) in a {
+        if let Some(bs) = b.get(t) {
+            let both: BTreeSet<i32> = ps.intersection(bs).copied().collect();
+            if !both.is_empty() {
+                out.insert(*t, both);
+            }
+        }
+    }
+    out
+}
+
+fn is_empty(a: &Assignment) -> bool {
+    a.values().all(|s| s.is_empty())
+}
+
+impl ConsumerGroup {
+    pub fn new(id: &str) -> ConsumerGroup {
+        ConsumerGroup { id: id.to_string(), assignor: "uniform".into(), ..Default::default() }
+    }
+
+    /// Kafka's state names: Empty, Assigning, Reconciling, Stable.
+    pub fn state_name(&self) -> &'static str {
+        if self.members.is_empty() {
+            "Empty"
+        } else if self.group_epoch != self.assignment_epoch {
+            "Assigning"
+        } else if self.members.values().any(|m| m.epoch != self.assignment_epoch || m.state != MemberState::Stable) {
+            "Reconciling"
+        } else {
+            "Stable"
+        }
+    }
+
+    /// Topic names a member subscribes to, its regex resolved against `topics`.
+    pub fn member_topics(m: &ConsumerMember, topics: &TopicView) -> BTreeSet<String> {
+        let mut out: BTreeSet<String> =
+            m.subscribed_names.iter().filter(|n| topics.contains_key(*n)).cloned().collect();
+        if let Some(re) = m.subscribed_regex.as_deref().and_then(|r| regex::Regex::new(&format!("^(?:{r})$")).ok()) {
+            out.extend(topics.keys().filter(|n| !n.starts_with("__") && re.is_match(n)).cloned());
+        }
+        out
+    }
+
+    /// Every topic any member subscribes to, as of `topics`.
+    pub fn subscribed_topics(&self, topics: &TopicView) -> BTreeSet<String> {
+        self.members.values().flat_map(|m| Self::member_topics(m, topics)).collect()
+    }
+
+    fn snapshot(&self, topics: &TopicView) -> Vec<(String, Uuid, i32)> {
+        self.subscribed_topics(topics)
+            .into_iter()
+            .filter_map(|n| topics.get(&n).map(|(id, c)| (n.clone(), *id, *c)))
+            .collect()
+    }
+
+    /// Handles one heartbeat.
+    pub fn heartbeat(
+        &mut self,
+        hb: Heartbeat,
+        topics: &TopicView,
+        cfg: &ConsumerGroupConfig,
+        now: Instant,
+    ) -> HeartbeatOut {
+        if hb.epoch == LEAVE_EPOCH || hb.epoch == STATIC_LEAVE_EPOCH {
+            return self.leave(&hb, now);
+        }
+        if let Some(a) = &hb.server_assignor
+            && !cfg.assignors.contains(a)
+        {
+            return fail(ResponseError::UnsupportedAssignor, format!("Assignor {a} is not supported"), &hb.member_id);
+        }
+        let joined = hb.epoch == 0;
+        let member_id = if joined {
+            match self.join(&hb, cfg, now) {
+                Ok(id) => id,
+                Err(out) => return out,
+            }
+        } else {
+            let Some(m) = self.members.get(&hb.member_id) else {
+                return fail(
+                    ResponseError::UnknownMemberId,
+                    format!("Member {} is not a member of group {}", hb.member_id, self.id),
+                    &hb.member_id,
+                );
+            };
+            let owned_ok = hb.owned.as_ref().is_none_or(|o| is_empty(&minus(o, &m.assigned)));
+            if hb.epoch != m.epoch && !(hb.epoch == m.previous_epoch && owned_ok) {
+                return fail(
+                    ResponseError::FencedMemberEpoch,
+                    format!("The member epoch {} does not match the expected {}", hb.epoch, m.epoch),
+                    &hb.member_id,
+                );
+            }
+            hb.member_id.clone()
+        };
+        let full_request = hb.owned.is_some() || hb.epoch == 0;
+        let m = self.members.get_mut(&member_id).expect("joined above");
+        m.last_seen = now;
+        m.rebalance_timeout_ms =
+            if hb.rebalance_timeout_ms > 0 { hb.rebalance_timeout_ms } else { m.rebalance_timeout_ms };
+        let mut bump = joined;
+        if let Some(names) = hb.subscribed_names
+            && names != m.subscribed_names
+        {
+            m.subscribed_names = names;
+            bump = true;
+        }
+        if hb.subscribed_regex.is_some() && hb.subscribed_regex != m.subscribed_regex {
+            m.subscribed_regex = hb.subscribed_regex.filter(|r| !r.is_empty());
+            bump = true;
+        }
+        if hb.server_assignor.is_some() {
+            m.server_assignor = hb.server_assignor;
+        }
+        if let Some(owned) = &hb.owned {
+            // Revocation is acknowledged once the member no longer reports those partitions.
+            if m.state == MemberState::UnrevokedPartitions && is_empty(&intersect(owned, &m.pending_revocation)) {
+                m.pending_revocation.clear();
+                m.revoke_deadline = None;
+                m.state = MemberState::Stable;
+            }
+        }
+        if bump || self.snapshot(topics) != self.topics_seen {
+            self.group_epoch += 1;
+        }
+        if self.group_epoch > self.assignment_epoch {
+            self.compute_target(topics);
+        }
+        self.reconcile(&member_id, now);
+        let m = self.members.get_mut(&member_id).expect("still a member");
+        let changed = m.last_sent.as_ref() != Some(&m.assigned);
+        let assignment = (changed || full_request).then(|| m.assigned.clone());
+        if assignment.is_some() {
+            m.last_sent = Some(m.assigned.clone());
+        }
+        HeartbeatOut { error: None, member_id, epoch: m.epoch, assignment }
+    }
+
+    fn join(&mut self, hb: &Heartbeat, cfg: &ConsumerGroupConfig, now: Instant) -> Result<String, HeartbeatOut> {
+        if hb.subscribed_names.is_none() && hb.subscribed_regex.is_none() {
+            return Err(fail(
+                ResponseError::InvalidRequest,
+                "SubscribedTopicNames or SubscribedTopicRegex must be set in first request",
+                &hb.member_id,
+            ));
+        }
+        let id = if hb.member_id.is_empty() { Uuid::new_v4().to_string() } else { hb.member_id.clone() };
+        if let Some(inst) = &hb.instance_id
+            && let Some(old_id) = self.static_members.get(inst).cloned()
+            && old_id != id
+        {
+            let old = self.members.get(&old_id);
+            if old.is_some_and(|o| o.epoch != STATIC_LEAVE_EPOCH) {
+                return Err(fail(
+                    ResponseError::UnreleasedInstanceId,
+                    format!("Static member {inst} has not left the group"),
+                    &id,
+                ));
+            }
+            // A static member coming back takes over its predecessor's place.
+            if let Some(mut old) = self.members.remove(&old_id) {
+                old.id = id.clone();
+                old.epoch = old.previous_epoch.max(0);
+                old.last_sent = None;
+                if let Some(t) = self.target.remove(&old_id) {
+                    self.target.insert(id.clone(), t);
+                }
+                self.members.insert(id.clone(), old);
+                self.static_members.insert(inst.clone(), id.clone());
+                return Ok(id);
+            }
+        }
+        if !self.members.contains_key(&id) && self.members.len() >= cfg.group_size_max {
+            return Err(fail(ResponseError::GroupMaxSizeReached, "The group is full", &id));
+        }
+        if let Some(old) = self.members.remove(&id) {
+            // Rejoining with epoch 0: it starts over.
+            drop(old);
+        }
+        let m = ConsumerMember {
+            id: id.clone(),
+            instance_id: hb.instance_id.clone(),
+            rack_id: hb.rack_id.clone(),
+            client_id: hb.client_id.clone(),
+            client_host: hb.client_host.clone(),
+            rebalance_timeout_ms: hb.rebalance_timeout_ms.max(0),
+            subscribed_names: vec![],
+            subscribed_regex: None,
+            server_assignor: None,
+            epoch: 0,
+            previous_epoch: -1,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+            last_seen: now,
+            revoke_deadline: None,
+            last_sent: None,
+        };
+        self.members.insert(id.clone(), m);
+        if let Some(inst) = &hb.instance_id {
+            self.static_members.insert(inst.clone(), id.clone());
+        }
+        Ok(id)
+    }
+
+    fn leave(&mut self, hb: &Heartbeat, now: Instant) -> HeartbeatOut {
+        let id = match (&hb.instance_id, hb.member_id.is_empty()) {
+            (Some(inst), true) => self.static_members.get(inst).cloned().unwrap_or_default(),
+            _ => hb.member_id.clone(),
+        };
+        if !self.members.contains_key(&id) {
+            return fail(
+                ResponseError::UnknownMemberId,
+                format!("Member {id} is not a member of group {}", self.id),
+                &id,
+            );
+        }
+        if hb.epoch == STATIC_LEAVE_EPOCH && hb.instance_id.is_some() {
+            // A static member leaving temporarily keeps its partitions until its session ends.
+            let m = self.members.get_mut(&id).expect("checked");
+            m.previous_epoch = m.epoch;
+            m.epoch = STATIC_LEAVE_EPOCH;
+            m.last_seen = now;
+        } else {
+            self.remove(&id);
+        }
+        HeartbeatOut { error: None, member_id: id, epoch: hb.epoch, assignment: None }
+    }
+
+    fn remove(&mut self, id: &str) {
+        if let Some(m) = self.members.remove(id)
+            && let Some(inst) = m.instance_id
+            && self.static_members.get(&inst).is_some_and(|x| x == id)
+        {
+            self.static_members.remove(&inst);
+        }
+        self.target.remove(id);
+        self.group_epoch += 1;
+    }
+
+    /// Removes members whose session ended or who did not revoke in time.
+    pub fn tick(&mut self, cfg: &ConsumerGroupConfig, topics: &TopicView, now: Instant) {
+        let session = Duration::from_millis(cfg.session_timeout_ms as u64);
+        let gone: Vec<String> = self
+            .members
+            .values()
+            .filter(|m| now.duration_since(m.last_seen) > session || m.revoke_deadline.is_some_and(|d| now > d))
+            .map(|m| m.id.clone())
+            .collect();
+        for id in gone {
+            tracing::info!(group = %self.id, member = %id, "consumer group member fenced (session or revocation timeout)");
+            self.remove(&id);
+        }
+        if self.group_epoch > self.assignment_epoch && !self.members.is_empty() {
+            self.compute_target(topics);
+        }
+    }
+
+    fn compute_target(&mut self, topics: &TopicView) {
+        let assignor =
+            self.members.values().find_map(|m| m.server_assignor.clone()).unwrap_or_else(|| "uniform".to_string());
+        let subs: BTreeMap<String, BTreeSet<String>> =
+            self.members.values().map(|m| (m.id.clone(), Self::member_topics(m, topics))).collect();
+        self.target = if assignor == "range" { range(&subs, topics) } else { uniform(&subs, topics, &self.target) };
+        self.assignor = assignor;
+        self.assignment_epoch = self.group_epoch;
+        self.topics_seen = self.snapshot(topics);
+    }
+
+    fn owned_by_others(&self, id: &str) -> Assignment {
+        let mut out = Assignment::new();
+        for m in self.members.values().filter(|m| m.id != id) {
+            for (t, ps) in m.assigned.iter().chain(m.pending_revocation.iter()) {
+                out.entry(*t).or_default().extend(ps.iter().copied());
+            }
+        }
+        out
+    }
+
+    /// Moves a member towards its target: revoke first, then take what others released.
+    fn reconcile(&mut self, id: &str, now: Instant) {
+        let target = self.target.get(id).cloned().unwrap_or_default();
+        let others = self.owned_by_others(id);
+        let assignment_epoch = self.assignment_epoch;
+        let m = self.members.get_mut(id).expect("member");
+        if m.state == MemberState::UnrevokedPartitions {
+            return;
+        }
+        if m.epoch == assignment_epoch && m.state == MemberState::Stable {
+            return;
+        }
+        let revoke = minus(&m.assigned, &target);
+        if !is_empty(&revoke) {
+            m.assigned = intersect(&m.assigned, &target);
+            m.pending_revocation = revoke;
+            m.state = MemberState::UnrevokedPartitions;
+            m.revoke_deadline = Some(now + Duration::from_millis(m.rebalance_timeout_ms.max(1) as u64));
+            return;
+        }
+        let free = minus(&target, &others);
+        let unreleased = minus(&target, &free);
+        m.assigned = free;
+        if m.epoch != assignment_epoch {
+            m.previous_epoch = m.epoch;
+            m.epoch = assignment_epoch;
+        }
+        m.state = if is_empty(&unreleased) { MemberState::Stable } else { MemberState::UnreleasedPartitions };
+    }
+
+    pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
+        let m = self.members.get(member_id).ok_or(ResponseError::UnknownMemberId)?;
+        if epoch > m.epoch {
+            return Err(ResponseError::FencedMemberEpoch);
+        }
+        if epoch < m.epoch {
+            return Err(ResponseError::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+}
+
+/// Partitions of `topics` (sorted by name) each subscribed member may take.
+fn partitions_of(names: &BTreeSet<String>, topics: &TopicView) -> Vec<(Uuid, i32)> {
+    names.iter().filter_map(|n| topics.get(n)).flat_map(|(id, count)| (0..*count).map(move |p| (*id, p))).collect()
+}
+
+/// Balanced and sticky: members keep what they had up to their fair share; the rest goes to
+/// the least-loaded member that subscribes to the topic.
+fn uniform(
+    subs: &BTreeMap<String, BTreeSet<String>>,
+    topics: &TopicView,
+    previous: &BTreeMap<String, Assignment>,
+) -> BTreeMap<String, Assignment> {
+    let all: BTreeSet<String> = subs.values().flatten().cloned().collect();
+    let partitions = partitions_of(&all, topics);
+    let eligible =
+        |member: &str, topic: Uuid| subs[member].iter().any(|n| topics.get(n).is_some_and(|(id, _)| *id == topic));
+    let n = partitions.len();
+    let m = subs.len().max(1);
+    let (floor, mut extra) = (n / m, n % m);
+    let mut out: BTreeMap<String, Assignment> = subs.keys().map(|k| (k.clone(), Assignment::new())).collect();
+    let mut count: BTreeMap<String, usize> = subs.keys().map(|k| (k.clone(), 0)).collect();
+    let mut taken: BTreeSet<(Uuid, i32)> = BTreeSet::new();
+    for (member, prev) in previous {
+        if !subs.contains_key(member) {
+            continue;
+        }
+        for (t, ps) in prev {
+            for p in ps {
+                let key = (*t, *p);
+                let quota = floor + usize::from(extra > 0);
+                if !partitions.contains(&key) || taken.contains(&key) || !eligible(member, *t) || count[member] >= quota
+                {
+                    continue;
+                }
+                if count[member] == floor {
+                    extra -= 1;
+                }
+                taken.insert(key);
+                out.get_mut(member).unwrap().entry(*t).or_default().insert(*p);
+                *count.get_mut(member).unwrap() += 1;
+            }
+        }
+    }
+    for key in partitions {
+        if taken.contains(&key) {
+            continue;
+        }
+        let best = count.iter().filter(|(mem, _)| eligible(mem, key.0)).min_by_key(|(mem, c)| (**c, (*mem).clone()));
+        if let Some((mem, _)) = best {
+            let mem = mem.clone();
+            out.get_mut(&mem).unwrap().entry(key.0).or_default().insert(key.1);
+            *count.get_mut(&mem).unwrap() += 1;
+        }
+    }
+    out
+}
+
+/// Per topic, contiguous ranges of partitions over the subscribed members sorted by id.
+fn range(subs: &BTreeMap<String, BTreeSet<String>>, topics: &TopicView) -> BTreeMap<String, Assignment> {
+    let mut out: BTreeMap<String, Assignment> = subs.keys().map(|k| (k.clone(), Assignment::new())).collect();
+    let all: BTreeSet<String> = subs.values().flatten().cloned().collect();
+    for name in all {
+        let Some((id, count)) = topics.get(&name) else { continue };
+        let members: Vec<&String> = subs.iter().filter(|(_, t)| t.contains(&name)).map(|(m, _)| m).collect();
+        let k = members.len() as i32;
+        let (per, extra) = (count / k, count % k);
+        let mut next = 0;
+        for (i, m) in members.iter().enumerate() {
+            let n = per + i32::from((i as i32) < extra);
+            let set: BTreeSet<i32> = (next..next + n).collect();
+            next += n;
+            if !set.is_empty() {
+                out.get_mut(*m).unwrap().insert(*id, set);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topics() -> TopicView {
+        BTreeMap::from([("t".to_string(), (Uuid::from_u128(1), 6))])
+    }
+
+    fn hb(member: &str, epoch: i32, owned: Option<Assignment>) -> Heartbeat {
+        Heartbeat {
+            member_id: member.into(),
+            epoch,
+            rebalance_timeout_ms: 30_000,
+            subscribed_names: if epoch == 0 { Some(vec!["t".into()]) } else { None },
+            owned,
+            ..Default::default()
+        }
+    }
+
+    fn count(a: &Assignment) -> usize {
+        a.values().map(|s| s.len()).sum()
+    }
+
+    #[test]
+    fn join_gets_everything_then_a_second_member_waits_for_revocation() {
+        let (cfg, t, now) = (ConsumerGroupConfig::default(), topics(), Instant::now());
+        let mut g = ConsumerGroup::new("g");
+        let a = g.heartbeat(hb("a", 0, None), &t, &cfg, now);
+        assert_eq!((a.epoch, count(a.assignment.as_ref().unwrap())), (1, 6));
+        assert_eq!(g.state_name(), "Stable");
+        let b = g.heartbeat(hb("b", 0, None), &t, &cfg, now);
+        assert_eq!(b.epoch, 2);
+        assert_eq!(count(b.assignment.as_ref().unwrap()), 0, "b's partitions are still a's");
+        assert_eq!(g.state_name(), "Reconciling");
+        // a is told to keep three: it must revoke the others, at its old epoch.
+        let a2 = g.heartbeat(hb("a", 1, None), &t, &cfg, now);
+        assert_eq!((a2.epoch, count(a2.assignment.as_ref().unwrap())), (1, 3));
+        let kept = a2.assignment.unwrap();
+        // a acknowledges by reporting what it owns now; it moves to epoch 2.
+        let a3 = g.heartbeat(hb("a", 1, Some(kept.clone())), &t, &cfg, now);
+        assert_eq!(a3.epoch, 2);
+        let b2 = g.heartbeat(hb("b", 2, None), &t, &cfg, now);
+        let got = b2.assignment.unwrap();
+        assert_eq!(count(&got), 3);
+        assert!(is_empty(&intersect(&got, &kept)), "no partition is owned twice");
+        assert_eq!(g.state_name(), "Stable");
+    }
+
+    #[test]
+    fn fencing_unknown_members_and_leaving() {
+        let (cfg, t, now) = (ConsumerGroupConfig::default(), topics(), Instant::now());
+        let mut g = ConsumerGroup::new("g");
+        g.heartbeat(hb("a", 0, None), &t, &cfg, now);
+        assert_eq!(g.heartbeat(hb("a", 7, None), &t, &cfg, now).error.unwrap().0, ResponseError::FencedMemberEpoch);
+        assert_eq!(g.heartbeat(hb("zz", 3, None), &t, &cfg, now).error.unwrap().0, ResponseError::UnknownMemberId);
+        assert_eq!(g.check_commit("a", 0), Err(ResponseError::StaleMemberEpoch));
+        assert_eq!(g.check_commit("a", 1), Ok(()));
+        let out = g.heartbeat(hb("a", LEAVE_EPOCH, None), &t, &cfg, now);
+        assert_eq!((out.error, out.epoch), (None, LEAVE_EPOCH));
+        assert_eq!(g.state_name(), "Empty");
+    }
+
+    #[test]
+    fn session_timeout_fences_and_others_take_over() {
+        let (cfg, t, now) = (ConsumerGroupConfig::default(), topics(), Instant::now());
+        let mut g = ConsumerGroup::new("g");
+        g.heartbeat(hb("a", 0, None), &t, &cfg, now);
+        g.heartbeat(hb("b", 0, None), &t, &cfg, now);
+        let later = now + Duration::from_secs(46);
+        let b = g.heartbeat(hb("b", 2, None), &t, &cfg, now + Duration::from_secs(40));
+        assert!(b.error.is_none());
+        g.tick(&cfg, &t, later);
+        assert!(!g.members.contains_key("a"));
+        let b = g.heartbeat(hb("b", 2, None), &t, &cfg, later);
+        assert_eq!(count(b.assignment.as_ref().unwrap()), 6);
+    }
+
+    #[test]
+    fn assignors_balance() {
+        let t =
+            BTreeMap::from([("x".to_string(), (Uuid::from_u128(1), 5)), ("y".to_string(), (Uuid::from_u128(2), 2))]);
+        let both: BTreeSet<String> = ["x".to_string(), "y".to_string()].into();
+        let subs = BTreeMap::from([("m1".to_string(), both.clone()), ("m2".to_string(), both)]);
+        let u = uniform(&subs, &t, &BTreeMap::new());
+        let sizes: Vec<usize> = u.values().map(count).collect();
+        assert_eq!(sizes.iter().sum::<usize>(), 7);
+        assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1);
+        let r = range(&subs, &t);
+        assert_eq!(r["m1"][&Uuid::from_u128(1)], BTreeSet::from([0, 1, 2]));
+        assert_eq!(r["m2"][&Uuid::from_u128(1)], BTreeSet::from([3, 4]));
+        // Stickiness: a previous owner keeps its partitions when still within its share.
+        let prev =
+            BTreeMap::from([("m2".to_string(), BTreeMap::from([(Uuid::from_u128(1), BTreeSet::from([0, 1, 2]))]))]);
+        let u2 = uniform(&subs, &t, &prev);
+        assert!(u2["m2"][&Uuid::from_u128(1)].is_superset(&BTreeSet::from([0, 1, 2])));
+    }
+
+    #[test]
+    fn regex_subscriptions_follow_new_topics() {
+        let (cfg, now) = (ConsumerGroupConfig::default(), Instant::now());
+        let mut t = topics();
+        let mut g = ConsumerGroup::new("g");
+        let mut first = hb("a", 0, None);
+        first.subscribed_names = None;
+        first.subscribed_regex = Some("t.*".into());
+        assert_eq!(count(g.heartbeat(first, &t, &cfg, now).assignment.as_ref().unwrap()), 6);
+        t.insert("t2".into(), (Uuid::from_u128(2), 2));
+        t.insert("other".into(), (Uuid::from_u128(3), 2));
+        let out = g.heartbeat(hb("a", 1, None), &t, &cfg, now);
+        assert_eq!((out.epoch, count(out.assignment.as_ref().unwrap())), (2, 8));
+    }
+}
