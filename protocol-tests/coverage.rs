@@ -132,6 +132,39 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
             ConsumerGroupDescribeRequest::default()
                 .with_group_ids(vec![GroupId(s("cover-kip848-v0")), GroupId(s("cover-simple"))]),
         ),
+        ApiKey::CreatePartitions => {
+            RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_topics(vec![
+                create_partitions_request::CreatePartitionsTopic::default().with_name(name("cover")).with_count(1),
+            ]))
+        }
+        ApiKey::AlterConfigs => RequestKind::AlterConfigs(AlterConfigsRequest::default().with_resources(vec![
+                alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("cover"))
+                    .with_configs(vec![
+                        alter_configs_request::AlterableConfig::default()
+                            .with_name(s("retention.ms"))
+                            .with_value(Some(s("60000"))),
+                    ]),
+            ])),
+        ApiKey::IncrementalAlterConfigs => {
+            RequestKind::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::default().with_resources(vec![
+                incremental_alter_configs_request::AlterConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(s("cover"))
+                    .with_configs(vec![
+                        incremental_alter_configs_request::AlterableConfig::default()
+                            .with_name(s("retention.bytes"))
+                            .with_config_operation(0)
+                            .with_value(Some(s("1000000"))),
+                    ]),
+            ]))
+        }
+        ApiKey::DeleteRecords => RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
+            delete_records_request::DeleteRecordsTopic::default()
+                .with_name(name("cover"))
+                .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_offset(0)]),
+        ])),
         other => panic!("no sample request for {other:?}: add one"),
     }
 }
@@ -199,6 +232,10 @@ async fn every_api_at_min_and_max_version() {
                         && r.groups[0].members.len() == 1
                         && r.groups[1].error_code == ResponseError::GroupIdNotFound.code()
                 }
+                ResponseKind::CreatePartitions(r) => r.results[0].error_code == ResponseError::InvalidPartitions.code(),
+                ResponseKind::AlterConfigs(r) => r.responses[0].error_code == 0,
+                ResponseKind::IncrementalAlterConfigs(r) => r.responses[0].error_code == 0,
+                ResponseKind::DeleteRecords(r) => r.topics[0].partitions[0].error_code == 0,
                 ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
                 ResponseKind::OffsetDelete(r) => {
                     r.error_code == 0

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod admin;
 mod api_versions;
 mod coverage;
 mod fetch;

@@ -189,6 +189,22 @@ impl Broker {
         Ok(())
     }
 
+    /// Adds partitions to a topic; `Ok(false)` if there is no such topic.
+    pub async fn add_partitions(&self, name: &str, assignment: Vec<Vec<i32>>) -> Result<bool, MetadataError> {
+        let cmd = Command::AddPartitions { name: name.to_string(), assignment };
+        Ok(matches!(self.metadata.submit(cmd).await?, CommandResult::PartitionsAdded { .. }))
+    }
+
+    /// Replaces a topic's explicit configs; `Ok(false)` if there is no such topic.
+    pub async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<bool, MetadataError> {
+        let cmd = Command::SetTopicConfigs { name: name.to_string(), configs };
+        Ok(self.metadata.submit(cmd).await? == CommandResult::Done)
+    }
+
     /// Deletes a topic and its data; `Ok(false)` if there was no such topic.
     pub async fn delete_topic(&self, name: &str) -> Result<bool, MetadataError> {
         match self.metadata.submit(Command::DeleteTopic { name: name.to_string() }).await? {

@@ -44,11 +44,35 @@ pub struct Image {
 /// Changes to the image, replicated through the metadata log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    SetClusterId { id: String },
-    RegisterBroker { id: i32, info: BrokerInfo },
-    CreateTopic { name: String, id: Uuid, assignment: Vec<Vec<i32>>, configs: BTreeMap<String, String> },
-    DeleteTopic { name: String },
-    AllocateProducerIds { count: i64 },
+    SetClusterId {
+        id: String,
+    },
+    RegisterBroker {
+        id: i32,
+        info: BrokerInfo,
+    },
+    CreateTopic {
+        name: String,
+        id: Uuid,
+        assignment: Vec<Vec<i32>>,
+        configs: BTreeMap<String, String>,
+    },
+    DeleteTopic {
+        name: String,
+    },
+    AllocateProducerIds {
+        count: i64,
+    },
+    /// Adds partitions at the end of a topic, one replica list each.
+    AddPartitions {
+        name: String,
+        assignment: Vec<Vec<i32>>,
+    },
+    /// Replaces a topic's explicit configs.
+    SetTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -65,6 +89,9 @@ pub enum CommandResult {
     NoSuchTopic,
     ProducerIds {
         first: i64,
+    },
+    PartitionsAdded {
+        uids: Vec<u64>,
     },
 }
 
@@ -115,6 +142,30 @@ impl Image {
                 Some(t) => {
                     self.topic_names.remove(&t.id);
                     CommandResult::TopicDeleted { uids: t.partitions.iter().map(|p| p.uid).collect() }
+                }
+            },
+            Command::AddPartitions { name, assignment } => {
+                let Some(topic) = self.topics.get_mut(name) else { return CommandResult::NoSuchTopic };
+                let mut uids = Vec::new();
+                for replicas in assignment {
+                    let uid = self.next_partition_uid;
+                    self.next_partition_uid += 1;
+                    uids.push(uid);
+                    topic.partitions.push(PartitionMeta {
+                        uid,
+                        leader: replicas.first().copied().unwrap_or(-1),
+                        leader_epoch: 0,
+                        replicas: replicas.clone(),
+                        isr: replicas.clone(),
+                    });
+                }
+                CommandResult::PartitionsAdded { uids }
+            }
+            Command::SetTopicConfigs { name, configs } => match self.topics.get_mut(name) {
+                None => CommandResult::NoSuchTopic,
+                Some(t) => {
+                    t.configs = configs.clone();
+                    CommandResult::Done
                 }
             },
             Command::AllocateProducerIds { count } => {

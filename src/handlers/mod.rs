@@ -2,11 +2,14 @@
 //! in `protocol::versions`) and one `handle` function: decode-level logic only, delegating to the
 //! broker's log and metadata.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
+pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;

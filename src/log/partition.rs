@@ -208,6 +208,24 @@ impl Partition {
         Ok(ReadResult { records: out.freeze(), high_watermark: hw, log_start })
     }
 
+    /// Advances the log start offset to `offset` (-1: the high watermark), dropping whole
+    /// batches before it. Returns the new log start (low watermark).
+    pub fn delete_records(&self, offset: i64) -> Result<i64, ReadError> {
+        let _append = self.state.lock().unwrap();
+        let hw = self.high_watermark();
+        let start = self.log_start();
+        let target = if offset == -1 { hw } else { offset };
+        if target < 0 || target > hw {
+            return Err(ReadError::OutOfRange { offset, log_start: start, log_end: hw });
+        }
+        if target <= start {
+            return Ok(start);
+        }
+        self.store.truncate_front(self.uid, target)?;
+        self.log_start.store(target, Ordering::Release);
+        Ok(target)
+    }
+
     /// The first offset whose timestamp is at or after `ts`, with that timestamp.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StoreError> {
         let hw = self.high_watermark();
@@ -324,6 +342,21 @@ mod tests {
         ));
         let reopened = Partition::open(2, store, false).unwrap();
         assert_eq!(reopened.append(&[batch(9, 2, 2, 0)], AppendOptions::default()).unwrap().base_offset, 2);
+    }
+
+    #[test]
+    fn delete_records_moves_the_log_start_within_bounds() {
+        let store: Arc<dyn Store> = Arc::new(MemStore::default());
+        let p = Partition::open(4, store.clone(), false).unwrap();
+        p.append(&[batch(-1, -1, 3, 0)], AppendOptions::default()).unwrap();
+        p.append(&[batch(-1, -1, 3, 0)], AppendOptions::default()).unwrap();
+        assert_eq!(p.delete_records(4).unwrap(), 4);
+        assert!(matches!(p.read(2, 100), Err(ReadError::OutOfRange { .. })));
+        assert_eq!(BatchHeader::read(&p.read(4, 100).unwrap().records).base_offset, 3, "the batch holding 4 stays");
+        assert!(matches!(p.delete_records(7), Err(ReadError::OutOfRange { .. })));
+        assert_eq!(p.delete_records(2).unwrap(), 4, "never moves back");
+        assert_eq!(Partition::open(4, store, false).unwrap().log_start(), 4);
+        assert_eq!(p.delete_records(-1).unwrap(), 6);
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub const SUPPORTED: &[ApiSupport] = &[
     api(ApiKey::OffsetDelete, handlers::offset_delete::VERSIONS),
     api(ApiKey::ConsumerGroupHeartbeat, handlers::consumer_group_heartbeat::VERSIONS),
     api(ApiKey::ConsumerGroupDescribe, handlers::consumer_group_describe::VERSIONS),
+    api(ApiKey::CreatePartitions, handlers::create_partitions::VERSIONS),
+    api(ApiKey::AlterConfigs, handlers::alter_configs::VERSIONS),
+    api(ApiKey::IncrementalAlterConfigs, handlers::alter_configs::INCREMENTAL_VERSIONS),
+    api(ApiKey::DeleteRecords, handlers::delete_records::VERSIONS),
 ];
 
 /// The entry for an API key, if the broker supports it at all.

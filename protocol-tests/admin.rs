@@ -1,0 +1,159 @@
+//! CreatePartitions, AlterConfigs, IncrementalAlterConfigs and DeleteRecords.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::records::Compression;
+
+use crate::common::*;
+
+async fn describe_config(c: &mut Client, topic: &str, key: &str) -> Option<(String, i8)> {
+    let mut res = describe_configs_request::DescribeConfigsResource::default();
+    res.resource_type = 2;
+    res.resource_name = s(topic);
+    let ResponseKind::DescribeConfigs(r) =
+        c.send(4, RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![res]))).await
+    else {
+        unreachable!()
+    };
+    r.results[0]
+        .configs
+        .iter()
+        .find(|e| e.name.as_str() == key)
+        .map(|e| (e.value.as_deref().unwrap_or("").to_string(), e.config_source))
+}
+
+async fn incremental(c: &mut Client, topic: &str, ops: &[(&str, i8, Option<&str>)]) -> (i16, Option<String>) {
+    let configs = ops
+        .iter()
+        .map(|(k, op, v)| {
+            incremental_alter_configs_request::AlterableConfig::default()
+                .with_name(s(k))
+                .with_config_operation(*op)
+                .with_value(v.map(s))
+        })
+        .collect();
+    let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+        incremental_alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s(topic))
+            .with_configs(configs),
+    ]);
+    let ResponseKind::IncrementalAlterConfigs(r) = c.send(1, RequestKind::IncrementalAlterConfigs(req)).await else {
+        unreachable!()
+    };
+    (r.responses[0].error_code, r.responses[0].error_message.as_ref().map(|m| m.to_string()))
+}
+
+#[tokio::test]
+async fn partitions_only_grow_and_keyed_production_goes_on() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "grow", 2).await;
+    let req = |count| {
+        CreatePartitionsRequest::default().with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default().with_name(name("grow")).with_count(count),
+        ])
+    };
+    let ResponseKind::CreatePartitions(r) = c.send(3, RequestKind::CreatePartitions(req(1))).await else {
+        unreachable!()
+    };
+    assert_eq!(r.results[0].error_code, ResponseError::InvalidPartitions.code());
+    let ResponseKind::CreatePartitions(r) = c.send(3, RequestKind::CreatePartitions(req(5))).await else {
+        unreachable!()
+    };
+    assert_eq!(r.results[0].error_code, 0);
+    assert_eq!(produce(&mut c, 9, "grow", 4, batch(2, -1, -1, -1, Compression::None)).await, (0, 0));
+    assert_eq!(produce(&mut c, 9, "grow", 0, batch(2, -1, -1, -1, Compression::None)).await, (0, 0));
+    let ResponseKind::Metadata(m) =
+        c.send(12, RequestKind::Metadata(MetadataRequest::default().with_topics(None))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(m.topics[0].partitions.len(), 5);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn configs_are_set_deleted_appended_and_validated() {
+    let mut b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "conf", 1).await;
+    assert_eq!(incremental(&mut c, "conf", &[("retention.ms", 0, Some("1000"))]).await.0, 0);
+    assert_eq!(describe_config(&mut c, "conf", "retention.ms").await, Some(("1000".into(), 1)));
+    assert_eq!(incremental(&mut c, "conf", &[("cleanup.policy", 2, Some("compact"))]).await.0, 0);
+    assert_eq!(describe_config(&mut c, "conf", "cleanup.policy").await.unwrap().0, "delete,compact");
+    assert_eq!(incremental(&mut c, "conf", &[("cleanup.policy", 3, Some("delete"))]).await.0, 0);
+    assert_eq!(describe_config(&mut c, "conf", "cleanup.policy").await.unwrap().0, "compact");
+    let (code, msg) = incremental(&mut c, "conf", &[("retention.ms", 0, Some("soon"))]).await;
+    assert_eq!(code, ResponseError::InvalidConfig.code());
+    assert!(msg.unwrap().contains("retention.ms"));
+    assert_eq!(
+        incremental(&mut c, "conf", &[("no.such.config", 0, Some("1"))]).await.0,
+        ResponseError::InvalidConfig.code()
+    );
+    assert_eq!(
+        incremental(&mut c, "conf", &[("retention.ms", 2, Some("5"))]).await.0,
+        ResponseError::InvalidConfig.code()
+    );
+    assert_eq!(
+        incremental(&mut c, "ghost", &[("retention.ms", 0, Some("5"))]).await.0,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    assert_eq!(incremental(&mut c, "conf", &[("retention.ms", 1, None)]).await.0, 0);
+    assert_eq!(describe_config(&mut c, "conf", "retention.ms").await.unwrap().1, 5, "back to the default");
+    // AlterConfigs replaces the whole set, and it survives a restart.
+    let req = AlterConfigsRequest::default().with_resources(vec![
+        alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(2)
+            .with_resource_name(s("conf"))
+            .with_configs(vec![
+                alter_configs_request::AlterableConfig::default()
+                    .with_name(s("max.message.bytes"))
+                    .with_value(Some(s("5000"))),
+            ]),
+    ]);
+    let ResponseKind::AlterConfigs(r) = c.send(2, RequestKind::AlterConfigs(req)).await else { unreachable!() };
+    assert_eq!(r.responses[0].error_code, 0);
+    drop(c);
+    b.restart().await;
+    let mut c = b.client().await;
+    assert_eq!(describe_config(&mut c, "conf", "max.message.bytes").await, Some(("5000".into(), 1)));
+    assert_eq!(describe_config(&mut c, "conf", "cleanup.policy").await.unwrap().1, 5, "replaced away");
+    assert_eq!(
+        produce(&mut c, 9, "conf", 0, batch(400, -1, -1, -1, Compression::None)).await.0,
+        ResponseError::MessageTooLarge.code()
+    );
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn delete_records_moves_the_low_watermark() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "trim", 1).await;
+    for _ in 0..3 {
+        produce(&mut c, 9, "trim", 0, batch(5, -1, -1, -1, Compression::None)).await;
+    }
+    let req = |offset| {
+        DeleteRecordsRequest::default().with_topics(vec![
+            delete_records_request::DeleteRecordsTopic::default()
+                .with_name(name("trim"))
+                .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_offset(offset)]),
+        ])
+    };
+    let ResponseKind::DeleteRecords(r) = c.send(2, RequestKind::DeleteRecords(req(7))).await else { unreachable!() };
+    assert_eq!((r.topics[0].partitions[0].error_code, r.topics[0].partitions[0].low_watermark), (0, 7));
+    let ResponseKind::DeleteRecords(r) = c.send(0, RequestKind::DeleteRecords(req(99))).await else { unreachable!() };
+    assert_eq!(r.topics[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("trim", 0, 3, 0, 0))).await else {
+        unreachable!()
+    };
+    assert_eq!(f.responses[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
+    assert_eq!(f.responses[0].partitions[0].log_start_offset, 7);
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("trim", 0, 7, 0, 0))).await else {
+        unreachable!()
+    };
+    let recs = decode_records(&f.responses[0].partitions[0].records);
+    assert!(recs.iter().any(|r| r.offset == 7), "reading from the low watermark works");
+    b.stop().await;
+}

@@ -1,0 +1,143 @@
+//! AlterConfigs (replace all of a topic's configs) and IncrementalAlterConfigs (SET, DELETE,
+//! APPEND, SUBTRACT) for topics. Dynamic broker configs are a later issue and are refused.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
+use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse as IncResponse;
+use kafka_protocol::messages::{
+    AlterConfigsRequest, AlterConfigsResponse, IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse,
+};
+
+use super::{RequestContext, str_bytes};
+use crate::broker::Broker;
+use crate::log::topic_config;
+
+pub const VERSIONS: (i16, i16) = (0, 2);
+pub const INCREMENTAL_VERSIONS: (i16, i16) = (0, 1);
+
+const RESOURCE_TOPIC: i8 = 2;
+const RESOURCE_BROKER: i8 = 4;
+
+type Outcome = Result<(), (ResponseError, String)>;
+
+async fn apply(
+    broker: &Broker,
+    resource_type: i8,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+) -> Outcome {
+    match resource_type {
+        RESOURCE_TOPIC => {}
+        RESOURCE_BROKER => {
+            return Err((
+                ResponseError::InvalidRequest,
+                "Dynamic broker configs are not supported yet; set them in server.properties.".into(),
+            ));
+        }
+        other => return Err((ResponseError::InvalidRequest, format!("Unsupported resource type {other}"))),
+    }
+    let image = broker.image();
+    let topic = image
+        .topics
+        .get(name)
+        .ok_or((ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist")))?;
+    let mut configs = topic.configs.clone();
+    change(&mut configs)?;
+    let pairs: Vec<(String, String)> = configs.into_iter().collect();
+    let configs = topic_config::validate_all(pairs.iter().map(|(k, v)| (k.as_str(), Some(v.as_str()))))
+        .map_err(|m| (ResponseError::InvalidConfig, m))?;
+    if validate_only {
+        return Ok(());
+    }
+    match broker.set_topic_configs(name, configs).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err((ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist"))),
+        Err(e) => Err((ResponseError::UnknownServerError, e.to_string())),
+    }
+}
+
+pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
+    let mut r = AlterConfigsResponse::default();
+    for res in req.resources {
+        let entries: Vec<(String, Option<String>)> =
+            res.configs.iter().map(|c| (c.name.to_string(), c.value.as_ref().map(|v| v.to_string()))).collect();
+        let outcome = apply(broker, res.resource_type, res.resource_name.as_str(), req.validate_only, |configs| {
+            configs.clear();
+            for (k, v) in entries {
+                let v = v.ok_or((ResponseError::InvalidRequest, format!("Null value not supported for {k}")))?;
+                configs.insert(k, v);
+            }
+            Ok(())
+        })
+        .await;
+        let mut out = AlterConfigsResourceResponse::default();
+        out.resource_type = res.resource_type;
+        out.resource_name = res.resource_name;
+        if let Err((e, msg)) = outcome {
+            out.error_code = e.code();
+            out.error_message = Some(str_bytes(msg));
+        }
+        r.responses.push(out);
+    }
+    r
+}
+
+pub async fn handle_incremental(
+    broker: &Broker,
+    _ctx: &RequestContext,
+    req: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
+    let mut r = IncrementalAlterConfigsResponse::default();
+    for res in req.resources {
+        let ops: Vec<(String, i8, Option<String>)> = res
+            .configs
+            .iter()
+            .map(|c| (c.name.to_string(), c.config_operation, c.value.as_ref().map(|v| v.to_string())))
+            .collect();
+        let outcome = apply(broker, res.resource_type, res.resource_name.as_str(), req.validate_only, |configs| {
+            for (k, op, v) in ops {
+                topic_config::validate_value(&k, v.as_deref().unwrap_or("0")).or_else(|e| if e.starts_with("Unknown") { Err(e) } else { Ok(String::new()) }).map_err(|m| (ResponseError::InvalidConfig, m))?;
+                let list = |s: &str| -> Vec<String> { s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect() };
+                match op {
+                    0 => {
+                        let v = v.ok_or((ResponseError::InvalidRequest, format!("Null value not supported for {k}")))?;
+                        configs.insert(k, v);
+                    }
+                    1 => {
+                        configs.remove(&k);
+                    }
+                    2 | 3 => {
+                        if k != "cleanup.policy" {
+                            return Err((ResponseError::InvalidConfig, format!("Config value append/subtract is not allowed for config key {k} since it is not a list type")));
+                        }
+                        let current = configs.get(&k).cloned().unwrap_or_else(|| topic_config::value_of(&BTreeMap::new(), &broker.config, &k).unwrap_or_default());
+                        let mut items = list(&current);
+                        for item in list(v.as_deref().unwrap_or("")) {
+                            if op == 2 && !items.contains(&item) {
+                                items.push(item);
+                            } else if op == 3 {
+                                items.retain(|x| *x != item);
+                            }
+                        }
+                        configs.insert(k, items.join(","));
+                    }
+                    other => return Err((ResponseError::InvalidRequest, format!("Unknown config operation {other}"))),
+                }
+            }
+            Ok(())
+        })
+        .await;
+        let mut out = IncResponse::default();
+        out.resource_type = res.resource_type;
+        out.resource_name = res.resource_name;
+        if let Err((e, msg)) = outcome {
+            out.error_code = e.code();
+            out.error_message = Some(str_bytes(msg));
+        }
+        r.responses.push(out);
+    }
+    r
+}
