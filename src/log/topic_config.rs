@@ -165,7 +165,7 @@ pub fn effective(topic: &BTreeMap<String, String>, broker: &Config) -> Vec<Entry
 }
 
 /// Broker settings that differ from Kafka's defaults and so become the topic default.
-fn broker_override(name: &str, c: &Config) -> Option<String> {
+pub fn broker_override(name: &str, c: &Config) -> Option<String> {
     let d = Config::default();
     match name {
         "retention.ms" if c.log_retention_ms != d.log_retention_ms => Some(c.log_retention_ms.to_string()),
