@@ -250,7 +250,9 @@ class Broker:
         else:
             props = self._kafka_props()
             if not self._formatted:
-                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+                cluster_id = "-"
+                while cluster_id.startswith("-"):  # kafka-storage would take "-..." for an option
+                    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
                 r = run_cli("kafka-storage", ["format", "-t", cluster_id, "-c", props], timeout=120, check=False)
                 self._log.write(f"kafka-storage format: rc={r.returncode}\n{r.stdout}{r.stderr}".encode())
                 self._log.flush()

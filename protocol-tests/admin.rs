@@ -157,3 +157,31 @@ async fn delete_records_moves_the_low_watermark() {
     assert!(recs.iter().any(|r| r.offset == 7), "reading from the low watermark works");
     b.stop().await;
 }
+
+#[tokio::test]
+async fn retention_advances_the_log_start_in_the_background() {
+    let b = TestBroker::start_with(&["log.retention.check.interval.ms=100"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "short", 1).await;
+    // The test batches carry timestamps from 2023: with retention.ms of one hour they are expired.
+    for _ in 0..3 {
+        produce(&mut c, 9, "short", 0, batch(4, -1, -1, -1, Compression::None)).await;
+    }
+    assert_eq!(incremental(&mut c, "short", &[("retention.ms", 0, Some("3600000"))]).await.0, 0);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("short", 0, 12, 0, 0))).await else {
+            unreachable!()
+        };
+        if f.responses[0].partitions[0].log_start_offset == 12 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "retention did not run within the deadline");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("short", 0, 0, 0, 0))).await else {
+        unreachable!()
+    };
+    assert_eq!(f.responses[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
+    b.stop().await;
+}

@@ -33,6 +33,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import types
 
@@ -67,6 +68,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--brokers", default="gregor,kafka", help="which brokers, in order (default gregor,kafka)")
     p.add_argument("--out", default=os.environ.get("BENCH_OUT"),
                    help="directory for bench-results.md/.json and logs (env BENCH_OUT; default a new temp dir)")
+    p.add_argument("--wait-idle", type=float, default=float(os.environ.get("BENCH_WAIT_IDLE", "0")),
+                   help="before each broker, wait up to this many seconds until no other rustc/cargo/java/"
+                        "gregor process has run for 10 s (env BENCH_WAIT_IDLE; default 0)")
     p.add_argument("--keep", action="store_true", help="keep the brokers' data dirs")
     p.add_argument("--no-build", action="store_true", help="(scripts/bench) do not build gregor first")
     a = p.parse_args(argv)
@@ -100,20 +104,72 @@ def proc_status_kib(pid: int, key: str) -> int:
     raise KeyError(key)
 
 
+BUSY_COMMS = ("rustc", "cargo", "cc1", "cc1plus", "ld", "java", "gregor", "rdkafka_perform")
+
+
+def _ppid(pid: str) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def busy_builders() -> list[str]:
-    """Other CPU-heavy processes that would skew the numbers (a cargo build, another JVM)."""
+    """Other CPU-heavy processes that would skew the numbers (a cargo build, another JVM), not ours."""
+    me = os.getpid()
     found = []
     for d in os.listdir("/proc"):
-        if not d.isdigit() or int(d) == os.getpid():
+        if not d.isdigit():
             continue
         try:
             with open(f"/proc/{d}/comm") as f:
                 comm = f.read().strip()
-        except OSError:
+            if comm not in BUSY_COMMS:
+                continue
+            p, ours = int(d), False
+            for _ in range(50):  # our brokers and clients descend from this process
+                if p == me:
+                    ours = True
+                    break
+                if p <= 1:
+                    break
+                p = _ppid(str(p))
+        except (OSError, ValueError, IndexError):
             continue
-        if comm in ("rustc", "cargo", "cc1", "cc1plus", "ld", "java", "gregor", "rdkafka_perform"):
+        if not ours:
             found.append(f"{comm}({d})")
     return found
+
+
+class BusyWatcher(threading.Thread):
+    """Samples busy_builders() every 0.5 s and notes which bench steps ran alongside them."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.phase = "setup"
+        self.hits: dict[str, set] = {}
+        self.stop_event = threading.Event()
+
+    def run(self):
+        while not self.stop_event.wait(0.5):
+            found = busy_builders()
+            if found:
+                self.hits.setdefault(self.phase, set()).update(x.split("(")[0] for x in found)
+
+
+WATCHER = BusyWatcher()
+
+
+def wait_idle(max_s: float) -> None:
+    """Waits (up to max_s) until no foreign CPU-heavy process has been seen for 10 s."""
+    if max_s <= 0:
+        return
+    end, quiet_since = time.monotonic() + max_s, time.monotonic()
+    while time.monotonic() < end:
+        if busy_builders():
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 10:
+            return
+        time.sleep(1)
+    print(f"[bench] still busy after waiting {max_s:.0f}s; going on", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------- start-up probe
@@ -303,6 +359,7 @@ def bench_broker(kind: str, a, harness, runner: Runner, spawn_times: dict) -> tu
         sb = harness.Broker(kind)
         try:
             print(f"[bench] {kind}: start-up sample {i + 1}", file=sys.stderr, flush=True)
+            WATCHER.phase = f"{kind} start-up"
             sb.start()
             samples.append((wait_first_metadata(sb) - spawn_times[sb.proc.pid]) * 1000)
             sb.stop(timeout=60)
@@ -315,6 +372,7 @@ def bench_broker(kind: str, a, harness, runner: Runner, spawn_times: dict) -> tu
     log_copy = os.path.join(runner.out_dir, "logs", f"{kind}-broker.log")
     try:
         print(f"[bench] {kind}: starting", file=sys.stderr, flush=True)
+        WATCHER.phase = f"{kind} start-up"
         b.start()
         pid = b.proc.pid
         t_ready = wait_first_metadata(b)
@@ -337,6 +395,7 @@ def bench_broker(kind: str, a, harness, runner: Runner, spawn_times: dict) -> tu
                 problems.append(f"{kind}: skipped {key}: broker exited rc={b.proc.returncode}")
                 return None
             print(f"[bench] {kind}: {key}", file=sys.stderr, flush=True)
+            WATCHER.phase = f"{kind} {key}"
             c0 = cpu_seconds(pid)
             try:
                 r = fn()
@@ -530,8 +589,8 @@ def render(a, results, problems, infos, meta) -> str:
     L.append("- Latency (librdkafka): produce() → delivery report per message, first second dropped; "
              "Java perf-test latencies (steady state after --warmup-records = 1 s of records) are ms-resolution, a second opinion.")
     if meta.get("busy"):
-        L.append(f"- WARNING: other CPU-heavy processes were running during the bench: {meta['busy']} "
-                 f"(load average {meta['loadavg']}); numbers are skewed.")
+        L.append(f"- WARNING: other CPU-heavy processes (not the bench's) ran during: {meta['busy']}; "
+                 "those numbers are skewed.")
     if problems:
         L.append("")
         L.append("Problems:")
@@ -580,6 +639,7 @@ def main() -> int:
     harness.subprocess = shim
 
     gbin = harness.gregor_bin()
+    wait_idle(a.wait_idle)
     busy = busy_builders()
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -589,28 +649,29 @@ def main() -> int:
         "gregor_built": datetime.datetime.fromtimestamp(os.path.getmtime(gbin)).strftime("%Y-%m-%d %H:%M")
         if os.path.exists(gbin) else "missing",
         "kafka_version": harness.KAFKA_VERSION,
-        "busy": ", ".join(busy),
+        "busy": "",
         "loadavg": open("/proc/loadavg").read().split()[:3],
     }
     if busy:
-        print(f"[bench] WARNING: CPU-heavy processes running: {meta['busy']}; results will be skewed",
+        print(f"[bench] WARNING: CPU-heavy processes running: {', '.join(busy)}; results will be skewed",
               file=sys.stderr, flush=True)
+    WATCHER.start()
 
     runner = Runner(out)
     results, infos, problems = {}, {}, []
     t0 = time.monotonic()
     for kind in a.brokers:
         t = time.monotonic()
-        for x in busy_builders():
-            if x not in busy:
-                busy.append(x)
+        WATCHER.phase = "between brokers"
+        wait_idle(a.wait_idle)
         res, probs, info = bench_broker(kind, a, harness, runner, spawn_times)
         results[kind], infos[kind] = res, info
         problems += probs
         print(f"[bench] {kind}: done in {time.monotonic() - t:.0f}s", file=sys.stderr, flush=True)
     meta["seconds"] = round(time.monotonic() - t0)
-    busy += [x for x in busy_builders() if x not in busy]
-    meta["busy"] = ", ".join(busy)
+    WATCHER.stop_event.set()
+    meta["busy"] = "; ".join(f"{ph} ({', '.join(sorted(c))})" for ph, c in WATCHER.hits.items()
+                             if ph != "between brokers")
 
     md = render(a, results, problems, infos, meta)
     with open(os.path.join(out, "bench-results.md"), "w") as f:

@@ -117,7 +117,54 @@ impl Broker {
             broker.groups.load().map_err(StartError::Groups)?;
         }
         broker.groups.spawn_ticker();
+        broker.spawn_retention();
         Ok(broker)
+    }
+
+    /// Enforces retention.ms and retention.bytes of `delete` topics every
+    /// log.retention.check.interval.ms, off the request path.
+    fn spawn_retention(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = std::time::Duration::from_millis(self.config.log_retention_check_interval_ms as u64);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(b) = weak.upgrade() else { return };
+                let pass = tokio::task::spawn_blocking(move || b.enforce_retention()).await;
+                if let Ok(Err(e)) = pass {
+                    tracing::warn!(error = %e, "retention pass failed");
+                }
+            }
+        });
+    }
+
+    /// One retention pass over every partition of every topic whose policy includes delete.
+    pub fn enforce_retention(&self) -> Result<(), StoreError> {
+        use crate::log::topic_config::value_of;
+        let now = crate::handlers::produce::now_ms();
+        let mut truncated = Vec::new();
+        for topic in self.image().topics.values() {
+            let policy = value_of(&topic.configs, &self.config, "cleanup.policy").unwrap_or_default();
+            if !policy.split(',').any(|p| p == "delete") {
+                continue;
+            }
+            let num = |k| value_of(&topic.configs, &self.config, k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
+            let (ms, bytes) = (num("retention.ms"), num("retention.bytes"));
+            for meta in &topic.partitions {
+                let p = self.partition(meta.uid)?;
+                if let Some(start) = p.retention_start(now, ms, bytes)? {
+                    match p.delete_records(start) {
+                        Ok(s) => {
+                            tracing::info!(topic = %topic.name, uid = meta.uid, log_start = s, "retention advanced the log start");
+                            truncated.push((meta.uid, s));
+                        }
+                        Err(e) => tracing::warn!(topic = %topic.name, error = %e, "retention could not advance"),
+                    }
+                }
+            }
+        }
+        self.logs.store.reclaim(&truncated);
+        Ok(())
     }
 
     async fn register(&self) -> Result<(), MetadataError> {

@@ -63,6 +63,7 @@ pub struct Config {
     pub log_retention_ms: i64,
     pub log_retention_bytes: i64,
     pub log_cleanup_policy: String,
+    pub log_retention_check_interval_ms: i64,
     pub connections_max: usize,
     pub cluster_id: Option<String>,
     pub offsets_topic_num_partitions: i32,
@@ -92,6 +93,7 @@ impl Default for Config {
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
             log_cleanup_policy: "delete".into(),
+            log_retention_check_interval_ms: 300_000,
             connections_max: 10_000,
             cluster_id: None,
             offsets_topic_num_partitions: 50,
@@ -126,6 +128,7 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("log.retention.hours", "topic default retention, hours (default 168)"),
     ("log.retention.bytes", "topic default retention.bytes (default -1)"),
     ("log.cleanup.policy", "topic default cleanup.policy (default delete)"),
+    ("log.retention.check.interval.ms", "how often retention is enforced (default 300000)"),
     ("cleanup.policy", "alias of log.cleanup.policy"),
     ("max.connections", "connections accepted at once (default 10000)"),
     ("cluster.id", "cluster id reported to clients (default: generated on first start)"),
@@ -195,6 +198,9 @@ impl Config {
                 "log.cleanup.policy" | "cleanup.policy" => {
                     c.log_cleanup_policy = crate::log::topic_config::validate_value("cleanup.policy", v)
                         .map_err(|reason| invalid(key, v, &reason))?
+                }
+                "log.retention.check.interval.ms" => {
+                    c.log_retention_check_interval_ms = parse_num(key, v, 1, i64::MAX)?
                 }
                 "max.connections" => c.connections_max = parse_num(key, v, 1, 1_000_000)? as usize,
                 "cluster.id" => c.cluster_id = Some(v.to_string()),

@@ -44,7 +44,8 @@ def body(b: harness.Broker) -> None:
 
     def start(client: str) -> Member:
         m = Member(client, f"{client}-{sum(x.client == client for x in everyone)}", b.bootstrap, TOPIC, GROUP,
-                   "range", {"group.instance.id": f"inst-{client}", "session.timeout.ms": SESSION_MS})
+                   "range", {"group.instance.id": f"inst-{client}", "session.timeout.ms": SESSION_MS,
+                             "client.id": client})  # a restarted process has the same config
         everyone.append(m)
         return m
 
@@ -80,7 +81,9 @@ def body(b: harness.Broker) -> None:
             old.close()
         t1 = time.monotonic()
         new = live[client] = start(client)
-        wait_until(lambda: new.snapshot()[0], SESSION_MS / 1000 + 20, f"restarted {client} member's assignment")
+        # Balanced again and unchanged for 1.5 s (a rebalance the join started would show).
+        groupkit.wait_stable_for(list(live.values()), PARTITIONS, 1.5, SESSION_MS / 1000 + 20,
+                                 f"restarted {client} member's assignment")
         log(f"+{time.monotonic() - t0:4.1f}s {client} ({how}) back after {time.monotonic() - t1:.1f}s "
             f"with {sorted(new.parts)}")
         check_eq(new.parts, owned[client], f"partitions of the restarted static {client} member")
@@ -102,7 +105,7 @@ def body(b: harness.Broker) -> None:
     cli = groupkit.parse_table(groupkit.run_cli("kafka-consumer-groups", [
         "--bootstrap-server", b.bootstrap, "--describe", "--members", "--verbose", "--group", GROUP]).stdout)
     check_eq(sorted((r["GROUP-INSTANCE-ID"], r["CLIENT-ID"], r["#PARTITIONS"], r["CURRENT-ASSIGNMENT"]) for r in cli),
-             sorted((f"inst-{c}", live[c].name, "2", f"{TOPIC}:" + ",".join(map(str, sorted(p))))
+             sorted((f"inst-{c}", c, "2", f"{TOPIC}:" + ",".join(map(str, sorted(p))))
                     for c, p in owned.items()),
              "kafka-consumer-groups --describe --members --verbose (instance, client id, #partitions, assignment)")
 

@@ -226,6 +226,42 @@ impl Partition {
         Ok(target)
     }
 
+    /// Where retention moves the log start: past whole batches older than `retention_ms`
+    /// (by their max timestamp) or beyond `retention_bytes` from the end; -1 disables either.
+    pub fn retention_start(
+        &self,
+        now_ms: i64,
+        retention_ms: i64,
+        retention_bytes: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        if retention_ms < 0 && retention_bytes < 0 {
+            return Ok(None);
+        }
+        let hw = self.high_watermark();
+        let start = self.log_start();
+        let mut batches: Vec<(i64, i64, usize)> = Vec::new();
+        self.store.visit(self.uid, start, &mut |base, b| {
+            if base >= hw {
+                return false;
+            }
+            let h = batch::stored_header(b);
+            batches.push((h.last_offset(), h.max_timestamp, b.len()));
+            true
+        })?;
+        let mut remaining: i64 = batches.iter().map(|b| b.2 as i64).sum();
+        let mut new_start = start;
+        for (last, max_ts, size) in batches {
+            let too_old = retention_ms >= 0 && max_ts < now_ms.saturating_sub(retention_ms);
+            let too_big = retention_bytes >= 0 && remaining > retention_bytes;
+            if !too_old && !too_big {
+                break;
+            }
+            new_start = last + 1;
+            remaining -= size as i64;
+        }
+        Ok((new_start > start).then_some(new_start.min(hw)))
+    }
+
     /// The first offset whose timestamp is at or after `ts`, with that timestamp.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StoreError> {
         let hw = self.high_watermark();
@@ -357,6 +393,19 @@ mod tests {
         assert_eq!(p.delete_records(2).unwrap(), 4, "never moves back");
         assert_eq!(Partition::open(4, store, false).unwrap().log_start(), 4);
         assert_eq!(p.delete_records(-1).unwrap(), 6);
+    }
+
+    #[test]
+    fn retention_drops_old_and_excess_batches_from_the_front() {
+        let p = Partition::open(5, Arc::new(MemStore::default()), false).unwrap();
+        p.append(&[batch(-1, -1, 2, 1_000)], AppendOptions::default()).unwrap();
+        p.append(&[batch(-1, -1, 2, 5_000)], AppendOptions::default()).unwrap();
+        p.append(&[batch(-1, -1, 2, 9_000)], AppendOptions::default()).unwrap();
+        assert_eq!(p.retention_start(10_000, -1, -1).unwrap(), None);
+        assert_eq!(p.retention_start(10_000, 6_000, -1).unwrap(), Some(2), "only the batch older than 4000 goes");
+        let one = p.read(4, 1 << 20).unwrap().records.len() as i64;
+        assert_eq!(p.retention_start(10_000, -1, one).unwrap(), Some(4), "keeps the newest batch that fits");
+        assert_eq!(p.retention_start(100_000, 1, -1).unwrap(), Some(6), "everything expired: up to the high watermark");
     }
 
     #[test]

@@ -165,6 +165,13 @@ impl Store for RocksStore {
         self.db.write(wb).map_err(io)
     }
 
+    fn reclaim(&self, ranges: &[(u64, i64)]) {
+        // Range deletions become free space only once compaction drops the covered files.
+        for (uid, before) in ranges {
+            self.db.compact_range_cf(self.cf(CF_RECORDS), Some(key(*uid, 0)), Some(key(*uid, *before)));
+        }
+    }
+
     fn partition_uids(&self) -> Result<Vec<u64>, StoreError> {
         let mut out = Vec::new();
         let mut it = self.db.raw_iterator_cf(self.cf(CF_RECORDS));

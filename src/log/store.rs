@@ -41,6 +41,9 @@ pub trait Store: Send + Sync + 'static {
     fn delete_partition(&self, uid: u64) -> Result<(), StoreError>;
     /// Uids that have any stored batch (for reconciling with metadata at start-up).
     fn partition_uids(&self) -> Result<Vec<u64>, StoreError>;
+    /// Gives the space of data deleted before `before` in each (uid, before) back to the disk
+    /// (may be slow; call it off the request path).
+    fn reclaim(&self, _ranges: &[(u64, i64)]) {}
 }
 
 /// In-memory store for unit tests.
