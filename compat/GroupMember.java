@@ -11,6 +11,7 @@
 //   {"ev":"commit","offs":[[partition,next],..]}     commitSync of that batch succeeded
 //   {"ev":"commit_err","err":"..."}
 //   {"ev":"closed"}                                   after close()
+//   {"ev":"paused"}                                  polling stopped (after a "pause" command)
 // stdin, one command a line: "pause" (stop polling), "resume", "close" (close() and exit 0).
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -111,12 +112,28 @@ public class GroupMember {
         });
 
         int lastGen = -2;
+        boolean pauseAcked = false;
         while (!closing) {
             if (paused) {
+                if (!pauseAcked) {
+                    pauseAcked = true;
+                    emit("{\"ev\":\"paused\"}");
+                }
                 Thread.sleep(50);
                 continue;
             }
-            ConsumerRecords<String, String> recs = consumer.poll(Duration.ofMillis(200));
+            pauseAcked = false;
+            ConsumerRecords<String, String> recs;
+            try {
+                recs = consumer.poll(Duration.ofMillis(200));
+            } catch (org.apache.kafka.common.errors.WakeupException | org.apache.kafka.common.errors.InterruptException e) {
+                throw e;
+            } catch (org.apache.kafka.common.KafkaException e) {
+                // e.g. while the broker restarts; a real application would retry too
+                emit("{\"ev\":\"error\",\"err\":" + q(e.toString()) + "}");
+                Thread.sleep(200);
+                continue;
+            }
             int gen = consumer.groupMetadata().generationId();
             if (gen != lastGen) {
                 lastGen = gen;

@@ -5,7 +5,7 @@ confluent-kafka (librdkafka) or kafka-python, classic group protocol, subscribed
     group_member.py confluent|kafka-python TOPIC key=value...   (librdkafka-style property names)
 
 Speaks the same line protocol as GroupMember.java: JSON events on stdout ("asg", "gen",
-"recs", "commit", "commit_err", "closed"), commands on stdin ("pause", "resume", "close").
+"recs", "commit", "commit_err", "paused", "closed"), commands on stdin ("pause", "resume", "close").
 Each polled batch is printed (and flushed) before its offsets are committed synchronously.
 """
 
@@ -62,8 +62,12 @@ def run_confluent(topic: str, props: dict) -> None:
     c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
     while not state["closing"]:
         if state["paused"]:
+            if not state.get("acked"):
+                state["acked"] = True
+                emit({"ev": "paused"})
             time.sleep(0.05)
             continue
+        state["acked"] = False
         msgs = c.consume(num_messages=500, timeout=0.2)
         recs, offs = [], {}
         for m in msgs:
@@ -134,9 +138,18 @@ def run_kafka_python(topic: str, props: dict) -> None:
     last_gen = -2
     while not state["closing"]:
         if state["paused"]:
+            if not state.get("acked"):
+                state["acked"] = True
+                emit({"ev": "paused"})
             time.sleep(0.05)
             continue
-        batches = c.poll(timeout_ms=200)
+        state["acked"] = False
+        try:
+            batches = c.poll(timeout_ms=200)
+        except Exception as e:  # noqa: BLE001 - e.g. KafkaConnectionError while the broker restarts
+            emit({"ev": "error", "err": repr(e)})
+            time.sleep(0.2)
+            continue
         g = gen()
         if g != last_gen:
             last_gen = g

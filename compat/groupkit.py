@@ -88,6 +88,7 @@ class Member:
         self.commit_errs: list[str] = []
         self.errors: list[str] = []
         self.closed = False
+        self.paused = False
         self.killed = False
         logdir = logdir or tempfile.gettempdir()
         self.err_path = os.path.join(logdir, f"member-{name}-{os.getpid()}-{int(time.time() * 1000)}.err")
@@ -132,6 +133,8 @@ class Member:
                     self.commit_errs.append(ev["err"])
                 elif kind == "closed":
                     self.closed = True
+                elif kind == "paused":
+                    self.paused = True
                 elif kind == "error":
                     self.errors.append(ev["err"])
 
@@ -139,6 +142,17 @@ class Member:
     def send(self, cmd: str) -> None:
         self.proc.stdin.write((cmd + "\n").encode())
         self.proc.stdin.flush()
+
+    def pause(self, deadline: float = 10.0) -> None:
+        """Stop polling (the Java consumer's heartbeat thread keeps it in the group); waits until
+        the member says it stopped, after finishing (and committing) the batch it had."""
+        with self.lock:
+            self.paused = False
+        self.send("pause")
+        wait_until(lambda: self.paused, deadline, f"{self} to pause")
+
+    def resume(self) -> None:
+        self.send("resume")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -305,6 +319,14 @@ class Producer:
             if due > 0:
                 self.produce(due)
             self.p.poll(0.02)
+
+    def send(self, count: int, deadline: float = 30.0) -> set[str]:
+        """Produce `count` more (without the background thread), wait for their acks; returns all acked."""
+        self.produce(count)
+        left = self.p.flush(deadline)
+        check(left == 0, f"producer: {left} messages not delivered after {deadline:.0f}s")
+        check(not self.errors, f"producer delivery errors: {self.errors[:5]}")
+        return self.snapshot()
 
     def stop(self, deadline: float = 30.0) -> set[str]:
         self._stop.set()

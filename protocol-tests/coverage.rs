@@ -165,6 +165,51 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
                 .with_name(name("cover"))
                 .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_offset(0)]),
         ])),
+        ApiKey::AddPartitionsToTxn if version >= 4 => {
+            RequestKind::AddPartitionsToTxn(AddPartitionsToTxnRequest::default().with_transactions(vec![
+                add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                    .with_transactional_id(TransactionalId(s("cover-txn")))
+                    .with_producer_id(ProducerId(-5))
+                    .with_topics(vec![
+                        add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                            .with_name(name("cover"))
+                            .with_partitions(vec![0]),
+                    ]),
+            ]))
+        }
+        ApiKey::AddPartitionsToTxn => RequestKind::AddPartitionsToTxn(
+            AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(s("cover-txn")))
+                .with_v3_and_below_producer_id(ProducerId(-5))
+                .with_v3_and_below_topics(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                        .with_name(name("cover"))
+                        .with_partitions(vec![0]),
+                ]),
+        ),
+        ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(s("cover-txn")))
+                .with_producer_id(ProducerId(-5))
+                .with_group_id(GroupId(s("g"))),
+        ),
+        ApiKey::EndTxn => RequestKind::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(s("cover-txn")))
+                .with_producer_id(ProducerId(-5)),
+        ),
+        ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(s("cover-txn")))
+                .with_group_id(GroupId(s("g")))
+                .with_producer_id(ProducerId(-5))
+                .with_generation_id(-1)
+                .with_topics(vec![
+                    txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                        .with_name(name("cover"))
+                        .with_partitions(vec![txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()]),
+                ]),
+        ),
         other => panic!("no sample request for {other:?}: add one"),
     }
 }
@@ -236,6 +281,21 @@ async fn every_api_at_min_and_max_version() {
                 ResponseKind::AlterConfigs(r) => r.responses[0].error_code == 0,
                 ResponseKind::IncrementalAlterConfigs(r) => r.responses[0].error_code == 0,
                 ResponseKind::DeleteRecords(r) => r.topics[0].partitions[0].error_code == 0,
+                // An unknown transactional id is refused with INVALID_PRODUCER_ID_MAPPING.
+                ResponseKind::AddPartitionsToTxn(r) => {
+                    let parts = if version >= 4 {
+                        &r.results_by_transaction[0].topic_results
+                    } else {
+                        &r.results_by_topic_v3_and_below
+                    };
+                    parts[0].results_by_partition[0].partition_error_code
+                        == ResponseError::InvalidProducerIdMapping.code()
+                }
+                ResponseKind::AddOffsetsToTxn(r) => r.error_code == ResponseError::InvalidProducerIdMapping.code(),
+                ResponseKind::EndTxn(r) => r.error_code == ResponseError::InvalidProducerIdMapping.code(),
+                ResponseKind::TxnOffsetCommit(r) => {
+                    r.topics[0].partitions[0].error_code == ResponseError::InvalidProducerIdMapping.code()
+                }
                 ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
                 ResponseKind::OffsetDelete(r) => {
                     r.error_code == 0

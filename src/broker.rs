@@ -13,11 +13,13 @@ use uuid::Uuid;
 use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, Topic};
 use crate::config::Config;
 use crate::group::consumer::{ConsumerGroupConfig, TopicView};
-use crate::group::{Coordinator, GroupConfig, GroupLog, OFFSETS_TOPIC};
+use crate::group::{Coordinator, GroupConfig, OFFSETS_TOPIC};
+use crate::log::internal::{InternalLog, LoggedRecord};
 use crate::log::partition::AppendOptions;
 use crate::log::rocks::{RocksStore, open_db};
 use crate::log::{Partition, Store, StoreError, batch};
 use crate::protocol::fetch_session::FetchSessions;
+use crate::txn::{TXN_TOPIC, TxnCoordinator, TxnEffects};
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -65,11 +67,66 @@ pub struct Broker {
     pub config: Config,
     pub metadata: Metadata,
     logs: Arc<Logs>,
-    producer_ids: tokio::sync::Mutex<(i64, i64)>,
+    producer_ids: Arc<ProducerIds>,
     /// Incremental fetch sessions (KIP-227) of all connections.
     pub fetch_sessions: FetchSessions,
-    /// The classic group coordinator; this node coordinates every group.
+    /// The group coordinator; this node coordinates every group.
     pub groups: Arc<Coordinator>,
+    /// The transaction coordinator; this node coordinates every transactional id.
+    pub txns: Arc<TxnCoordinator>,
+    /// What ending a transaction writes: markers and group offsets.
+    pub txn_effects: Arc<BrokerEffects>,
+}
+
+/// Producer ids, handed out from blocks reserved through the metadata log.
+pub struct ProducerIds {
+    metadata: Metadata,
+    block: tokio::sync::Mutex<(i64, i64)>,
+}
+
+impl ProducerIds {
+    pub async fn next(&self) -> Result<i64, MetadataError> {
+        let mut ids = self.block.lock().await;
+        if ids.0 >= ids.1 {
+            match self.metadata.submit(Command::AllocateProducerIds { count: PRODUCER_ID_BLOCK }).await? {
+                CommandResult::ProducerIds { first } => *ids = (first, first + PRODUCER_ID_BLOCK),
+                other => return Err(MetadataError::Write(format!("unexpected result {other:?}"))),
+            }
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+}
+
+/// `TxnEffects` over the partitions and the group coordinator.
+pub struct BrokerEffects {
+    logs: Arc<Logs>,
+    image: Arc<ArcSwap<Image>>,
+    groups: Arc<Coordinator>,
+}
+
+impl TxnEffects for BrokerEffects {
+    async fn end(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        partitions: &std::collections::BTreeSet<(String, i32)>,
+        groups: &std::collections::BTreeSet<String>,
+    ) -> Result<(), String> {
+        let image = self.image.load();
+        for (topic, index) in partitions {
+            // A deleted topic has nothing left to mark.
+            let Some(meta) = image.topics.get(topic).and_then(|t| t.partitions.get(*index as usize)) else { continue };
+            let p = self.logs.partition(meta.uid).map_err(|e| e.to_string())?;
+            p.write_marker(producer_id, epoch, commit, 0).map_err(|e| format!("{topic}-{index}: {e}"))?;
+        }
+        for g in groups {
+            self.groups.complete_txn(g, producer_id, epoch, commit).await?;
+        }
+        Ok(())
+    }
 }
 
 impl Broker {
@@ -78,9 +135,11 @@ impl Broker {
         let db = open_db(config.data_dir())?;
         let store: Arc<dyn Store> = Arc::new(RocksStore::new(db.clone()));
         let metadata = Metadata::start(db, config.node_id).await?;
+        let producer_ids = Arc::new(ProducerIds { metadata: metadata.clone(), block: tokio::sync::Mutex::new((0, 0)) });
         let logs =
             Arc::new(Logs { store, partitions: DashMap::new(), sync_writes: config.log_flush_interval_messages == 1 });
-        let group_log = Arc::new(OffsetsLog { logs: logs.clone(), image: metadata.image_handle() });
+        let group_log =
+            Arc::new(InternalTopicLog { topic: OFFSETS_TOPIC, logs: logs.clone(), image: metadata.image_handle() });
         let group_cfg = GroupConfig {
             session_timeout_ms_min: config.group_min_session_timeout_ms,
             session_timeout_ms_max: config.group_max_session_timeout_ms,
@@ -103,13 +162,24 @@ impl Broker {
                 .collect()
         });
         let groups = Coordinator::new(group_cfg, consumer_cfg, topics, config.offsets_topic_num_partitions, group_log);
+        let txn_log =
+            Arc::new(InternalTopicLog { topic: TXN_TOPIC, logs: logs.clone(), image: metadata.image_handle() });
+        let txns = TxnCoordinator::new(
+            txn_log,
+            config.transaction_state_log_num_partitions,
+            config.transaction_max_timeout_ms,
+        );
+        let txn_effects =
+            Arc::new(BrokerEffects { logs: logs.clone(), image: metadata.image_handle(), groups: groups.clone() });
         let broker = Arc::new(Broker {
             config,
             metadata,
             logs,
-            producer_ids: tokio::sync::Mutex::new((0, 0)),
+            producer_ids,
             fetch_sessions: FetchSessions::default(),
             groups,
+            txns,
+            txn_effects,
         });
         broker.register().await?;
         broker.drop_orphaned_partitions()?;
@@ -117,6 +187,11 @@ impl Broker {
             broker.groups.load().map_err(StartError::Groups)?;
         }
         broker.groups.spawn_ticker();
+        if broker.image().topics.contains_key(TXN_TOPIC) {
+            broker.txns.load().map_err(StartError::Groups)?;
+            broker.txns.recover(broker.txn_effects.as_ref()).await;
+        }
+        broker.txns.spawn_timeouts(&broker.txn_effects);
         broker.spawn_retention();
         Ok(broker)
     }
@@ -252,6 +327,21 @@ impl Broker {
         Ok(self.metadata.submit(cmd).await? == CommandResult::Done)
     }
 
+    /// Creates `__transaction_state` (compacted) on first use of transactions, as Kafka does.
+    pub async fn ensure_txn_topic(&self) -> Result<(), MetadataError> {
+        if self.image().topics.contains_key(TXN_TOPIC) {
+            return Ok(());
+        }
+        let nodes: Vec<i32> = self.image().brokers.keys().copied().collect();
+        let count = self.config.transaction_state_log_num_partitions;
+        let assignment = crate::handlers::create_topics::assign(&nodes, count, 1);
+        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        if self.create_topic(TXN_TOPIC, assignment, configs).await?.is_some() {
+            tracing::info!(partitions = count, "created {TXN_TOPIC}");
+        }
+        Ok(())
+    }
+
     /// Deletes a topic and its data; `Ok(false)` if there was no such topic.
     pub async fn delete_topic(&self, name: &str) -> Result<bool, MetadataError> {
         match self.metadata.submit(Command::DeleteTopic { name: name.to_string() }).await? {
@@ -270,16 +360,12 @@ impl Broker {
 
     /// A fresh producer id, from a block reserved through the metadata log.
     pub async fn next_producer_id(&self) -> Result<i64, MetadataError> {
-        let mut ids = self.producer_ids.lock().await;
-        if ids.0 >= ids.1 {
-            match self.metadata.submit(Command::AllocateProducerIds { count: PRODUCER_ID_BLOCK }).await? {
-                CommandResult::ProducerIds { first } => *ids = (first, first + PRODUCER_ID_BLOCK),
-                other => return Err(MetadataError::Write(format!("unexpected result {other:?}"))),
-            }
-        }
-        let id = ids.0;
-        ids.0 += 1;
-        Ok(id)
+        self.producer_ids.next().await
+    }
+
+    /// The producer-id allocator, for tasks that outlive a borrow of the broker.
+    pub fn producer_ids(&self) -> Arc<ProducerIds> {
+        self.producer_ids.clone()
     }
 
     pub async fn shutdown(&self) {
@@ -287,40 +373,43 @@ impl Broker {
     }
 }
 
-/// `GroupLog` on the partitions of `__consumer_offsets`.
-struct OffsetsLog {
+/// `InternalLog` on the partitions of one internal topic.
+struct InternalTopicLog {
+    topic: &'static str,
     logs: Arc<Logs>,
     image: Arc<ArcSwap<Image>>,
 }
 
-impl OffsetsLog {
+impl InternalTopicLog {
     fn partition(&self, index: i32) -> Result<Arc<Partition>, String> {
         let image = self.image.load();
-        let topic = image.topics.get(OFFSETS_TOPIC).ok_or_else(|| format!("{OFFSETS_TOPIC} does not exist"))?;
+        let topic = image.topics.get(self.topic).ok_or_else(|| format!("{} does not exist", self.topic))?;
         let meta = usize::try_from(index)
             .ok()
             .and_then(|i| topic.partitions.get(i))
-            .ok_or_else(|| format!("{OFFSETS_TOPIC} has no partition {index}"))?;
+            .ok_or_else(|| format!("{} has no partition {index}", self.topic))?;
         self.logs.partition(meta.uid).map_err(|e| e.to_string())
     }
 }
 
-impl GroupLog for OffsetsLog {
-    fn append(&self, index: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), String> {
+impl InternalLog for InternalTopicLog {
+    fn append(&self, index: i32, records: Vec<(Bytes, Option<Bytes>)>, txn: Option<(i64, i16)>) -> Result<(), String> {
         use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
         let now = crate::handlers::produce::now_ms();
+        let (producer_id, producer_epoch) = txn.unwrap_or((-1, -1));
         let recs: Vec<Record> = records
             .into_iter()
             .enumerate()
             .map(|(i, (key, value))| Record {
-                transactional: false,
+                transactional: txn.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
+                // No sequence checks for the coordinators' own writes: base sequence -1.
                 sequence: i as i32 - 1,
                 timestamp: now,
                 key: Some(key),
@@ -337,10 +426,21 @@ impl GroupLog for OffsetsLog {
         .map_err(|e| e.to_string())?;
         let batches = batch::split_and_validate(&buf.freeze(), usize::MAX).map_err(|e| e.to_string())?;
         let p = self.partition(index)?;
-        p.append(&batches, AppendOptions::default()).map(|_| ()).map_err(|e| e.to_string())
+        let outcome = p.append(&batches, AppendOptions::default()).map_err(|e| e.to_string())?;
+        if let Some((pid, _)) = txn {
+            // The coordinators' records carry no sequence, so the partition does not track
+            // their transaction; register it so the marker closes it.
+            p.begin_transaction(pid, outcome.base_offset);
+        }
+        Ok(())
     }
 
-    fn replay(&self, index: i32, visit: &mut dyn FnMut(Bytes, Option<Bytes>)) -> Result<(), String> {
+    fn write_marker(&self, index: i32, producer_id: i64, epoch: i16, commit: bool) -> Result<(), String> {
+        let p = self.partition(index)?;
+        p.write_marker(producer_id, epoch, commit, 0).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn replay(&self, index: i32, visit: &mut dyn FnMut(LoggedRecord)) -> Result<(), String> {
         let p = self.partition(index)?;
         let mut offset = p.log_start();
         while offset < p.high_watermark() {
@@ -352,11 +452,18 @@ impl GroupLog for OffsetsLog {
             let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).map_err(|e| e.to_string())?;
             for r in sets.into_iter().flat_map(|s| s.records) {
                 offset = offset.max(r.offset + 1);
-                if r.offset >= p.log_start()
-                    && let Some(k) = r.key
-                {
-                    visit(k, r.value);
+                if r.offset < p.log_start() {
+                    continue;
                 }
+                let Some(key) = r.key else { continue };
+                let marker = if r.control { Some(key.len() >= 4 && key[2..4] == [0, 1]) } else { None };
+                visit(LoggedRecord {
+                    key,
+                    value: r.value,
+                    producer_id: r.producer_id,
+                    transactional: r.transactional,
+                    marker,
+                });
             }
         }
         Ok(())

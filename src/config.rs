@@ -75,6 +75,9 @@ pub struct Config {
     pub group_consumer_heartbeat_interval_ms: i32,
     pub group_consumer_session_timeout_ms: i32,
     pub group_consumer_assignors: Vec<String>,
+    pub transaction_max_timeout_ms: i32,
+    pub transaction_state_log_num_partitions: i32,
+    pub transactional_id_expiration_ms: i64,
 }
 
 impl Default for Config {
@@ -105,6 +108,9 @@ impl Default for Config {
             group_consumer_heartbeat_interval_ms: 5_000,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_assignors: vec!["uniform".into(), "range".into()],
+            transaction_max_timeout_ms: 900_000,
+            transaction_state_log_num_partitions: 50,
+            transactional_id_expiration_ms: 604_800_000,
         }
     }
 }
@@ -143,6 +149,9 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("group.max.size", "members a group may have (default unlimited)"),
     ("group.consumer.heartbeat.interval.ms", "heartbeat interval of consumer-protocol members (default 5000)"),
     ("group.consumer.session.timeout.ms", "session timeout of consumer-protocol members (default 45000)"),
+    ("transaction.max.timeout.ms", "largest transaction timeout a producer may ask for (default 900000)"),
+    ("transaction.state.log.num.partitions", "partitions of __transaction_state (default 50)"),
+    ("transactional.id.expiration.ms", "how long an idle transactional id is kept (default 604800000)"),
     ("group.consumer.assignors", "server-side assignors, the first is the default (default uniform,range)"),
 ];
 
@@ -216,6 +225,13 @@ impl Config {
                     c.group_max_session_timeout_ms = parse_num(key, v, 0, i32::MAX as i64)? as i32
                 }
                 "group.max.size" => c.group_max_size = parse_num(key, v, 1, i32::MAX as i64)? as i32,
+                "transaction.max.timeout.ms" => {
+                    c.transaction_max_timeout_ms = parse_num(key, v, 1, i32::MAX as i64)? as i32
+                }
+                "transaction.state.log.num.partitions" => {
+                    c.transaction_state_log_num_partitions = parse_num(key, v, 1, 10_000)? as i32
+                }
+                "transactional.id.expiration.ms" => c.transactional_id_expiration_ms = parse_num(key, v, 1, i64::MAX)?,
                 "group.consumer.heartbeat.interval.ms" => {
                     c.group_consumer_heartbeat_interval_ms = parse_num(key, v, 1, i32::MAX as i64)? as i32
                 }

@@ -25,6 +25,8 @@ pub enum MetadataError {
 }
 
 /// Handle to the metadata group: reads are lock-free snapshots, writes go through raft.
+/// Cloning shares the same group.
+#[derive(Clone)]
 pub struct Metadata {
     raft: Raft,
     image: Arc<ArcSwap<Image>>,

@@ -16,18 +16,16 @@ use super::records::{self, Committed, GroupMeta, Record};
 use super::state::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, Persist, Reply, SyncOutcome};
 
 /// Where the coordinator's records go: the partitions of `__consumer_offsets`.
-pub trait GroupLog: Send + Sync + 'static {
-    /// Appends records (key, value or tombstone) to one partition, durably, in order.
-    fn append(&self, partition: i32, records: Vec<(Bytes, Option<Bytes>)>) -> Result<(), String>;
-    /// Visits every record of one partition in offset order.
-    fn replay(&self, partition: i32, visit: &mut dyn FnMut(Bytes, Option<Bytes>)) -> Result<(), String>;
-}
+pub use crate::log::internal::InternalLog as GroupLog;
+use crate::log::internal::LoggedRecord;
 
 struct Entry {
     group: Group,
     /// Set while the group runs the consumer protocol (KIP-848) instead of the classic one.
     consumer: Option<ConsumerGroup>,
     offsets: BTreeMap<(String, i32), Committed>,
+    /// Offsets committed inside open transactions, by producer id (TxnOffsetCommit).
+    pending_txn: std::collections::HashMap<i64, BTreeMap<(String, i32), Committed>>,
 }
 
 impl Entry {
@@ -88,11 +86,31 @@ impl Coordinator {
     /// Rebuilds groups and offsets by replaying every partition of `__consumer_offsets`.
     pub fn load(&self) -> Result<(), String> {
         for p in 0..self.partitions {
-            self.log.replay(p, &mut |k, v| {
-                let Some(rec) = Record::decode(k, v) else { return };
+            // Groups with transactional offsets in this partition, by producer id.
+            let mut in_txn: std::collections::HashMap<i64, Vec<String>> = Default::default();
+            self.log.replay(p, &mut |r: LoggedRecord| {
+                if let Some(commit) = r.marker {
+                    for g in in_txn.remove(&r.producer_id).unwrap_or_default() {
+                        let entry = self.entry(&g);
+                        let mut e = entry.try_lock().expect("no contention while loading");
+                        let pending = e.pending_txn.remove(&r.producer_id).unwrap_or_default();
+                        if commit {
+                            e.offsets.extend(pending);
+                        }
+                    }
+                    return;
+                }
+                let Some(rec) = Record::decode(r.key, r.value) else { return };
                 let entry = self.entry(rec.group_id());
                 let mut e = entry.try_lock().expect("no contention while loading");
                 match rec {
+                    Record::Offset { group, topic, partition, value: Some(c) } if r.transactional => {
+                        e.pending_txn.entry(r.producer_id).or_default().insert((topic, partition), c);
+                        let groups = in_txn.entry(r.producer_id).or_default();
+                        if !groups.contains(&group) {
+                            groups.push(group);
+                        }
+                    }
                     Record::Offset { topic, partition, value: Some(c), .. } => {
                         e.offsets.insert((topic, partition), c);
                     }
@@ -107,7 +125,9 @@ impl Coordinator {
                 }
             })?;
         }
-        self.groups.retain(|_, e| e.try_lock().is_ok_and(|e| !e.offsets.is_empty() || e.group.generation > 0));
+        self.groups.retain(|_, e| {
+            e.try_lock().is_ok_and(|e| !e.offsets.is_empty() || !e.pending_txn.is_empty() || e.group.generation > 0)
+        });
         Ok(())
     }
 
@@ -141,7 +161,12 @@ impl Coordinator {
         self.groups
             .entry(group.to_string())
             .or_insert_with(|| {
-                Arc::new(Mutex::new(Entry { group: Group::new(group), consumer: None, offsets: BTreeMap::new() }))
+                Arc::new(Mutex::new(Entry {
+                    group: Group::new(group),
+                    consumer: None,
+                    offsets: BTreeMap::new(),
+                    pending_txn: Default::default(),
+                }))
             })
             .clone()
     }
@@ -159,7 +184,7 @@ impl Coordinator {
             timestamp_ms: now_ms(),
         };
         let rec = Record::Group { group: g.id.clone(), value: Some(meta) };
-        if let Err(e) = self.log.append(self.partition_for(&g.id), vec![rec.encode()]) {
+        if let Err(e) = self.log.append(self.partition_for(&g.id), vec![rec.encode()], None) {
             tracing::warn!(group = %g.id, error = %e, "could not persist group metadata");
         }
     }
@@ -293,7 +318,7 @@ impl Coordinator {
                     .encode()
             })
             .collect();
-        self.log.append(self.partition_for(group), recs).map_err(|err| {
+        self.log.append(self.partition_for(group), recs, None).map_err(|err| {
             tracing::warn!(group, error = %err, "offset commit not persisted");
             ResponseError::CoordinatorNotAvailable
         })?;
@@ -311,8 +336,11 @@ impl Coordinator {
         }
     }
 
-    /// True while a group has a rebalance (and so possibly commits) in flight.
+    /// True while a group has a rebalance or a transaction (and so possibly commits) in flight.
     pub async fn has_pending_commits(&self, group: &str) -> bool {
+        if self.has_pending_txn(group).await {
+            return true;
+        }
         match self.existing(group) {
             Some(entry) => {
                 matches!(
@@ -409,12 +437,80 @@ impl Coordinator {
             })
             .collect();
         recs.push(Record::Group { group: group.to_string(), value: None }.encode());
-        self.log.append(self.partition_for(group), recs).map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+        self.log.append(self.partition_for(group), recs, None).map_err(|_| ResponseError::CoordinatorNotAvailable)?;
         e.offsets.clear();
         e.group.state = GroupState::Dead;
         drop(e);
         self.groups.remove(group);
         Ok(())
+    }
+
+    /// TxnOffsetCommit: offsets written inside a producer's transaction; they count once the
+    /// transaction commits (`complete_txn`).
+    pub async fn txn_commit(
+        &self,
+        group: &str,
+        producer: (i64, i16),
+        member: (&str, Option<&str>, i32),
+        offsets: Vec<(String, i32, Committed)>,
+    ) -> Result<(), ResponseError> {
+        let entry = self.entry(group);
+        let mut e = entry.lock().await;
+        let (member_id, instance_id, generation) = member;
+        if generation >= 0 || !member_id.is_empty() {
+            if let Some(cg) = e.consumer.as_ref().filter(|c| !c.members.is_empty()) {
+                cg.check_commit(member_id, generation)?;
+            } else {
+                if let Some(inst) = instance_id
+                    && e.group.static_members.get(inst).is_some_and(|m| m != member_id)
+                {
+                    return Err(ResponseError::FencedInstanceId);
+                }
+                if !e.group.members.contains_key(member_id) {
+                    return Err(ResponseError::UnknownMemberId);
+                }
+                if generation != e.group.generation {
+                    return Err(ResponseError::IllegalGeneration);
+                }
+            }
+        }
+        let recs: Vec<_> = offsets
+            .iter()
+            .map(|(t, p, c)| {
+                Record::Offset { group: group.to_string(), topic: t.clone(), partition: *p, value: Some(c.clone()) }
+                    .encode()
+            })
+            .collect();
+        self.log.append(self.partition_for(group), recs, Some(producer)).map_err(|err| {
+            tracing::warn!(group, error = %err, "transactional offset commit not persisted");
+            ResponseError::CoordinatorNotAvailable
+        })?;
+        let pending = e.pending_txn.entry(producer.0).or_default();
+        for (t, p, c) in offsets {
+            pending.insert((t, p), c);
+        }
+        Ok(())
+    }
+
+    /// Ends a producer's transaction in a group: its marker is written and its offsets count
+    /// (commit) or are dropped (abort).
+    pub async fn complete_txn(&self, group: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<(), String> {
+        let entry = self.entry(group);
+        let mut e = entry.lock().await;
+        self.log.write_marker(self.partition_for(group), producer_id, epoch, commit)?;
+        let pending = e.pending_txn.remove(&producer_id).unwrap_or_default();
+        if commit {
+            e.offsets.extend(pending);
+        }
+        Ok(())
+    }
+
+    /// True when a producer has transactional offsets pending in the group (require_stable).
+    async fn has_pending_txn(&self, group: &str) -> bool {
+        match self.existing(group) {
+            Some(entry) => !entry.lock().await.pending_txn.is_empty(),
+            None => false,
+        }
     }
 
     /// ConsumerGroupHeartbeat (KIP-848).
@@ -489,7 +585,9 @@ impl Coordinator {
             out.push(((t, p), None));
         }
         if !recs.is_empty() {
-            self.log.append(self.partition_for(group), recs).map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+            self.log
+                .append(self.partition_for(group), recs, None)
+                .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
             for ((t, p), err) in &out {
                 if err.is_none() {
                     e.offsets.remove(&(t.clone(), *p));

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -37,9 +37,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
     let wait_ms = req.max_wait_ms.clamp(0, WAIT_MS_MAX) as u64;
     let deadline = Instant::now() + Duration::from_millis(wait_ms);
     let response_bytes_max = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    // read_committed stops at the last stable offset and lists the aborted transactions.
+    let committed = req.isolation_level == 1;
     loop {
         let mut watches = Vec::new();
-        let (results, bytes, errors) = read_all(broker, ctx, &plan, response_bytes_max, &mut watches);
+        let (results, bytes, errors) = read_all(broker, ctx, &plan, committed, response_bytes_max, &mut watches);
         let satisfied = bytes >= req.min_bytes.max(0) as usize || errors || watches.is_empty();
         let timed_out = Instant::now() >= deadline;
         if satisfied || timed_out {
@@ -47,7 +49,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
         }
         let changed = futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
-            let (results, _, _) = read_all(broker, ctx, &plan, response_bytes_max, &mut Vec::new());
+            let (results, _, _) = read_all(broker, ctx, &plan, committed, response_bytes_max, &mut Vec::new());
             return respond(broker, ctx, &plan, results);
         }
     }
@@ -96,6 +98,7 @@ fn read_all(
     broker: &Broker,
     ctx: &RequestContext,
     plan: &Plan,
+    committed: bool,
     response_bytes_max: usize,
     watches: &mut Vec<watch::Receiver<i64>>,
 ) -> (Vec<PartitionResult>, usize, bool) {
@@ -110,9 +113,6 @@ fn read_all(
         pd.high_watermark = -1;
         pd.last_stable_offset = -1;
         pd.log_start_offset = -1;
-        if ctx.version < 12 {
-            pd.aborted_transactions = Some(vec![]);
-        }
         let meta = topic.and_then(|t| usize::try_from(key.partition).ok().and_then(|i| t.partitions.get(i)));
         let mut records = 0;
         match meta.map(|m| broker.partition(m.uid)) {
@@ -130,28 +130,43 @@ fn read_all(
                 let room = response_bytes_max.saturating_sub(total);
                 let limit = (sp.max_bytes.max(0) as usize).min(room);
                 let read = if limit == 0 && total > 0 {
-                    part.read(sp.fetch_offset, 0).map(|mut r| {
+                    part.read_isolated(sp.fetch_offset, 0, committed).map(|mut r| {
                         r.records = Bytes::new();
+                        r.aborted.clear();
                         r
                     })
                 } else {
-                    part.read(sp.fetch_offset, limit.max(1))
+                    part.read_isolated(sp.fetch_offset, limit.max(1), committed)
                 };
                 match read {
                     Ok(res) => {
                         records = res.records.len();
                         total += records;
                         pd.high_watermark = res.high_watermark;
+                        pd.last_stable_offset = res.last_stable;
                         pd.log_start_offset = res.log_start;
                         pd.records = Some(res.records);
+                        if committed {
+                            pd.aborted_transactions = Some(
+                                res.aborted
+                                    .into_iter()
+                                    .map(|(pid, first)| {
+                                        let mut a = AbortedTransaction::default();
+                                        a.producer_id = ProducerId(pid);
+                                        a.first_offset = first;
+                                        a
+                                    })
+                                    .collect(),
+                            );
+                        }
                     }
                     Err(e) => {
                         pd.error_code = errors::read_error(&e).code();
                         pd.high_watermark = part.high_watermark();
+                        pd.last_stable_offset = part.last_stable();
                         pd.log_start_offset = part.log_start();
                     }
                 }
-                pd.last_stable_offset = pd.high_watermark;
             }
         }
         let error = pd.error_code != 0;

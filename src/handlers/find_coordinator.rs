@@ -15,9 +15,12 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FindCoordinatorR
     let mut r = FindCoordinatorResponse::default();
     let mut key_type_ok = req.key_type == 0 || req.key_type == 1;
     let mut error = if key_type_ok { 0 } else { ResponseError::InvalidRequest.code() };
-    if req.key_type == 0
-        && let Err(e) = super::groups_ready(broker).await
-    {
+    let ready = match req.key_type {
+        0 => super::groups_ready(broker).await,
+        1 => super::txns_ready(broker).await,
+        _ => Ok(()),
+    };
+    if let Err(e) = ready {
         key_type_ok = false;
         error = e.code();
     }

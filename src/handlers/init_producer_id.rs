@@ -1,5 +1,5 @@
-//! InitProducerId for idempotent producers: a fresh producer id at epoch 0. Transactional ids
-//! need the transaction coordinator, a later issue; until then they are refused.
+//! InitProducerId: a fresh producer id for idempotent producers; for transactional ones the
+//! transaction coordinator's id and next epoch, fencing older instances.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
@@ -14,20 +14,41 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: InitProducerIdR
     let mut r = InitProducerIdResponse::default();
     r.producer_id = ProducerId(-1);
     r.producer_epoch = -1;
-    if req.transactional_id.is_some() {
-        tracing::info!("transactional producer refused: transactions are not supported yet");
-        r.error_code = ResponseError::TransactionalIdAuthorizationFailed.code();
-        return r;
-    }
-    match broker.next_producer_id().await {
-        Ok(id) => {
-            r.producer_id = ProducerId(id);
-            r.producer_epoch = 0;
-        }
-        Err(e) => {
+    let result = match req.transactional_id.as_ref().filter(|t| !t.0.is_empty()) {
+        None => broker.next_producer_id().await.map(|id| (id, 0)).map_err(|e| {
             tracing::warn!(error = %e, "could not allocate a producer id");
-            r.error_code = ResponseError::CoordinatorNotAvailable.code();
+            ResponseError::CoordinatorNotAvailable
+        }),
+        Some(txn_id) => {
+            if let Err(e) = super::txns_ready(broker).await {
+                r.error_code = e.code();
+                return r;
+            }
+            let expected = (req.producer_id.0 >= 0).then_some((req.producer_id.0, req.producer_epoch));
+            let ids = broker.producer_ids();
+            let alloc = move || {
+                let ids = ids.clone();
+                Box::pin(async move { ids.next().await.map_err(|_| ResponseError::CoordinatorNotAvailable) })
+                    as futures::future::BoxFuture<'static, Result<i64, ResponseError>>
+            };
+            broker
+                .txns
+                .init_producer_id(
+                    broker.txn_effects.as_ref(),
+                    txn_id.0.as_str(),
+                    req.transaction_timeout_ms,
+                    expected,
+                    alloc,
+                )
+                .await
         }
+    };
+    match result {
+        Ok((id, epoch)) => {
+            r.producer_id = ProducerId(id);
+            r.producer_epoch = epoch;
+        }
+        Err(e) => r.error_code = e.code(),
     }
     r
 }

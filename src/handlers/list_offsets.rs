@@ -40,6 +40,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: ListOffsetsRequest) ->
                 pr.leader_epoch = meta.leader_epoch;
             }
             let found = broker.partition(meta.uid).and_then(|part| match p.timestamp {
+                LATEST if req.isolation_level == 1 => Ok(Some((part.last_stable(), -1))),
                 LATEST => Ok(Some((part.high_watermark(), -1))),
                 EARLIEST | EARLIEST_LOCAL => Ok(Some((part.log_start(), -1))),
                 LATEST_TIERED => Ok(Some((-1, -1))),

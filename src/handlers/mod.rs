@@ -2,6 +2,8 @@
 //! in `protocol::versions`) and one `handle` function: decode-level logic only, delegating to the
 //! broker's log and metadata.
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod api_versions;
 pub mod consumer_group_describe;
@@ -15,6 +17,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_topic_partitions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -29,6 +32,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
 
 use kafka_protocol::protocol::StrBytes;
 
@@ -70,6 +74,14 @@ pub fn validate_topic_name(name: &str) -> Result<(), String> {
 pub(crate) async fn groups_ready(broker: &crate::broker::Broker) -> Result<(), kafka_protocol::ResponseError> {
     broker.ensure_offsets_topic().await.map_err(|e| {
         tracing::warn!(error = %e, "cannot create the offsets topic");
+        kafka_protocol::ResponseError::CoordinatorNotAvailable
+    })
+}
+
+/// Transaction handlers first make sure `__transaction_state` exists.
+pub(crate) async fn txns_ready(broker: &crate::broker::Broker) -> Result<(), kafka_protocol::ResponseError> {
+    broker.ensure_txn_topic().await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot create the transaction state topic");
         kafka_protocol::ResponseError::CoordinatorNotAvailable
     })
 }

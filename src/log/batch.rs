@@ -176,6 +176,43 @@ pub fn set_log_append_time(batch: &mut [u8], time_ms: i64) {
     batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A transaction marker: a control batch whose one record says commit or abort (Kafka's
+/// EndTransactionMarker: key = version 0 + type, value = version 0 + coordinator epoch).
+pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, coordinator_epoch: i32, offset: i64) -> Bytes {
+    use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let mut key = BytesMut::with_capacity(4);
+    key.put_i16(0);
+    key.put_i16(if commit { 1 } else { 0 });
+    let mut value = BytesMut::with_capacity(6);
+    value.put_i16(0);
+    value.put_i32(coordinator_epoch);
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let record = Record {
+        transactional: true,
+        control: true,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id,
+        producer_epoch: epoch,
+        timestamp_type: TimestampType::Creation,
+        offset,
+        sequence: -1,
+        timestamp: now,
+        key: Some(key.freeze()),
+        value: Some(value.freeze()),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .expect("a control batch always encodes");
+    buf.freeze()
+}
+
 /// Reads the header of a stored batch, asserting it is one we wrote.
 pub fn stored_header(value: &[u8]) -> BatchHeader {
     assert!(value.len() >= HEADER_BYTES, "stored batch of {} bytes is shorter than a header", value.len());

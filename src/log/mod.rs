@@ -5,10 +5,11 @@
 //! map (`store::MemStore`) in unit tests. `Partition` owns offset assignment and reads.
 
 pub mod batch;
+pub mod internal;
 pub mod partition;
 pub mod rocks;
 pub mod store;
 pub mod topic_config;
 
 pub use partition::{AppendError, AppendOutcome, Partition, ReadError};
-pub use store::{MemStore, Store, StoreError};
+pub use store::{AbortedTxn, MemStore, Store, StoreError};

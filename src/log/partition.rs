@@ -11,7 +11,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use super::batch::{self, BatchHeader};
-use super::store::{AppendBatch, Store, StoreError};
+use super::store::{AbortedTxn, AppendBatch, Store, StoreError};
 use crate::txn::producer::{self, BatchMeta, ProducerEntry, SequenceCheck, SequenceError};
 
 #[derive(Debug, Error)]
@@ -50,12 +50,23 @@ pub struct AppendOutcome {
 pub struct ReadResult {
     pub records: Bytes,
     pub high_watermark: i64,
+    pub last_stable: i64,
     pub log_start: i64,
+    /// For read_committed: aborted transactions overlapping the returned range (pid, first offset).
+    pub aborted: Vec<(i64, i64)>,
 }
 
 struct State {
     log_end: i64,
     producers: HashMap<i64, ProducerEntry>,
+    aborted: Vec<AbortedTxn>,
+}
+
+impl State {
+    /// The last stable offset: the first offset of the oldest open transaction, else `hw`.
+    fn last_stable(&self, hw: i64) -> i64 {
+        self.producers.values().filter_map(|e| e.txn_first_offset).min().map_or(hw, |f| f.min(hw))
+    }
 }
 
 pub struct Partition {
@@ -64,6 +75,7 @@ pub struct Partition {
     sync_writes: bool,
     state: Mutex<State>,
     log_start: AtomicI64,
+    last_stable: AtomicI64,
     high_watermark: watch::Sender<i64>,
 }
 
@@ -92,12 +104,16 @@ impl Partition {
             producers.insert(pid, entry);
         }
         assert!(log_start <= log_end, "log start {log_start} beyond log end {log_end} in partition {uid}");
+        let aborted = store.aborted(uid)?;
+        let state = State { log_end, producers, aborted };
+        let last_stable = state.last_stable(log_end);
         Ok(Partition {
             uid,
             store,
             sync_writes,
-            state: Mutex::new(State { log_end, producers }),
+            state: Mutex::new(state),
             log_start: AtomicI64::new(log_start),
+            last_stable: AtomicI64::new(last_stable),
             high_watermark: watch::Sender::new(log_end),
         })
     }
@@ -108,6 +124,11 @@ impl Partition {
 
     pub fn high_watermark(&self) -> i64 {
         *self.high_watermark.borrow()
+    }
+
+    /// The last stable offset: read_committed consumers read up to here.
+    pub fn last_stable(&self) -> i64 {
+        self.last_stable.load(Ordering::Acquire)
     }
 
     pub fn log_end(&self) -> i64 {
@@ -147,6 +168,9 @@ impl Partition {
                         let meta =
                             BatchMeta { first_seq: h.base_sequence, last_seq: h.last_sequence(), base_offset: next };
                         entry.record(h.producer_epoch, meta);
+                        if h.is_transactional() && entry.txn_first_offset.is_none() {
+                            entry.txn_first_offset = Some(next);
+                        }
                         producer_update = Some((h.producer_id, entry));
                     }
                 }
@@ -171,29 +195,113 @@ impl Partition {
             return Ok(outcome);
         }
         let producer = producer_update.as_ref().map(|(pid, e)| (*pid, e.encode()));
-        self.store.append(AppendBatch { uid: self.uid, batches: &writes, producer }, self.sync_writes)?;
+        self.store
+            .append(AppendBatch { uid: self.uid, batches: &writes, producer, aborted: None }, self.sync_writes)?;
         if let Some((pid, e)) = producer_update {
             state.producers.insert(pid, e);
         }
         assert!(next > state.log_end, "log end must grow on append");
         state.log_end = next;
-        // One node: the high watermark is the log end as soon as the write is durable locally.
-        self.high_watermark.send_replace(next);
+        self.publish(&state, next);
         Ok(outcome)
+    }
+
+    /// Moves the high watermark (one node: the log end, once the write is durable locally)
+    /// and the last stable offset, and wakes waiting fetches.
+    fn publish(&self, state: &State, hw: i64) {
+        self.last_stable.store(state.last_stable(hw), Ordering::Release);
+        self.high_watermark.send_replace(hw);
+    }
+
+    /// Writes a transaction marker (a control batch) for `producer_id` and closes its open
+    /// transaction here; an abort is indexed for read_committed fetches. Returns its offset.
+    pub fn write_marker(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+    ) -> Result<i64, AppendError> {
+        let mut state = self.state.lock().unwrap();
+        let mut entry = state.producers.get(&producer_id).cloned().unwrap_or_default();
+        if epoch < entry.epoch {
+            return Err(SequenceError::StaleEpoch { got: epoch, current: entry.epoch }.into());
+        }
+        let offset = state.log_end;
+        let marker = batch::control_batch(producer_id, epoch, commit, coordinator_epoch, offset);
+        let aborted = match (commit, entry.txn_first_offset) {
+            (false, Some(first)) => Some(AbortedTxn { first_offset: first, producer_id, last_offset: offset }),
+            _ => None,
+        };
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.txn_first_offset = None;
+        let producer = Some((producer_id, entry.encode()));
+        self.store
+            .append(AppendBatch { uid: self.uid, batches: &[(offset, marker)], producer, aborted }, self.sync_writes)?;
+        state.producers.insert(producer_id, entry);
+        if let Some(a) = aborted {
+            state.aborted.push(a);
+        }
+        state.log_end = offset + 1;
+        self.publish(&state, offset + 1);
+        Ok(offset)
+    }
+
+    /// Opens a transaction for `producer_id` at the log end unless one is open (for writers that
+    /// bypass sequence tracking, such as the coordinators' own transactional records).
+    pub fn begin_transaction(&self, producer_id: i64, first_offset: i64) {
+        let mut state = self.state.lock().unwrap();
+        let entry = state.producers.entry(producer_id).or_default();
+        if entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(first_offset);
+        }
+        let hw = state.log_end;
+        self.publish(&state, hw);
+    }
+
+    /// Producers with an open transaction here: (producer id, epoch, first offset).
+    pub fn open_transactions(&self) -> Vec<(i64, i16, i64)> {
+        let state = self.state.lock().unwrap();
+        state.producers.iter().filter_map(|(pid, e)| e.txn_first_offset.map(|f| (*pid, e.epoch, f))).collect()
+    }
+
+    /// Every producer known here: (producer id, epoch, last sequence, last offset, open txn start).
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64, Option<i64>)> {
+        let state = self.state.lock().unwrap();
+        state
+            .producers
+            .iter()
+            .map(|(pid, e)| {
+                let last = e.batches.back();
+                (*pid, e.epoch, last.map_or(-1, |b| b.last_seq), last.map_or(-1, |b| b.base_offset), e.txn_first_offset)
+            })
+            .collect()
     }
 
     /// Reads whole batches from the one holding `from` up to the high watermark, at most
     /// `max_bytes` unless the first batch alone is larger (then it is returned whole).
     pub fn read(&self, from: i64, max_bytes: usize) -> Result<ReadResult, ReadError> {
+        self.read_isolated(from, max_bytes, false)
+    }
+
+    /// `read`, stopping at the last stable offset for read_committed, with the aborted
+    /// transactions the consumer must skip.
+    pub fn read_isolated(&self, from: i64, max_bytes: usize, committed: bool) -> Result<ReadResult, ReadError> {
         let hw = self.high_watermark();
+        let last_stable = self.last_stable().min(hw);
+        let upto = if committed { last_stable } else { hw };
         let log_start = self.log_start();
         if from < log_start || from > hw {
             return Err(ReadError::OutOfRange { offset: from, log_start, log_end: hw });
         }
         let mut out = BytesMut::new();
-        if from < hw {
+        let mut end = from;
+        if from < upto {
             self.store.visit(self.uid, from, &mut |base, b| {
-                if base >= hw {
+                if base >= upto {
                     return false;
                 }
                 if !out.is_empty() && out.len() + b.len() > max_bytes {
@@ -202,10 +310,22 @@ impl Partition {
                 let h = batch::stored_header(b);
                 assert_eq!(h.base_offset, base, "stored batch offset differs from its key");
                 out.extend_from_slice(b);
+                end = h.last_offset() + 1;
                 out.len() < max_bytes
             })?;
         }
-        Ok(ReadResult { records: out.freeze(), high_watermark: hw, log_start })
+        let aborted = if committed && end > from {
+            let state = self.state.lock().unwrap();
+            state
+                .aborted
+                .iter()
+                .filter(|a| a.last_offset >= from && a.first_offset < end)
+                .map(|a| (a.producer_id, a.first_offset))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(ReadResult { records: out.freeze(), high_watermark: hw, last_stable, log_start, aborted })
     }
 
     /// Advances the log start offset to `offset` (-1: the high watermark), dropping whole
@@ -406,6 +526,61 @@ mod tests {
         let one = p.read(4, 1 << 20).unwrap().records.len() as i64;
         assert_eq!(p.retention_start(10_000, -1, one).unwrap(), Some(4), "keeps the newest batch that fits");
         assert_eq!(p.retention_start(100_000, 1, -1).unwrap(), Some(6), "everything expired: up to the high watermark");
+    }
+
+    fn txn_batch(pid: i64, seq: i32, n: usize) -> (BatchHeader, Bytes) {
+        let records: Vec<Record> = (0..n)
+            .map(|i| Record {
+                transactional: true,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: pid,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: seq + i as i32,
+                timestamp: 1,
+                key: None,
+                value: Some(Bytes::from_static(b"t")),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions { version: 2, compression: Compression::None },
+        )
+        .unwrap();
+        batch::split_and_validate(&buf.freeze(), 1 << 20).unwrap().remove(0)
+    }
+
+    #[test]
+    fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
+        let store: Arc<dyn Store> = Arc::new(MemStore::default());
+        let p = Partition::open(6, store.clone(), false).unwrap();
+        p.append(&[batch(-1, -1, 2, 0)], AppendOptions::default()).unwrap();
+        p.append(&[txn_batch(50, 0, 3)], AppendOptions::default()).unwrap();
+        p.append(&[batch(-1, -1, 1, 0)], AppendOptions::default()).unwrap();
+        assert_eq!((p.high_watermark(), p.last_stable()), (6, 2));
+        assert_eq!(
+            p.read_isolated(0, 1 << 20, true).unwrap().records.len(),
+            p.read(0, 1).unwrap().records.len(),
+            "only the first batch is stable"
+        );
+        assert_eq!(p.write_marker(50, 0, false, 0).unwrap(), 6);
+        assert_eq!(p.last_stable(), 7);
+        let r = p.read_isolated(0, 1 << 20, true).unwrap();
+        assert_eq!(r.aborted, vec![(50, 2)]);
+        // State survives a reopen: the abort index and a second, still open transaction.
+        p.append(&[txn_batch(60, 0, 1)], AppendOptions::default()).unwrap();
+        let again = Partition::open(6, store, false).unwrap();
+        assert_eq!(again.last_stable(), 7);
+        assert_eq!(again.read_isolated(0, 1 << 20, true).unwrap().aborted, vec![(50, 2)]);
+        assert_eq!(again.write_marker(60, 0, true, 0).unwrap(), 8);
+        assert_eq!(again.last_stable(), 9);
+        assert!(again.write_marker(60, -1, true, 0).is_err(), "a stale epoch cannot write markers");
     }
 
     #[test]

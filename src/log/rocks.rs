@@ -13,14 +13,15 @@ use rocksdb::{
 };
 
 use super::batch;
-use super::store::{AppendBatch, Store, StoreError};
+use super::store::{AbortedTxn, AppendBatch, Store, StoreError};
 
 pub const CF_RECORDS: &str = "records";
 pub const CF_PARTITIONS: &str = "partitions";
 pub const CF_PRODUCERS: &str = "producers";
 pub const CF_RAFT_LOG: &str = "raft_log";
 pub const CF_RAFT_META: &str = "raft_meta";
-const FAMILIES: &[&str] = &[CF_RECORDS, CF_PARTITIONS, CF_PRODUCERS, CF_RAFT_LOG, CF_RAFT_META];
+pub const CF_TXN_INDEX: &str = "txn_index";
+const FAMILIES: &[&str] = &[CF_RECORDS, CF_PARTITIONS, CF_PRODUCERS, CF_RAFT_LOG, CF_RAFT_META, CF_TXN_INDEX];
 
 /// Opens (creating if needed) the broker's database with all column families.
 pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
@@ -84,6 +85,12 @@ impl Store for RocksStore {
         }
         if let Some((pid, entry)) = &w.producer {
             wb.put_cf(self.cf(CF_PRODUCERS), key(w.uid, *pid), entry);
+        }
+        if let Some(a) = &w.aborted {
+            let mut v = [0u8; 16];
+            v[..8].copy_from_slice(&a.producer_id.to_be_bytes());
+            v[8..].copy_from_slice(&a.last_offset.to_be_bytes());
+            wb.put_cf(self.cf(CF_TXN_INDEX), key(w.uid, a.first_offset), v);
         }
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
@@ -156,11 +163,34 @@ impl Store for RocksStore {
         Ok(out)
     }
 
+    fn aborted(&self, uid: u64) -> Result<Vec<AbortedTxn>, StoreError> {
+        let start = key(uid, 0);
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_TXN_INDEX), IteratorMode::From(&start, Direction::Forward)) {
+            let (k, v) = item.map_err(io)?;
+            let (u, first_offset) = split_key(&k);
+            if u != uid {
+                break;
+            }
+            if v.len() != 16 {
+                return Err(StoreError::Corrupt(format!(
+                    "aborted txn index entry of partition {uid} has {} bytes",
+                    v.len()
+                )));
+            }
+            let producer_id = i64::from_be_bytes(v[..8].try_into().unwrap());
+            let last_offset = i64::from_be_bytes(v[8..].try_into().unwrap());
+            out.push(AbortedTxn { first_offset, producer_id, last_offset });
+        }
+        Ok(out)
+    }
+
     fn delete_partition(&self, uid: u64) -> Result<(), StoreError> {
         let mut wb = WriteBatch::default();
         let (from, to) = (key(uid, 0), key(uid + 1, 0));
         wb.delete_range_cf(self.cf(CF_RECORDS), from, to);
         wb.delete_range_cf(self.cf(CF_PRODUCERS), from, to);
+        wb.delete_range_cf(self.cf(CF_TXN_INDEX), from, to);
         wb.delete_cf(self.cf(CF_PARTITIONS), uid.to_be_bytes());
         self.db.write(wb).map_err(io)
     }

@@ -20,6 +20,16 @@ pub struct AppendBatch<'a> {
     pub uid: u64,
     pub batches: &'a [(i64, Bytes)],
     pub producer: Option<(i64, Vec<u8>)>,
+    /// An aborted transaction to index: (first offset, producer id, last offset).
+    pub aborted: Option<AbortedTxn>,
+}
+
+/// An aborted transaction's range in a partition, for read_committed fetches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    pub first_offset: i64,
+    pub producer_id: i64,
+    pub last_offset: i64,
 }
 
 /// Durable storage of record batches and partition state. Keys are (partition uid, base offset).
@@ -37,6 +47,8 @@ pub trait Store: Send + Sync + 'static {
     fn truncate_front(&self, uid: u64, log_start: i64) -> Result<(), StoreError>;
     /// Persisted producer states of `uid`: (producer id, encoded entry).
     fn producers(&self, uid: u64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
+    /// The aborted-transaction index of `uid`, in offset order.
+    fn aborted(&self, uid: u64) -> Result<Vec<AbortedTxn>, StoreError>;
     /// Removes everything stored for the partition.
     fn delete_partition(&self, uid: u64) -> Result<(), StoreError>;
     /// Uids that have any stored batch (for reconciling with metadata at start-up).
@@ -57,6 +69,7 @@ struct MemInner {
     batches: BTreeMap<(u64, i64), Bytes>,
     starts: BTreeMap<u64, i64>,
     producers: BTreeMap<(u64, i64), Vec<u8>>,
+    aborted: BTreeMap<(u64, i64), AbortedTxn>,
 }
 
 impl Store for MemStore {
@@ -68,7 +81,15 @@ impl Store for MemStore {
         if let Some((pid, e)) = w.producer {
             g.producers.insert((w.uid, pid), e);
         }
+        if let Some(a) = w.aborted {
+            g.aborted.insert((w.uid, a.first_offset), a);
+        }
         Ok(())
+    }
+
+    fn aborted(&self, uid: u64) -> Result<Vec<AbortedTxn>, StoreError> {
+        let g = self.inner.lock().unwrap();
+        Ok(g.aborted.range((uid, i64::MIN)..=(uid, i64::MAX)).map(|(_, a)| *a).collect())
     }
 
     fn visit(&self, uid: u64, from: i64, visit: &mut dyn FnMut(i64, &[u8]) -> bool) -> Result<(), StoreError> {
@@ -121,6 +142,7 @@ impl Store for MemStore {
         let mut g = self.inner.lock().unwrap();
         g.batches.retain(|(u, _), _| *u != uid);
         g.producers.retain(|(u, _), _| *u != uid);
+        g.aborted.retain(|(u, _), _| *u != uid);
         g.starts.remove(&uid);
         Ok(())
     }

@@ -51,6 +51,10 @@ pub const SUPPORTED: &[ApiSupport] = &[
     api(ApiKey::AlterConfigs, handlers::alter_configs::VERSIONS),
     api(ApiKey::IncrementalAlterConfigs, handlers::alter_configs::INCREMENTAL_VERSIONS),
     api(ApiKey::DeleteRecords, handlers::delete_records::VERSIONS),
+    api(ApiKey::AddPartitionsToTxn, handlers::add_partitions_to_txn::VERSIONS),
+    api(ApiKey::AddOffsetsToTxn, handlers::add_offsets_to_txn::VERSIONS),
+    api(ApiKey::EndTxn, handlers::end_txn::VERSIONS),
+    api(ApiKey::TxnOffsetCommit, handlers::txn_offset_commit::VERSIONS),
 ];
 
 /// The entry for an API key, if the broker supports it at all.

@@ -20,6 +20,8 @@ pub struct BatchMeta {
 pub struct ProducerEntry {
     pub epoch: i16,
     pub batches: VecDeque<BatchMeta>,
+    /// First offset of this producer's open transaction in the partition, if one is open.
+    pub txn_first_offset: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +97,7 @@ impl ProducerEntry {
             out.extend_from_slice(&b.last_seq.to_be_bytes());
             out.extend_from_slice(&b.base_offset.to_be_bytes());
         }
+        out.extend_from_slice(&self.txn_first_offset.unwrap_or(-1).to_be_bytes());
         out
     }
 
@@ -104,9 +107,13 @@ impl ProducerEntry {
         }
         let epoch = i16::from_be_bytes([b[0], b[1]]);
         let n = b[2] as usize;
-        if b.len() != 3 + n * 16 || n > BATCHES_KEPT_MAX {
+        let fixed = 3 + n * 16;
+        if (b.len() != fixed && b.len() != fixed + 8) || n > BATCHES_KEPT_MAX {
             return None;
         }
+        let txn_first_offset = (b.len() == fixed + 8)
+            .then(|| i64::from_be_bytes(b[fixed..fixed + 8].try_into().unwrap()))
+            .filter(|o| *o >= 0);
         let batches = (0..n)
             .map(|i| {
                 let s = &b[3 + i * 16..3 + (i + 1) * 16];
@@ -117,7 +124,7 @@ impl ProducerEntry {
                 }
             })
             .collect();
-        Some(ProducerEntry { epoch, batches })
+        Some(ProducerEntry { epoch, batches, txn_first_offset })
     }
 }
 
@@ -149,9 +156,11 @@ mod tests {
 
     #[test]
     fn keeps_five_batches_and_round_trips() {
-        let e = entry_with(&[(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4), (5, 5, 5)]);
+        let mut e = entry_with(&[(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4), (5, 5, 5)]);
         assert_eq!(e.batches.len(), BATCHES_KEPT_MAX);
         assert_eq!(e.batches[0].first_seq, 1);
+        assert_eq!(ProducerEntry::decode(&e.encode()), Some(e.clone()));
+        e.txn_first_offset = Some(42);
         assert_eq!(ProducerEntry::decode(&e.encode()), Some(e));
         assert_eq!(ProducerEntry::decode(&[1]), None);
     }

@@ -1,0 +1,84 @@
+//! TxnOffsetCommit: offsets that count only if the producer's transaction commits.
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use super::RequestContext;
+use crate::broker::Broker;
+use crate::group::records::Committed;
+
+pub const VERSIONS: (i16, i16) = (0, 5);
+
+pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+    let image = broker.image();
+    let now = super::produce::now_ms();
+    // The transaction must have added the group (AddOffsetsToTxn) with this producer.
+    let txn_ok = match broker.txns.get(req.transactional_id.0.as_str()) {
+        None => Err(ResponseError::InvalidProducerIdMapping),
+        Some(m) => {
+            let m = m.lock().await;
+            m.check_producer(req.producer_id.0, req.producer_epoch).and_then(|_| {
+                if m.groups.contains(req.group_id.0.as_str()) { Ok(()) } else { Err(ResponseError::InvalidTxnState) }
+            })
+        }
+    };
+    let mut valid = Vec::new();
+    let mut codes = Vec::new();
+    for t in &req.topics {
+        let topic = image.topics.get(t.name.0.as_str());
+        let mut tc = Vec::new();
+        for p in &t.partitions {
+            let exists =
+                topic.is_some_and(|tp| p.partition_index >= 0 && (p.partition_index as usize) < tp.partitions.len());
+            if !exists {
+                tc.push(ResponseError::UnknownTopicOrPartition.code());
+                continue;
+            }
+            valid.push((
+                t.name.0.to_string(),
+                p.partition_index,
+                Committed {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_deref().unwrap_or("").to_string(),
+                    commit_timestamp_ms: now,
+                },
+            ));
+            tc.push(0);
+        }
+        codes.push(tc);
+    }
+    let group_result = match txn_ok {
+        Err(e) => Err(e),
+        Ok(()) if valid.is_empty() => Ok(()),
+        Ok(()) => {
+            let member = (req.member_id.as_str(), req.group_instance_id.as_deref(), req.generation_id);
+            broker
+                .groups
+                .txn_commit(req.group_id.0.as_str(), (req.producer_id.0, req.producer_epoch), member, valid)
+                .await
+        }
+    };
+    let group_code = group_result.err().map(|e| e.code()).unwrap_or(0);
+    let mut r = TxnOffsetCommitResponse::default();
+    for (t, tc) in req.topics.iter().zip(codes) {
+        let mut out = TxnOffsetCommitResponseTopic::default();
+        out.name = t.name.clone();
+        out.partitions = t
+            .partitions
+            .iter()
+            .zip(tc)
+            .map(|(p, code)| {
+                let mut pr = TxnOffsetCommitResponsePartition::default();
+                pr.partition_index = p.partition_index;
+                pr.error_code = if code != 0 { code } else { group_code };
+                pr
+            })
+            .collect();
+        r.topics.push(out);
+    }
+    r
+}

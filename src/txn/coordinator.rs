@@ -1,0 +1,229 @@
+//! The transaction coordinator: one `TxnMeta` per transactional id behind its own lock, kept in
+//! `__transaction_state` and replayed on start-up. Markers and group offsets are written through
+//! `TxnEffects`, which the broker implements over its partitions and group coordinator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use kafka_protocol::ResponseError;
+use tokio::sync::Mutex;
+
+use super::log;
+use super::state::{EndAction, TxnMeta, TxnPartition, TxnState};
+use crate::log::internal::{InternalLog, LoggedRecord};
+
+/// What ending a transaction does outside the coordinator.
+pub trait TxnEffects: Send + Sync + 'static {
+    /// Writes the markers of `producer_id` at `epoch` to the partitions and ends its offsets in
+    /// the groups; errors name what failed.
+    fn end(
+        &self,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        partitions: &std::collections::BTreeSet<TxnPartition>,
+        groups: &std::collections::BTreeSet<String>,
+    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+}
+
+/// How often open transactions are checked against their timeout.
+const TIMEOUT_CHECK: Duration = Duration::from_millis(500);
+
+pub struct TxnCoordinator {
+    txns: DashMap<String, Arc<Mutex<TxnMeta>>>,
+    log: Arc<dyn InternalLog>,
+    partitions: i32,
+    pub timeout_ms_max: i32,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+impl TxnCoordinator {
+    pub fn new(log: Arc<dyn InternalLog>, partitions: i32, timeout_ms_max: i32) -> Arc<TxnCoordinator> {
+        Arc::new(TxnCoordinator { txns: DashMap::new(), log, partitions, timeout_ms_max })
+    }
+
+    pub fn partition_for(&self, txn_id: &str) -> i32 {
+        crate::group::records::partition_for(txn_id, self.partitions)
+    }
+
+    /// Replays `__transaction_state`. Transactions found prepared are completed by `recover`.
+    pub fn load(&self) -> Result<(), String> {
+        for p in 0..self.partitions {
+            self.log.replay(p, &mut |r: LoggedRecord| {
+                let Some(id) = log::decode_key(r.key) else { return };
+                match r.value.and_then(|v| log::decode_value(&id, v)) {
+                    Some(m) => {
+                        self.txns.insert(id, Arc::new(Mutex::new(m)));
+                    }
+                    None => {
+                        self.txns.remove(&id);
+                    }
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn persist(&self, m: &TxnMeta) -> Result<(), ResponseError> {
+        let rec = (log::encode_key(&m.id), Some(log::encode_value(m)));
+        self.log.append(self.partition_for(&m.id), vec![rec], None).map_err(|e| {
+            tracing::warn!(txn = %m.id, error = %e, "transaction state not persisted");
+            ResponseError::CoordinatorNotAvailable
+        })
+    }
+
+    pub fn get(&self, txn_id: &str) -> Option<Arc<Mutex<TxnMeta>>> {
+        self.txns.get(txn_id).map(|e| e.clone())
+    }
+
+    /// InitProducerId with a transactional id: a new producer id, or the next epoch of the
+    /// existing one (aborting its open transaction first), fencing older producers.
+    pub async fn init_producer_id<E: TxnEffects>(
+        &self,
+        effects: &E,
+        txn_id: &str,
+        timeout_ms: i32,
+        expected: Option<(i64, i16)>,
+        new_producer_id: impl Fn() -> futures::future::BoxFuture<'static, Result<i64, ResponseError>> + Send,
+    ) -> Result<(i64, i16), ResponseError> {
+        if timeout_ms <= 0 || timeout_ms > self.timeout_ms_max {
+            return Err(ResponseError::InvalidTransactionTimeout);
+        }
+        let entry = match self.get(txn_id) {
+            Some(e) => e,
+            None => {
+                let pid = new_producer_id().await?;
+                let meta = TxnMeta::new(txn_id, pid, timeout_ms, now_ms());
+                self.txns.entry(txn_id.to_string()).or_insert_with(|| Arc::new(Mutex::new(meta))).clone()
+            }
+        };
+        let mut m = entry.lock().await;
+        if let Some((pid, epoch)) = expected
+            && (pid != m.producer_id || epoch != m.epoch)
+        {
+            // KIP-360: only the current producer may recover its own id.
+            return Err(ResponseError::ProducerFenced);
+        }
+        if matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
+            return Err(ResponseError::ConcurrentTransactions);
+        }
+        if m.state == TxnState::Ongoing {
+            self.abort_locked(effects, &mut m, "a new producer with the same transactional id").await?;
+        }
+        if m.epoch >= i16::MAX - 1 {
+            m.producer_id = new_producer_id().await?;
+            m.epoch = -1;
+        }
+        m.epoch += 1;
+        m.timeout_ms = timeout_ms;
+        m.state = TxnState::Empty;
+        m.partitions.clear();
+        m.groups.clear();
+        m.updated_ms = now_ms();
+        self.persist(&m)?;
+        Ok((m.producer_id, m.epoch))
+    }
+
+    /// Aborts an open transaction with a bumped epoch, which fences its producer.
+    async fn abort_locked<E: TxnEffects>(&self, effects: &E, m: &mut TxnMeta, why: &str) -> Result<(), ResponseError> {
+        tracing::info!(txn = %m.id, reason = why, "aborting open transaction");
+        m.epoch += 1;
+        m.state = TxnState::PrepareAbort;
+        self.persist(m)?;
+        self.finish(effects, m, false).await
+    }
+
+    async fn finish<E: TxnEffects>(&self, effects: &E, m: &mut TxnMeta, commit: bool) -> Result<(), ResponseError> {
+        if let Err(e) = effects.end(m.producer_id, m.epoch, commit, &m.partitions, &m.groups).await {
+            tracing::warn!(txn = %m.id, error = %e, "could not write transaction markers");
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        m.complete(now_ms());
+        self.persist(m)
+    }
+
+    /// AddPartitionsToTxn / AddOffsetsToTxn.
+    pub async fn add(
+        &self,
+        txn_id: &str,
+        producer: (i64, i16),
+        partitions: &[TxnPartition],
+        group: Option<&str>,
+    ) -> Result<(), ResponseError> {
+        let entry = self.get(txn_id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+        let mut m = entry.lock().await;
+        let before = m.clone();
+        m.add(producer.0, producer.1, partitions, group, now_ms())?;
+        if *m != before {
+            self.persist(&m)?;
+        }
+        Ok(())
+    }
+
+    /// EndTxn: writes the markers and completes the transaction.
+    pub async fn end<E: TxnEffects>(
+        &self,
+        effects: &E,
+        txn_id: &str,
+        producer: (i64, i16),
+        commit: bool,
+    ) -> Result<(), ResponseError> {
+        let entry = self.get(txn_id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+        let mut m = entry.lock().await;
+        match m.end(producer.0, producer.1, commit, now_ms())? {
+            EndAction::AlreadyDone => Ok(()),
+            EndAction::WriteMarkers { .. } => {
+                self.persist(&m)?;
+                self.finish(effects, &mut m, commit).await
+            }
+        }
+    }
+
+    /// Completes transactions found prepared at start-up; aborts expired open ones.
+    pub async fn recover<E: TxnEffects>(&self, effects: &E) {
+        let entries: Vec<Arc<Mutex<TxnMeta>>> = self.txns.iter().map(|e| e.value().clone()).collect();
+        let now = now_ms();
+        for entry in entries {
+            let mut m = entry.lock().await;
+            let result = match m.state {
+                TxnState::PrepareCommit => self.finish(effects, &mut m, true).await,
+                TxnState::PrepareAbort => self.finish(effects, &mut m, false).await,
+                TxnState::Ongoing if m.expired(now) => {
+                    self.abort_locked(effects, &mut m, "transaction.timeout.ms passed").await
+                }
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(txn = %m.id, error = ?e, "transaction not completed yet; will retry");
+            }
+        }
+    }
+
+    /// Checks open transactions against their timeouts until the coordinator is dropped.
+    pub fn spawn_timeouts<E: TxnEffects>(self: &Arc<Self>, effects: &Arc<E>) {
+        let weak = Arc::downgrade(self);
+        let effects = Arc::downgrade(effects);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(TIMEOUT_CHECK).await;
+                let (Some(c), Some(effects)) = (weak.upgrade(), effects.upgrade()) else { return };
+                c.recover(effects.as_ref()).await;
+            }
+        });
+    }
+
+    /// Every transaction: (id, producer id, state, partitions, started ms, timeout ms).
+    pub async fn list(&self) -> Vec<TxnMeta> {
+        let entries: Vec<Arc<Mutex<TxnMeta>>> = self.txns.iter().map(|e| e.value().clone()).collect();
+        let mut out = Vec::new();
+        for e in entries {
+            out.push(e.lock().await.clone());
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+}
