@@ -186,9 +186,18 @@ pub async fn create_topic(c: &mut Client, topic: &str, partitions: i32) -> uuid:
 
 /// A v2 record batch with `n` records; `pid`/`seq` -1 for non-idempotent.
 pub fn batch(n: usize, pid: i64, epoch: i16, seq: i32, compression: Compression) -> Bytes {
+    batch_with(n, pid, epoch, seq, compression, false)
+}
+
+/// A transactional batch of `n` records.
+pub fn txn_batch(n: usize, pid: i64, epoch: i16, seq: i32) -> Bytes {
+    batch_with(n, pid, epoch, seq, Compression::None, true)
+}
+
+fn batch_with(n: usize, pid: i64, epoch: i16, seq: i32, compression: Compression, transactional: bool) -> Bytes {
     let records: Vec<Record> = (0..n)
         .map(|i| Record {
-            transactional: false,
+            transactional,
             control: false,
             delete_horizon: false,
             partition_leader_epoch: 0,

@@ -13,3 +13,4 @@ mod malformed;
 mod metadata;
 mod produce;
 mod topics;
+mod txn;
