@@ -210,6 +210,19 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
                         .with_partitions(vec![txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()]),
                 ]),
         ),
+        ApiKey::ListTransactions => {
+            RequestKind::ListTransactions(ListTransactionsRequest::default().with_duration_filter(-1))
+        }
+        ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+            DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(s("cover-txn"))]),
+        ),
+        ApiKey::DescribeProducers => RequestKind::DescribeProducers(
+            DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default()
+                    .with_name(name("cover"))
+                    .with_partition_indexes(vec![0]),
+            ]),
+        ),
         other => panic!("no sample request for {other:?}: add one"),
     }
 }
@@ -296,6 +309,11 @@ async fn every_api_at_min_and_max_version() {
                 ResponseKind::TxnOffsetCommit(r) => {
                     r.topics[0].partitions[0].error_code == ResponseError::InvalidProducerIdMapping.code()
                 }
+                ResponseKind::ListTransactions(r) => r.error_code == 0,
+                ResponseKind::DescribeTransactions(r) => {
+                    r.transaction_states[0].error_code == ResponseError::TransactionalIdNotFound.code()
+                }
+                ResponseKind::DescribeProducers(r) => r.topics[0].partitions[0].error_code == 0,
                 ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
                 ResponseKind::OffsetDelete(r) => {
                     r.error_code == 0

@@ -32,6 +32,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod produce;
 pub mod sync_group;
+pub mod transactions_admin;
 pub mod txn_offset_commit;
 
 use kafka_protocol::protocol::StrBytes;

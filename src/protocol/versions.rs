@@ -55,6 +55,9 @@ pub const SUPPORTED: &[ApiSupport] = &[
     api(ApiKey::AddOffsetsToTxn, handlers::add_offsets_to_txn::VERSIONS),
     api(ApiKey::EndTxn, handlers::end_txn::VERSIONS),
     api(ApiKey::TxnOffsetCommit, handlers::txn_offset_commit::VERSIONS),
+    api(ApiKey::ListTransactions, handlers::transactions_admin::LIST_VERSIONS),
+    api(ApiKey::DescribeTransactions, handlers::transactions_admin::DESCRIBE_VERSIONS),
+    api(ApiKey::DescribeProducers, handlers::transactions_admin::PRODUCERS_VERSIONS),
 ];
 
 /// The entry for an API key, if the broker supports it at all.

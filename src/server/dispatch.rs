@@ -126,6 +126,15 @@ async fn route(
         RequestKind::TxnOffsetCommit(r) => {
             ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(broker, ctx, r).await)
         }
+        RequestKind::ListTransactions(r) => {
+            ResponseKind::ListTransactions(transactions_admin::list(broker, ctx, r).await)
+        }
+        RequestKind::DescribeTransactions(r) => {
+            ResponseKind::DescribeTransactions(transactions_admin::describe(broker, ctx, r).await)
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(transactions_admin::producers(broker, ctx, r).await)
+        }
         RequestKind::DescribeTopicPartitions(r) => {
             ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, ctx, r))
         }
