@@ -87,6 +87,8 @@ pub struct JoinOutcome {
     pub member_id: String,
     /// Filled for the leader only.
     pub members: Vec<JoinMember>,
+    /// A returning static leader keeps the current assignment (KIP-814, JoinGroup v9+).
+    pub skip_assignment: bool,
 }
 
 impl JoinOutcome {
@@ -99,6 +101,7 @@ impl JoinOutcome {
             leader: String::new(),
             member_id: member_id.to_string(),
             members: vec![],
+            skip_assignment: false,
         }
     }
 }
@@ -278,7 +281,6 @@ impl Group {
         }
         let inst = req.instance_id.clone().unwrap_or_default();
         self.static_members.insert(inst, new_id.clone());
-        let unchanged = old.protocols == req.protocols;
         let was_leader = self.leader.as_deref() == Some(old_id.as_str());
         let mut m = self.member_from(&new_id, req, now);
         m.assignment = old.assignment.clone();
@@ -287,9 +289,12 @@ impl Group {
             self.leader = Some(new_id.clone());
         }
         match self.state {
-            GroupState::Stable if unchanged => {
-                // Same subscription: no rebalance; the member gets the current generation back.
-                let out = self.join_outcome(&new_id, false);
+            // As Kafka: no rebalance unless the protocol the group would select changes. A
+            // returning leader gets the members back and is told to skip the assignment (KIP-814).
+            GroupState::Stable if self.select_protocol() == self.protocol_name => {
+                let is_leader = self.leader.as_deref() == Some(new_id.as_str());
+                let mut out = self.join_outcome(&new_id, is_leader);
+                out.skip_assignment = is_leader;
                 (Reply::Now(out), Persist::GroupMetadata)
             }
             GroupState::PreparingRebalance => self.park_join(&new_id, now),
@@ -480,6 +485,7 @@ impl Group {
             protocol_name: self.protocol_name.clone(),
             leader: self.leader.clone().unwrap_or_default(),
             member_id: member_id.to_string(),
+            skip_assignment: false,
             members: if with_members {
                 self.members
                     .values()
@@ -854,6 +860,13 @@ mod tests {
         assert_eq!(g.heartbeat(&old, Some("i1"), 1, t), Err(ResponseError::FencedInstanceId));
         assert_eq!(g.heartbeat(&out.member_id, Some("i1"), 1, t), Ok(()));
         assert_eq!(g.members[&out.member_id].assignment, Bytes::from_static(b"A"));
+        assert!(out.skip_assignment && out.members.len() == 1, "the returning leader keeps the assignment (KIP-814)");
+        // New subscription bytes under the same selected protocol: still no rebalance.
+        let mut changed = req("", &["range"]);
+        changed.instance_id = Some("i1".into());
+        changed.protocols[0].1 = Bytes::from_static(b"other-topics");
+        let again = now_join(g.join(changed, &cfg(), t));
+        assert_eq!((again.error, again.generation, g.state), (None, 1, GroupState::Stable));
     }
 
     #[test]

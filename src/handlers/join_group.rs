@@ -41,6 +41,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: JoinGroupRequest
     r.generation_id = out.generation;
     r.member_id = str_bytes(out.member_id);
     r.leader = str_bytes(out.leader);
+    if ctx.version >= 9 {
+        r.skip_assignment = out.skip_assignment;
+    }
     if ctx.version >= 7 {
         r.protocol_type = out.protocol_type.map(str_bytes);
     }
