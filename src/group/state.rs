@@ -282,6 +282,8 @@ impl Group {
         let inst = req.instance_id.clone().unwrap_or_default();
         self.static_members.insert(inst, new_id.clone());
         let was_leader = self.leader.as_deref() == Some(old_id.as_str());
+        // Kafka answers with the leader as it was before the replacement.
+        let leader_before = self.leader.clone();
         let mut m = self.member_from(&new_id, req, now);
         m.assignment = old.assignment.clone();
         self.members.insert(new_id.clone(), m);
@@ -295,6 +297,7 @@ impl Group {
                 let is_leader = self.leader.as_deref() == Some(new_id.as_str());
                 let mut out = self.join_outcome(&new_id, is_leader);
                 out.skip_assignment = is_leader;
+                out.leader = leader_before.unwrap_or_default();
                 (Reply::Now(out), Persist::GroupMetadata)
             }
             GroupState::PreparingRebalance => self.park_join(&new_id, now),
