@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,7 +91,7 @@ class Member:
         self.closed = False
         self.paused = False
         self.killed = False
-        logdir = logdir or tempfile.gettempdir()
+        logdir = logdir or _logdir()
         self.err_path = os.path.join(logdir, f"member-{name}-{os.getpid()}-{int(time.time() * 1000)}.err")
         self._err = open(self.err_path, "wb")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err,
@@ -196,6 +197,14 @@ class Member:
 
 
 _live: list[Member] = []
+_logdirs: list[str] = []
+
+
+def _logdir() -> str:
+    """Members' stderr files go to one temp dir per scenario run, removed at exit unless --keep."""
+    if not _logdirs:
+        _logdirs.append(tempfile.mkdtemp(prefix="compat-members-"))
+    return _logdirs[0]
 
 
 def _kill_members() -> None:
@@ -205,6 +214,12 @@ def _kill_members() -> None:
                 os.killpg(m.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+    if "--keep" in sys.argv:
+        for d in _logdirs:
+            print(f"[groupkit] kept member logs in {d}", file=sys.stderr)
+    else:
+        for d in _logdirs:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 import atexit  # noqa: E402

@@ -18,16 +18,16 @@ SCENARIOS = [
     ("java", "cli"),
     ("java", "console_group"),
     ("librdkafka", "restart"),
+    ("java", "consumer_groups_cli"),
     ("mixed", "group_three_clients"),
+    ("mixed", "group_restart"),
     ("mixed", "group_static"),
+    ("librdkafka", "transactions"),
 ]
 
 # Scenarios whose feature a later issue builds. Against gregor they still run, and are reported
 # as "pending" instead of failing the suite; one that passes is reported so it leaves this list.
-PENDING: dict[tuple[str, str], str] = {
-    ("mixed", "group_static"): "issue 4: a restarted static leader's JoinGroup answer names the new member id as "
-    "leader with no members and no skipAssignment, so the leader reassigns and everyone rebalances",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def main() -> int:

@@ -185,3 +185,36 @@ async fn retention_advances_the_log_start_in_the_background() {
     assert_eq!(f.responses[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
     b.stop().await;
 }
+
+#[tokio::test]
+async fn compaction_keeps_the_last_record_per_key_at_its_offset() {
+    let b = TestBroker::start_with(&["log.retention.check.interval.ms=100"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "compacted", 1).await;
+    assert_eq!(
+        incremental(&mut c, "compacted", &[("cleanup.policy", 0, Some("compact")), ("segment.ms", 0, Some("100"))])
+            .await
+            .0,
+        0
+    );
+    // Keys key-0..key-3 twice: the first four records are superseded.
+    produce(&mut c, 9, "compacted", 0, batch(4, -1, -1, -1, Compression::Gzip)).await;
+    produce(&mut c, 9, "compacted", 0, batch(4, -1, -1, -1, Compression::Gzip)).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let ResponseKind::Fetch(f) = c.send(12, RequestKind::Fetch(fetch_request("compacted", 0, 0, 0, 0))).await
+        else {
+            unreachable!()
+        };
+        let offsets: Vec<i64> =
+            decode_records(&f.responses[0].partitions[0].records).iter().map(|r| r.offset).collect();
+        if offsets == vec![4, 5, 6, 7] {
+            assert_eq!(f.responses[0].partitions[0].high_watermark, 8, "offsets are kept");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "compaction did not happen: {offsets:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(produce(&mut c, 9, "compacted", 0, batch(1, -1, -1, -1, Compression::None)).await, (0, 8));
+    b.stop().await;
+}

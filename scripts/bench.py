@@ -96,6 +96,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of proc(5)
 
 
+def thread_cpu(pid: int, top: int = 6) -> list[tuple[str, float]]:
+    """CPU seconds of the live threads, grouped by thread name with digits folded to '#', largest first."""
+    groups: dict[str, float] = {}
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = re.sub(r"\d+", "#", raw[raw.index("(") + 1:raw.rindex(")")])
+        fields = raw.rsplit(")", 1)[1].split()
+        groups[name] = groups.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return sorted(groups.items(), key=lambda kv: -kv[1])[:top]
+
+
 def proc_status_kib(pid: int, key: str) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -449,6 +464,9 @@ def bench_broker(kind: str, a, harness, runner: Runner, spawn_times: dict) -> tu
             res.update({"lat_p50": r["p50_us"], "lat_p99": r["p99_us"], "lat_p999": r["p999_us"],
                         "lat_max": r["max_us"], "lat_mean": r["mean_us"]})
             info["latency_rate_achieved"] = r["rate"]
+            if r["rate"] and r["rate"] < 0.9 * a.latency_rate:
+                problems.append(f"{kind}: latency run achieved only {r['rate']:.0f} of {a.latency_rate} msg/s "
+                                "(client stalled or broker slow; see its log): latencies not at the intended rate")
         r = step("latency-java", lambda: java_perf(
             runner, kh, bs, topics["latj"], a.latency_rate * a.latency_seconds, S, a.latency_rate,
             ["acks=all", "linger.ms=0"], f"{kind}-latency-java", a.latency_seconds * 3 + 60,
@@ -460,6 +478,7 @@ def bench_broker(kind: str, a, harness, runner: Runner, spawn_times: dict) -> tu
             res["rss_peak_mib"] = proc_status_kib(pid, "VmHWM") / 1024
             res["rss_end_mib"] = proc_status_kib(pid, "VmRSS") / 1024
             res["cpu_total_s"] = cpu_seconds(pid) - cpu_start
+            info["threads"] = thread_cpu(pid)
             rc = b.stop(timeout=60)
             info["exit_rc"] = rc
             if rc not in (0, 143, -15):
@@ -580,6 +599,9 @@ def render(a, results, problems, infos, meta) -> str:
         if "exit_rc" in inf:
             extra.append(f"exit rc after SIGTERM {inf['exit_rc']}")
         L.append(f"- {k} ({inf.get('comm', '?')}): " + "; ".join(extra) + f" ({inf.get('log', '')})")
+        if inf.get("threads"):
+            L.append("  - busiest threads (CPU s, whole life): "
+                     + ", ".join(f"{n} {c:.1f}" for n, c in inf["threads"]))
         for ln in inf.get("log_errors", [])[:5]:
             L.append(f"  - `{ln[:300]}`")
     L.append("- Brokers ran one at a time with fresh data dirs; clients ran on the same 2 cores, so broker CPU s/GiB "

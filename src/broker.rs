@@ -220,10 +220,29 @@ impl Broker {
         let mut truncated = Vec::new();
         for topic in self.image().topics.values() {
             let policy = value_of(&topic.configs, &self.config, "cleanup.policy").unwrap_or_default();
+            let num = |k| value_of(&topic.configs, &self.config, k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
+            if policy.split(',').any(|p| p == "compact") {
+                let settings = crate::log::compaction::CompactionSettings {
+                    segment_bytes: num("segment.bytes"),
+                    segment_ms: num("segment.ms"),
+                    min_compaction_lag_ms: num("min.compaction.lag.ms").max(0),
+                    delete_retention_ms: num("delete.retention.ms"),
+                };
+                for meta in &topic.partitions {
+                    let p = self.partition(meta.uid)?;
+                    match p.compact(now, &settings) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(topic = %topic.name, uid = meta.uid, batches = n, "compacted");
+                            truncated.push((meta.uid, p.high_watermark()));
+                        }
+                        Err(e) => tracing::warn!(topic = %topic.name, error = %e, "compaction failed"),
+                    }
+                }
+            }
             if !policy.split(',').any(|p| p == "delete") {
                 continue;
             }
-            let num = |k| value_of(&topic.configs, &self.config, k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
             let (ms, bytes) = (num("retention.ms"), num("retention.bytes"));
             for meta in &topic.partitions {
                 let p = self.partition(meta.uid)?;

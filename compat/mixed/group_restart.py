@@ -11,8 +11,8 @@ read and commit everything; group g-meta holds offsets only, committed with meta
      g-meta committed new offsets, and restarted on the same data dir and port.
   3. OffsetFetch gives every committed offset and metadata string exactly as before the restart
      (for g-restart: the log end offsets its members had committed; for g-meta: the last commit).
-  4. J polls again: the members rejoin, the group is Stable with every partition owned by exactly
-     one member, more records are produced, and every acknowledged record is consumed by someone
+  4. J polls again: the members rejoin (J's generation is higher than before the restart), the
+     group is Stable with every partition owned by exactly one member, more records are produced, and every acknowledged record is consumed by someone
      and committed (committed offsets = log end offsets).
 """
 
@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import groupkit  # noqa: E402
 import harness  # noqa: E402
 from groupkit import Member  # noqa: E402
-from harness import check_eq, wait_until  # noqa: E402
+from harness import check, check_eq, wait_until  # noqa: E402
 
 TOPIC, GROUP, META_GROUP, PARTITIONS = "restart-groups", "g-restart", "g-meta", 4
 
@@ -58,7 +58,9 @@ def body(b: harness.Broker) -> None:
     acked = prod.send(400)
 
     def member(client, name):
-        m = Member(client, name, b.bootstrap, TOPIC, GROUP, "range")
+        # A session outlives the broker's restart (Kafka takes up to ~8 s here): the members keep
+        # their ids across it, as they would in production.
+        m = Member(client, name, b.bootstrap, TOPIC, GROUP, "range", {"session.timeout.ms": 15000})
         everyone.append(m)
         return m
 
@@ -86,6 +88,7 @@ def body(b: harness.Broker) -> None:
         wait_until(lambda: groupkit.group_state(admin, GROUP)[0] == "PREPARING_REBALANCING", 30,
                    f"round {round_}: {GROUP} in PreparingRebalance")
         before = {GROUP: groupkit.group_offsets(admin, GROUP)}
+        gen_before = j.gens[-1]
         if round_ == 2:
             meta = {(TOPIC, p): (100 + p, f"second-{p}") for p in range(PARTITIONS)}
             commit_meta(b, meta)  # acknowledged just before the SIGKILL
@@ -115,7 +118,8 @@ def body(b: harness.Broker) -> None:
         ends = groupkit.end_offsets(b.bootstrap, TOPIC, PARTITIONS)
         wait_until(lambda: groupkit.group_offsets(admin, GROUP) == ends, 20,
                    f"round {round_}: {GROUP} committed = log end {ends}")
-        log(f"J's generations so far: {j.gens}")
+        check(j.gens[-1] > gen_before, f"round {round_}: J's generation went from {gen_before} (before the restart) "
+              f"to {j.gens[-1]} (generations: {j.gens})")
         log(f"+{time.monotonic() - t0:4.1f}s round {round_}: rejoined "
             + ", ".join(f"{m.name}={sorted(p)}" for m, p in asg.items()) + f"; {len(acked)} records consumed")
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Static membership (KIP-345): three members with group.instance.id, one per client (Java
-consumer, confluent-kafka, kafka-python), range assignor, session.timeout.ms=10000, a 6-partition
-topic and a producer at ~150 msg/s. Two such groups run side by side: in one the Java member
-joins first (and is the leader), in the other kafka-python does.
+consumer, confluent-kafka, kafka-python), session.timeout.ms=10000, a 6-partition topic and a
+producer at ~150 msg/s. Three such groups run side by side: range with the Java member joining
+first (so it is the leader), range with kafka-python first, cooperative-sticky with
+confluent-kafka first.
 
 Each member in turn, the leader last, restarts within the session timeout (confluent-kafka and
 kafka-python: SIGKILL; Java: clean close(), which sends no LeaveGroup for a static member), and:
@@ -26,17 +27,20 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import groupkit  # noqa: E402
 import harness  # noqa: E402
 from groupkit import Member  # noqa: E402
-from harness import check, check_eq, wait_until  # noqa: E402
+from harness import CompatFailure, check, check_eq, wait_until  # noqa: E402
 
 PARTITIONS = 6
 SESSION_MS = 10000
-# Two groups side by side, each with its own topic; the first client listed joins first and
-# so is the group leader, restarted last (Java's JoinGroup v9: the leader's rejoin answer has
-# skipAssignment; kafka-python's JoinGroup v7: the answer names the old leader id).
-# client -> how it restarts
+# Three groups side by side, each with its own topic. The first client listed joins first and so
+# is the group leader; it restarts last. Java's JoinGroup is v9 (a restarted leader is answered
+# with skipAssignment), kafka-python's v7 (the answer names the old leader id). With
+# cooperative-sticky a member's subscription carries its owned partitions, so a restarted
+# member's metadata differs from what it sent before, which alone must not cause a rebalance.
+# label -> (strategy, leader, {client: how it restarts})
 RUNS = {
-    "java-leader": ("java", {"confluent": "kill", "kafka-python": "kill", "java": "close"}),
-    "kafka-python-leader": ("kafka-python", {"java": "close", "confluent": "kill", "kafka-python": "kill"}),
+    "java-leader": ("range", "java", {"confluent": "kill", "kafka-python": "kill", "java": "close"}),
+    "kafka-python-leader": ("range", "kafka-python", {"java": "close", "confluent": "kill", "kafka-python": "kill"}),
+    "cooperative": ("cooperative-sticky", "confluent", {"java": "close", "kafka-python": "kill", "confluent": "kill"}),
 }
 
 
@@ -45,7 +49,7 @@ def log(msg: str) -> None:
 
 
 def run(b: harness.Broker, label: str) -> None:
-    leader, restarts = RUNS[label]
+    strategy, leader, restarts = RUNS[label]
     topic, group = f"static-{label}", f"g-static-{label}"
     b.create_topic(topic, PARTITIONS)
     prod = groupkit.Producer(b.bootstrap, topic, rate=150).start()
@@ -55,7 +59,7 @@ def run(b: harness.Broker, label: str) -> None:
 
     def start(client: str) -> Member:
         m = Member(client, f"{label}-{client}-{sum(x.client == client for x in everyone)}", b.bootstrap, topic, group,
-                   "range", {"group.instance.id": f"inst-{client}", "session.timeout.ms": SESSION_MS,
+                   strategy, {"group.instance.id": f"inst-{client}", "session.timeout.ms": SESSION_MS,
                              "client.id": client})  # a restarted process has the same config
         everyone.append(m)
         return m
@@ -146,8 +150,10 @@ def run(b: harness.Broker, label: str) -> None:
 def body(b: harness.Broker) -> None:
     groupkit.java_classes()
     with ThreadPoolExecutor(max_workers=len(RUNS)) as ex:
-        for f in [ex.submit(run, b, label) for label in RUNS]:
-            f.result()
+        futs = {label: ex.submit(run, b, label) for label in RUNS}
+        errors = [f"{label}: {f.exception()}" for label, f in futs.items() if f.exception()]
+    if errors:
+        raise CompatFailure(f"{len(errors)} of {len(RUNS)} groups failed:\n" + "\n".join(errors))
 
 
 if __name__ == "__main__":

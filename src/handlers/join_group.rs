@@ -44,6 +44,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: JoinGroupRequest
     if ctx.version >= 9 {
         r.skip_assignment = out.skip_assignment;
     }
+    // Without skipAssignment (before v9) a returning static leader gets no member list, so it
+    // syncs as a follower and keeps the current assignment, as Kafka answers.
+    let members = if out.skip_assignment && ctx.version < 9 { vec![] } else { out.members };
     if ctx.version >= 7 {
         r.protocol_type = out.protocol_type.map(str_bytes);
     }
@@ -52,8 +55,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: JoinGroupRequest
         (None, true) => None,
         (None, false) => Some(str_bytes("")),
     };
-    r.members = out
-        .members
+    r.members = members
         .into_iter()
         .map(|m| {
             let mut jm = JoinGroupResponseMember::default();

@@ -382,6 +382,28 @@ impl Partition {
         Ok((new_start > start).then_some(new_start.min(hw)))
     }
 
+    /// One compaction pass (cleanup.policy=compact); returns how many batches changed.
+    pub fn compact(&self, now_ms: i64, s: &super::compaction::CompactionSettings) -> Result<usize, StoreError> {
+        use super::compaction::{self, StoredBatch};
+        let hw = self.high_watermark();
+        let mut batches = Vec::new();
+        self.store.visit(self.uid, self.log_start(), &mut |base, b| {
+            if base >= hw {
+                return false;
+            }
+            batches.push(StoredBatch { header: batch::stored_header(b), bytes: Bytes::copy_from_slice(b) });
+            true
+        })?;
+        let end = compaction::cleanable_end(&batches, self.last_stable(), now_ms, s);
+        let plan = compaction::clean(&batches, end, now_ms, s).map_err(StoreError::Corrupt)?;
+        let changes: Vec<(i64, Option<Bytes>)> =
+            plan.into_iter().filter_map(|(base, change)| change.map(|c| (base, c))).collect();
+        if !changes.is_empty() {
+            self.store.replace(self.uid, &changes)?;
+        }
+        Ok(changes.len())
+    }
+
     /// The first offset whose timestamp is at or after `ts`, with that timestamp.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StoreError> {
         let hw = self.high_watermark();

@@ -163,6 +163,18 @@ impl Store for RocksStore {
         Ok(out)
     }
 
+    fn replace(&self, uid: u64, changes: &[(i64, Option<Bytes>)]) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        let records = self.cf(CF_RECORDS);
+        for (old, new) in changes {
+            wb.delete_cf(records, key(uid, *old));
+            if let Some(b) = new {
+                wb.put_cf(records, key(uid, batch::stored_header(b).base_offset), b);
+            }
+        }
+        self.db.write(wb).map_err(io)
+    }
+
     fn aborted(&self, uid: u64) -> Result<Vec<AbortedTxn>, StoreError> {
         let start = key(uid, 0);
         let mut out = Vec::new();

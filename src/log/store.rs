@@ -47,6 +47,9 @@ pub trait Store: Send + Sync + 'static {
     fn truncate_front(&self, uid: u64, log_start: i64) -> Result<(), StoreError>;
     /// Persisted producer states of `uid`: (producer id, encoded entry).
     fn producers(&self, uid: u64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
+    /// Replaces stored batches atomically: each (old base offset, new batch or None to delete).
+    /// A new batch is stored under its own base offset, which may be later than the old one.
+    fn replace(&self, uid: u64, changes: &[(i64, Option<Bytes>)]) -> Result<(), StoreError>;
     /// The aborted-transaction index of `uid`, in offset order.
     fn aborted(&self, uid: u64) -> Result<Vec<AbortedTxn>, StoreError>;
     /// Removes everything stored for the partition.
@@ -83,6 +86,17 @@ impl Store for MemStore {
         }
         if let Some(a) = w.aborted {
             g.aborted.insert((w.uid, a.first_offset), a);
+        }
+        Ok(())
+    }
+
+    fn replace(&self, uid: u64, changes: &[(i64, Option<Bytes>)]) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        for (old, new) in changes {
+            g.batches.remove(&(uid, *old));
+            if let Some(b) = new {
+                g.batches.insert((uid, super::batch::stored_header(b).base_offset), b.clone());
+            }
         }
         Ok(())
     }

@@ -1,0 +1,224 @@
+//! Compaction (cleanup.policy=compact): in the cleanable part of a log, only the last record of
+//! each key survives; offsets never change; tombstones (null values) are kept for
+//! delete.retention.ms and then dropped. The head of the log (what Kafka keeps in its active
+//! segment: newer than segment.ms or within the last segment.bytes, and anything within
+//! min.compaction.lag.ms or at or past the last stable offset) is never touched.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+
+use super::batch::{self, BatchHeader};
+
+/// Settings of one topic that steer its cleaning.
+#[derive(Debug, Clone, Copy)]
+pub struct CompactionSettings {
+    pub segment_bytes: i64,
+    pub segment_ms: i64,
+    pub min_compaction_lag_ms: i64,
+    pub delete_retention_ms: i64,
+}
+
+/// One stored batch as the cleaner sees it.
+#[derive(Debug, Clone)]
+pub struct StoredBatch {
+    pub header: BatchHeader,
+    pub bytes: Bytes,
+}
+
+/// Where cleaning stops: the first offset of the head that is never compacted.
+pub fn cleanable_end(batches: &[StoredBatch], last_stable: i64, now_ms: i64, s: &CompactionSettings) -> i64 {
+    let mut end = last_stable;
+    // The "active segment": the newest batches within segment.bytes and younger than segment.ms
+    // (Kafka rolls a segment when either limit is passed).
+    let mut head_bytes = 0i64;
+    for b in batches.iter().rev() {
+        head_bytes += b.bytes.len() as i64;
+        let age = now_ms.saturating_sub(b.header.max_timestamp);
+        if head_bytes <= s.segment_bytes && age < s.segment_ms {
+            end = end.min(b.header.base_offset);
+        } else {
+            break;
+        }
+    }
+    // Nothing younger than min.compaction.lag.ms is cleaned.
+    if let Some(b) = batches.iter().find(|b| now_ms.saturating_sub(b.header.max_timestamp) < s.min_compaction_lag_ms) {
+        end = end.min(b.header.base_offset);
+    }
+    end
+}
+
+/// The cleaned form of each batch before `end`: `None` keeps it as is, `Some(None)` deletes it,
+/// `Some(Some(bytes))` replaces it (possibly under a new base offset).
+pub fn clean(
+    batches: &[StoredBatch],
+    end: i64,
+    now_ms: i64,
+    s: &CompactionSettings,
+) -> Result<Vec<(i64, Option<Option<Bytes>>)>, String> {
+    // Pass 1: the last offset of every key in the cleanable part.
+    let mut last: HashMap<Bytes, i64> = HashMap::new();
+    let mut decoded = Vec::new();
+    for b in batches.iter().filter(|b| b.header.last_offset() < end) {
+        if b.header.is_control() || b.header.is_transactional() {
+            decoded.push(None);
+            continue;
+        }
+        let mut buf = b.bytes.clone();
+        let set =
+            RecordBatchDecoder::decode(&mut buf).map_err(|e| format!("batch at {}: {e}", b.header.base_offset))?;
+        for r in &set.records {
+            if let Some(k) = &r.key {
+                last.insert(k.clone(), r.offset);
+            }
+        }
+        decoded.push(Some(set));
+    }
+    // Pass 2: rewrite batches that hold superseded records or expired tombstones.
+    let mut out = Vec::new();
+    for (b, set) in batches.iter().filter(|b| b.header.last_offset() < end).zip(decoded) {
+        let Some(set) = set else { continue };
+        let tombstone_expired = now_ms.saturating_sub(b.header.max_timestamp) > s.delete_retention_ms;
+        let keep: Vec<_> = set
+            .records
+            .iter()
+            .filter(|r| match &r.key {
+                // Keyless records cannot be compacted; Kafka refuses them on compacted topics.
+                None => true,
+                Some(k) => last.get(k) == Some(&r.offset) && !(r.value.is_none() && tombstone_expired),
+            })
+            .cloned()
+            .collect();
+        if keep.len() == set.records.len() {
+            continue;
+        }
+        if keep.is_empty() {
+            out.push((b.header.base_offset, Some(None)));
+            continue;
+        }
+        // Offsets stay; sequences follow the offsets so the records stay one batch.
+        let first = keep[0].offset;
+        let base_seq = if b.header.base_sequence < 0 {
+            -1
+        } else {
+            b.header.base_sequence + (first - b.header.base_offset) as i32
+        };
+        let records: Vec<_> = keep
+            .into_iter()
+            .map(|mut r| {
+                r.sequence =
+                    if base_seq < 0 { (r.offset - first) as i32 - 1 } else { base_seq + (r.offset - first) as i32 };
+                r
+            })
+            .collect();
+        let compression = match b.header.codec() {
+            1 => Compression::Gzip,
+            2 => Compression::Snappy,
+            3 => Compression::Lz4,
+            4 => Compression::Zstd,
+            _ => Compression::None,
+        };
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression })
+            .map_err(|e| format!("re-encoding batch at {}: {e}", b.header.base_offset))?;
+        let rebuilt = buf.freeze();
+        let parts = batch::split_and_validate(&rebuilt, usize::MAX).map_err(|e| e.to_string())?;
+        assert_eq!(parts.len(), 1, "a cleaned batch is one batch");
+        assert_eq!(parts[0].0.base_offset, first, "a cleaned batch keeps its records' offsets");
+        out.push((b.header.base_offset, Some(Some(rebuilt))));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::records::{Record, TimestampType};
+
+    fn stored(base: i64, kvs: &[(&str, Option<&str>)], ts: i64) -> StoredBatch {
+        let records: Vec<Record> = kvs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: base + i as i64,
+                sequence: i as i32 - 1,
+                timestamp: ts,
+                key: Some(Bytes::copy_from_slice(k.as_bytes())),
+                value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions { version: 2, compression: Compression::Lz4 },
+        )
+        .unwrap();
+        let bytes = buf.freeze();
+        StoredBatch { header: BatchHeader::read(&bytes), bytes }
+    }
+
+    fn settings() -> CompactionSettings {
+        CompactionSettings {
+            segment_bytes: 1 << 20,
+            segment_ms: 1000,
+            min_compaction_lag_ms: 0,
+            delete_retention_ms: 5000,
+        }
+    }
+
+    fn decode(b: &Bytes) -> Vec<(i64, String, Option<String>)> {
+        let mut buf = b.clone();
+        RecordBatchDecoder::decode(&mut buf)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| {
+                let v = r.value.map(|v| String::from_utf8(v.to_vec()).unwrap());
+                (r.offset, String::from_utf8(r.key.unwrap().to_vec()).unwrap(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn last_value_per_key_survives_with_its_offset() {
+        let log = vec![
+            stored(0, &[("a", Some("1")), ("b", Some("1")), ("a", Some("2"))], 0),
+            stored(3, &[("c", Some("1")), ("b", None)], 0),
+            stored(5, &[("a", Some("3"))], 9_000),
+        ];
+        let s = CompactionSettings { delete_retention_ms: 60_000, ..settings() };
+        let end = cleanable_end(&log, 6, 9_500, &s);
+        assert_eq!(end, 5, "the young last batch is the head");
+        let plan = clean(&log, end, 9_500, &s).unwrap();
+        assert_eq!(plan.len(), 1, "only the first batch changes (the tombstone is still within delete.retention.ms)");
+        let (old_base, Some(Some(bytes))) = &plan[0] else { panic!("rewrite expected") };
+        assert_eq!(*old_base, 0);
+        assert_eq!(decode(bytes), vec![(2, "a".to_string(), Some("2".to_string()))]);
+    }
+
+    #[test]
+    fn expired_tombstones_and_fully_superseded_batches_go() {
+        let log = vec![
+            stored(0, &[("a", Some("1"))], 0),
+            stored(1, &[("a", None)], 0),
+            stored(2, &[("b", Some("1"))], 0),
+            stored(3, &[("z", Some("head"))], 100_000),
+        ];
+        let now = 100_000;
+        let end = cleanable_end(&log, 4, now, &settings());
+        assert_eq!(end, 3);
+        let plan = clean(&log, end, now, &settings()).unwrap();
+        assert_eq!(plan, vec![(0, Some(None)), (1, Some(None))]);
+        assert!(cleanable_end(&log, 1, now, &settings()) <= 1, "never past the last stable offset");
+    }
+}
