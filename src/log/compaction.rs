@@ -49,14 +49,12 @@ pub fn cleanable_end(batches: &[StoredBatch], last_stable: i64, now_ms: i64, s: 
     end
 }
 
-/// The cleaned form of each batch before `end`: `None` keeps it as is, `Some(None)` deletes it,
-/// `Some(Some(bytes))` replaces it (possibly under a new base offset).
-pub fn clean(
-    batches: &[StoredBatch],
-    end: i64,
-    now_ms: i64,
-    s: &CompactionSettings,
-) -> Result<Vec<(i64, Option<Option<Bytes>>)>, String> {
+/// A change to one stored batch: its base offset, and its replacement (None: delete it).
+pub type Change = (i64, Option<Bytes>);
+
+/// The batches before `end` that cleaning changes; the others stay as they are. A replacement
+/// may live under a later base offset when its first records were removed.
+pub fn clean(batches: &[StoredBatch], end: i64, now_ms: i64, s: &CompactionSettings) -> Result<Vec<Change>, String> {
     // Pass 1: the last offset of every key in the cleanable part.
     let mut last: HashMap<Bytes, i64> = HashMap::new();
     let mut decoded = Vec::new();
@@ -94,7 +92,7 @@ pub fn clean(
             continue;
         }
         if keep.is_empty() {
-            out.push((b.header.base_offset, Some(None)));
+            out.push((b.header.base_offset, None));
             continue;
         }
         // Offsets stay; sequences follow the offsets so the records stay one batch.
@@ -126,7 +124,7 @@ pub fn clean(
         let parts = batch::split_and_validate(&rebuilt, usize::MAX).map_err(|e| e.to_string())?;
         assert_eq!(parts.len(), 1, "a cleaned batch is one batch");
         assert_eq!(parts[0].0.base_offset, first, "a cleaned batch keeps its records' offsets");
-        out.push((b.header.base_offset, Some(Some(rebuilt))));
+        out.push((b.header.base_offset, Some(rebuilt)));
     }
     Ok(out)
 }
@@ -201,7 +199,7 @@ mod tests {
         assert_eq!(end, 5, "the young last batch is the head");
         let plan = clean(&log, end, 9_500, &s).unwrap();
         assert_eq!(plan.len(), 1, "only the first batch changes (the tombstone is still within delete.retention.ms)");
-        let (old_base, Some(Some(bytes))) = &plan[0] else { panic!("rewrite expected") };
+        let (old_base, Some(bytes)) = &plan[0] else { panic!("rewrite expected") };
         assert_eq!(*old_base, 0);
         assert_eq!(decode(bytes), vec![(2, "a".to_string(), Some("2".to_string()))]);
     }
@@ -218,7 +216,7 @@ mod tests {
         let end = cleanable_end(&log, 4, now, &settings());
         assert_eq!(end, 3);
         let plan = clean(&log, end, now, &settings()).unwrap();
-        assert_eq!(plan, vec![(0, Some(None)), (1, Some(None))]);
+        assert_eq!(plan, vec![(0, None), (1, None)]);
         assert!(cleanable_end(&log, 1, now, &settings()) <= 1, "never past the last stable offset");
     }
 }

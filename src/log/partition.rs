@@ -395,9 +395,7 @@ impl Partition {
             true
         })?;
         let end = compaction::cleanable_end(&batches, self.last_stable(), now_ms, s);
-        let plan = compaction::clean(&batches, end, now_ms, s).map_err(StoreError::Corrupt)?;
-        let changes: Vec<(i64, Option<Bytes>)> =
-            plan.into_iter().filter_map(|(base, change)| change.map(|c| (base, c))).collect();
+        let changes = compaction::clean(&batches, end, now_ms, s).map_err(StoreError::Corrupt)?;
         if !changes.is_empty() {
             self.store.replace(self.uid, &changes)?;
         }
