@@ -68,14 +68,21 @@ class Member:
         props = {"bootstrap.servers": bootstrap, "group.id": group, "client.id": name,
                  "group.protocol": "classic", "session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
         props.update({k: str(v) for k, v in (extra or {}).items()})
-        if client == "java":
+        if props["group.protocol"] == "consumer":
+            # KIP-848: the broker assigns (strategy names a server assignor) and owns the timeouts.
+            for k in ("session.timeout.ms", "heartbeat.interval.ms"):
+                props.pop(k)
+            props["group.remote.assignor"] = strategy
+        elif client == "java":
             props["partition.assignment.strategy"] = JAVA_ASSIGNORS[strategy]
+        else:
+            props["partition.assignment.strategy"] = strategy
+        if client == "java":
             cmd = ["java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
                    f"-Dlog4j2.configurationFile={os.path.join(harness.KAFKA_HOME, 'config', 'tools-log4j2.properties')}",
                    "-cp", java_classes() + os.pathsep + os.path.join(harness.KAFKA_HOME, "libs", "*"),
                    "GroupMember", topic]
         else:
-            props["partition.assignment.strategy"] = strategy
             cmd = [sys.executable, PY_MEMBER, client, topic]
         cmd += [f"{k}={v}" for k, v in props.items()]
         self.props = props

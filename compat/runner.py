@@ -23,6 +23,7 @@ SCENARIOS = [
     ("mixed", "group_restart"),
     ("mixed", "group_static"),
     ("librdkafka", "transactions"),
+    ("mixed", "group_kip848"),
 ]
 
 # Scenarios whose feature a later issue builds. Against gregor they still run, and are reported
