@@ -296,17 +296,7 @@ impl Coordinator {
                 return Err(ResponseError::UnknownMemberId);
             }
         } else {
-            if let Some(inst) = instance_id
-                && e.group.static_members.get(inst).is_some_and(|m| m != member_id)
-            {
-                return Err(ResponseError::FencedInstanceId);
-            }
-            if !e.group.members.contains_key(member_id) {
-                return Err(ResponseError::UnknownMemberId);
-            }
-            if generation != e.group.generation {
-                return Err(ResponseError::IllegalGeneration);
-            }
+            e.group.check_member(member_id, instance_id, generation)?;
             if matches!(e.group.state, GroupState::PreparingRebalance | GroupState::CompletingRebalance) {
                 return Err(ResponseError::RebalanceInProgress);
             }
@@ -461,17 +451,7 @@ impl Coordinator {
             if let Some(cg) = e.consumer.as_ref().filter(|c| !c.members.is_empty()) {
                 cg.check_commit(member_id, generation)?;
             } else {
-                if let Some(inst) = instance_id
-                    && e.group.static_members.get(inst).is_some_and(|m| m != member_id)
-                {
-                    return Err(ResponseError::FencedInstanceId);
-                }
-                if !e.group.members.contains_key(member_id) {
-                    return Err(ResponseError::UnknownMemberId);
-                }
-                if generation != e.group.generation {
-                    return Err(ResponseError::IllegalGeneration);
-                }
+                e.group.check_member(member_id, instance_id, generation)?;
             }
         }
         let recs: Vec<_> = offsets

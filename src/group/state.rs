@@ -504,7 +504,13 @@ impl Group {
         }
     }
 
-    fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), ResponseError> {
+    /// The member and generation checks of SyncGroup, Heartbeat and OffsetCommit.
+    pub fn check_member(
+        &self,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Result<(), ResponseError> {
         if let Some(inst) = instance_id
             && let Some(known) = self.static_members.get(inst)
             && known != member_id
