@@ -218,3 +218,34 @@ async fn compaction_keeps_the_last_record_per_key_at_its_offset() {
     assert_eq!(produce(&mut c, 9, "compacted", 0, batch(1, -1, -1, -1, Compression::None)).await, (0, 8));
     b.stop().await;
 }
+
+#[tokio::test]
+async fn offset_for_leader_epoch_answers_and_checks_epochs() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "epochs", 1).await;
+    produce(&mut c, 9, "epochs", 0, batch(3, -1, -1, -1, Compression::None)).await;
+    let ask = |current: i32, epoch: i32| {
+        OffsetForLeaderEpochRequest::default().with_topics(vec![
+            offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                .with_topic(name("epochs"))
+                .with_partitions(vec![
+                    offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                        .with_current_leader_epoch(current)
+                        .with_leader_epoch(epoch),
+                ]),
+        ])
+    };
+    let mut answers = Vec::new();
+    for (current, epoch) in [(0, 0), (5, 0), (-1, 3)] {
+        let ResponseKind::OffsetForLeaderEpoch(r) =
+            c.send(4, RequestKind::OffsetForLeaderEpoch(ask(current, epoch))).await
+        else {
+            unreachable!()
+        };
+        let e = &r.topics[0].partitions[0];
+        answers.push((e.error_code, e.leader_epoch, e.end_offset));
+    }
+    assert_eq!(answers, vec![(0, 0, 3), (ResponseError::UnknownLeaderEpoch.code(), -1, -1), (0, -1, -1)]);
+    b.stop().await;
+}

@@ -159,6 +159,8 @@ pub fn api_key_of(req: &RequestKind) -> ApiKey {
         RequestKind::ListTransactions(_) => ApiKey::ListTransactions,
         RequestKind::DescribeTransactions(_) => ApiKey::DescribeTransactions,
         RequestKind::DescribeProducers(_) => ApiKey::DescribeProducers,
+        RequestKind::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
+        RequestKind::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         RequestKind::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
         RequestKind::ConsumerGroupDescribe(_) => ApiKey::ConsumerGroupDescribe,
         other => panic!("add {:?} to api_key_of", std::mem::discriminant(other)),

@@ -223,6 +223,18 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
                     .with_partition_indexes(vec![0]),
             ]))
         }
+        ApiKey::OffsetForLeaderEpoch => {
+            RequestKind::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::default().with_topics(vec![
+                offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
+                    .with_topic(name("cover"))
+                    .with_partitions(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default()
+                            .with_current_leader_epoch(0)
+                            .with_leader_epoch(0),
+                    ]),
+            ]))
+        }
+        ApiKey::DescribeLogDirs => RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(None)),
         other => panic!("no sample request for {other:?}: add one"),
     }
 }
@@ -314,6 +326,14 @@ async fn every_api_at_min_and_max_version() {
                     r.transaction_states[0].error_code == ResponseError::TransactionalIdNotFound.code()
                 }
                 ResponseKind::DescribeProducers(r) => r.topics[0].partitions[0].error_code == 0,
+                ResponseKind::OffsetForLeaderEpoch(r) => {
+                    let e = &r.topics[0].partitions[0];
+                    e.error_code == 0 && e.leader_epoch == 0 && e.end_offset >= 1
+                }
+                ResponseKind::DescribeLogDirs(r) => r.results[0]
+                    .topics
+                    .iter()
+                    .any(|t| t.name.0.as_str() == "cover" && t.partitions[0].partition_size > 0),
                 ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
                 ResponseKind::OffsetDelete(r) => {
                     r.error_code == 0

@@ -402,6 +402,16 @@ impl Partition {
         Ok(changes.len())
     }
 
+    /// Bytes of the stored batches from the log start on.
+    pub fn size_bytes(&self) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        self.store.visit(self.uid, self.log_start(), &mut |_, b| {
+            total += b.len() as u64;
+            true
+        })?;
+        Ok(total)
+    }
+
     /// The first offset whose timestamp is at or after `ts`, with that timestamp.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StoreError> {
         let hw = self.high_watermark();

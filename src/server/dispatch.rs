@@ -135,6 +135,10 @@ async fn route(
         RequestKind::DescribeProducers(r) => {
             ResponseKind::DescribeProducers(transactions_admin::producers(broker, ctx, r).await)
         }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
+        }
+        RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r)),
         RequestKind::DescribeTopicPartitions(r) => {
             ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, ctx, r))
         }
