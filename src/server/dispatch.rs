@@ -152,7 +152,12 @@ async fn route(
 
 fn encode(key: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Result<BytesMut, DispatchError> {
     let err = |e: anyhow::Error| DispatchError::Encode { key, version, reason: format!("{e:#}") };
-    let mut out = BytesMut::with_capacity(256);
+    // Fetch responses carry megabytes of records: size the buffer once instead of regrowing it.
+    let size = match body {
+        ResponseKind::Fetch(f) => f.compute_size(version).map_err(err)?,
+        _ => 240,
+    };
+    let mut out = BytesMut::with_capacity(size + 16);
     let mut header = ResponseHeader::default();
     header.correlation_id = correlation_id;
     header.encode(&mut out, key.response_header_version(version)).map_err(err)?;
