@@ -37,24 +37,37 @@ JAVA_ASSIGNORS = {
 _java_lock = threading.Lock()
 
 
-def java_classes() -> str:
-    """Compile GroupMember.java (once per source version) and return the class directory."""
+def java_classes(src_path: str = JAVA_SRC) -> str:
+    """Compile a compat Java source (GroupMember.java by default; once per source version) with
+    javac against kafka-4.3.1/libs and return its class directory,
+    ~/.cache/gregor/compat-java/<hash of the source>/."""
+    main = os.path.splitext(os.path.basename(src_path))[0]
     with _java_lock:
-        src = open(JAVA_SRC, "rb").read()
+        src = open(src_path, "rb").read()
         out = os.path.join(harness.CACHE, "compat-java", hashlib.sha256(src).hexdigest()[:16])
-        if os.path.exists(os.path.join(out, "GroupMember.class")):
+        if os.path.exists(os.path.join(out, main + ".class")):
             return out
-        tmp = tempfile.mkdtemp(prefix="javac-", dir=os.path.dirname(out) if os.path.isdir(os.path.dirname(out)) else None)
-        r = subprocess.run(["javac", "-nowarn", "-cp", os.path.join(harness.KAFKA_HOME, "libs", "*"), "-d", tmp, JAVA_SRC],
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix="javac-", dir=os.path.dirname(out))
+        r = subprocess.run(["javac", "-nowarn", "-cp", os.path.join(harness.KAFKA_HOME, "libs", "*"), "-d", tmp, src_path],
                            capture_output=True, text=True, timeout=180)
         if r.returncode != 0:
-            raise CompatFailure(f"javac GroupMember.java failed:\n{r.stdout}{r.stderr}")
-        os.makedirs(os.path.dirname(out), exist_ok=True)
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise CompatFailure(f"javac {os.path.basename(src_path)} failed:\n{r.stdout}{r.stderr}")
         try:
             os.rename(tmp, out)
         except OSError:
-            pass  # compiled concurrently by someone else
+            shutil.rmtree(tmp, ignore_errors=True)  # compiled concurrently by someone else
         return out
+
+
+def java_cmd(src_path: str, *args: str) -> list[str]:
+    """The command line running the main class of a compat Java source (compiled by java_classes)."""
+    main = os.path.splitext(os.path.basename(src_path))[0]
+    return ["java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+            f"-Dlog4j2.configurationFile={os.path.join(harness.KAFKA_HOME, 'config', 'tools-log4j2.properties')}",
+            "-cp", java_classes(src_path) + os.pathsep + os.path.join(harness.KAFKA_HOME, "libs", "*"),
+            main, *args]
 
 
 class Member:
@@ -78,10 +91,7 @@ class Member:
         else:
             props["partition.assignment.strategy"] = strategy
         if client == "java":
-            cmd = ["java", "-Xmx128m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
-                   f"-Dlog4j2.configurationFile={os.path.join(harness.KAFKA_HOME, 'config', 'tools-log4j2.properties')}",
-                   "-cp", java_classes() + os.pathsep + os.path.join(harness.KAFKA_HOME, "libs", "*"),
-                   "GroupMember", topic]
+            cmd = java_cmd(JAVA_SRC, topic)
         else:
             cmd = [sys.executable, PY_MEMBER, client, topic]
         cmd += [f"{k}={v}" for k, v in props.items()]

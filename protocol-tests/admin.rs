@@ -249,3 +249,19 @@ async fn offset_for_leader_epoch_answers_and_checks_epochs() {
     assert_eq!(answers, vec![(0, 0, 3), (ResponseError::UnknownLeaderEpoch.code(), -1, -1), (0, -1, -1)]);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn timestamps_outside_the_allowed_range_are_refused() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "clock", 1).await;
+    // The test batches are stamped in 2023: too old once before.max.ms is one day.
+    assert_eq!(produce(&mut c, 9, "clock", 0, batch(1, -1, -1, -1, Compression::None)).await, (0, 0));
+    assert_eq!(incremental(&mut c, "clock", &[("message.timestamp.before.max.ms", 0, Some("86400000"))]).await.0, 0);
+    let old = produce(&mut c, 9, "clock", 0, batch(1, -1, -1, -1, Compression::None)).await;
+    assert_eq!(old.0, ResponseError::InvalidTimestamp.code());
+    // LogAppendTime topics take the broker's clock instead.
+    assert_eq!(incremental(&mut c, "clock", &[("message.timestamp.type", 0, Some("LogAppendTime"))]).await.0, 0);
+    assert_eq!(produce(&mut c, 9, "clock", 0, batch(1, -1, -1, -1, Compression::None)).await, (0, 1));
+    b.stop().await;
+}

@@ -68,6 +68,10 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
 struct TopicSettings {
     batch_bytes_max: usize,
     log_append_time: bool,
+    /// message.timestamp.before.max.ms / after.max.ms: how far a CreateTime may lie in the
+    /// past or the future.
+    timestamp_before_ms_max: i64,
+    timestamp_after_ms_max: i64,
 }
 
 impl TopicSettings {
@@ -76,6 +80,8 @@ impl TopicSettings {
         TopicSettings {
             batch_bytes_max: get("max.message.bytes").parse().unwrap_or(broker.config.message_max_bytes as usize),
             log_append_time: get("message.timestamp.type") == "LogAppendTime",
+            timestamp_before_ms_max: get("message.timestamp.before.max.ms").parse().unwrap_or(i64::MAX),
+            timestamp_after_ms_max: get("message.timestamp.after.max.ms").parse().unwrap_or(3_600_000),
         }
     }
 }
@@ -100,6 +106,23 @@ fn append(
         tracing::debug!(topic = %topic.name, partition = index, error = %e, "refused batch");
         (errors::batch_error(&e), Some(e.to_string()))
     })?;
+    if !s.log_append_time {
+        let now = now_ms();
+        for (h, _) in &batches {
+            // The batch's first and largest timestamps bound its records' (Kafka checks each).
+            let too_new = h.max_timestamp > now.saturating_add(s.timestamp_after_ms_max);
+            let too_old = h.base_timestamp < now.saturating_sub(s.timestamp_before_ms_max);
+            if too_new || too_old {
+                let msg = format!(
+                    "Timestamp {} of a record is out of the range [{}, {}] allowed by message.timestamp.before/after.max.ms",
+                    if too_new { h.max_timestamp } else { h.base_timestamp },
+                    now.saturating_sub(s.timestamp_before_ms_max),
+                    now.saturating_add(s.timestamp_after_ms_max)
+                );
+                return Err((ResponseError::InvalidTimestamp, Some(msg)));
+            }
+        }
+    }
     let partition = broker.partition(meta.uid).map_err(|e| (errors::store_error(&e), Some(e.to_string())))?;
     let opts = AppendOptions { leader_epoch: meta.leader_epoch, log_append_time_ms: s.log_append_time.then(now_ms) };
     partition.append(&batches, opts).map_err(|e| {
