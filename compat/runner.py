@@ -23,6 +23,7 @@ SCENARIOS = [
     ("mixed", "group_restart"),
     ("mixed", "group_static"),
     ("librdkafka", "transactions"),
+    ("java", "transactions"),
     ("mixed", "group_kip848"),
 ]
 
