@@ -265,3 +265,37 @@ async fn timestamps_outside_the_allowed_range_are_refused() {
     assert_eq!(produce(&mut c, 9, "clock", 0, batch(1, -1, -1, -1, Compression::None)).await, (0, 1));
     b.stop().await;
 }
+
+#[tokio::test]
+async fn compacted_topics_refuse_records_without_a_key() {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "keyed-only", 1).await;
+    assert_eq!(incremental(&mut c, "keyed-only", &[("cleanup.policy", 0, Some("compact"))]).await.0, 0);
+    let keyless = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: 0,
+        producer_id: -1,
+        producer_epoch: -1,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: -1,
+        timestamp: 1_700_000_000_000,
+        key: None,
+        value: Some(bytes::Bytes::from_static(b"no key")),
+        headers: Default::default(),
+    };
+    let mut buf = bytes::BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&keyless],
+        &RecordEncodeOptions { version: 2, compression: Compression::Snappy },
+    )
+    .unwrap();
+    assert_eq!(produce(&mut c, 9, "keyed-only", 0, buf.freeze()).await.0, ResponseError::InvalidRecord.code());
+    assert_eq!(produce(&mut c, 9, "keyed-only", 0, batch(2, -1, -1, -1, Compression::Snappy)).await, (0, 0));
+    b.stop().await;
+}

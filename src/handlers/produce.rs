@@ -72,6 +72,8 @@ struct TopicSettings {
     /// past or the future.
     timestamp_before_ms_max: i64,
     timestamp_after_ms_max: i64,
+    /// cleanup.policy includes compact: every record needs a key.
+    compacted: bool,
 }
 
 impl TopicSettings {
@@ -82,6 +84,7 @@ impl TopicSettings {
             log_append_time: get("message.timestamp.type") == "LogAppendTime",
             timestamp_before_ms_max: get("message.timestamp.before.max.ms").parse().unwrap_or(i64::MAX),
             timestamp_after_ms_max: get("message.timestamp.after.max.ms").parse().unwrap_or(3_600_000),
+            compacted: get("cleanup.policy").split(',').any(|p| p == "compact"),
         }
     }
 }
@@ -120,6 +123,21 @@ fn append(
                     now.saturating_add(s.timestamp_after_ms_max)
                 );
                 return Err((ResponseError::InvalidTimestamp, Some(msg)));
+            }
+        }
+    }
+    if s.compacted {
+        // As Kafka, the only case where the broker looks inside (and decompresses) a batch.
+        for (_, raw) in &batches {
+            let mut buf = raw.clone();
+            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
+                .map_err(|e| (ResponseError::CorruptMessage, Some(format!("cannot decode the batch: {e}"))))?;
+            if set.records.iter().any(|r| r.key.is_none()) {
+                let msg = format!(
+                    "Compacted topic cannot accept message without key in topic partition {}-{index}.",
+                    topic.name
+                );
+                return Err((ResponseError::InvalidRecord, Some(msg)));
             }
         }
     }
