@@ -216,7 +216,7 @@ impl Broker {
     /// One retention pass over every partition of every topic whose policy includes delete.
     pub fn enforce_retention(&self) -> Result<(), StoreError> {
         use crate::log::topic_config::value_of;
-        let now = crate::handlers::produce::now_ms();
+        let now = crate::now_ms();
         let mut truncated = Vec::new();
         for topic in self.image().topics.values() {
             let policy = value_of(&topic.configs, &self.config, "cleanup.policy").unwrap_or_default();
@@ -414,7 +414,7 @@ impl InternalTopicLog {
 impl InternalLog for InternalTopicLog {
     fn append(&self, index: i32, records: Vec<(Bytes, Option<Bytes>)>, txn: Option<(i64, i16)>) -> Result<(), String> {
         use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-        let now = crate::handlers::produce::now_ms();
+        let now = crate::now_ms();
         let (producer_id, producer_epoch) = txn.unwrap_or((-1, -1));
         let recs: Vec<Record> = records
             .into_iter()

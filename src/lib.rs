@@ -26,6 +26,11 @@ use std::sync::Arc;
 pub use broker::Broker;
 pub use config::Config;
 
+/// Wall-clock milliseconds since the Unix epoch, Kafka's timestamp unit.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
 /// A running broker: its bound addresses and a way to stop it. Used by `main` and by tests.
 pub struct Running {
     pub broker: Arc<Broker>,

@@ -18,6 +18,7 @@ use super::state::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, Per
 /// Where the coordinator's records go: the partitions of `__consumer_offsets`.
 pub use crate::log::internal::InternalLog as GroupLog;
 use crate::log::internal::LoggedRecord;
+use crate::now_ms;
 
 struct Entry {
     group: Group,
@@ -36,6 +37,17 @@ impl Entry {
 
 /// The topics consumer groups may be assigned, read from the current metadata.
 pub type TopicSource = Arc<dyn Fn() -> TopicView + Send + Sync>;
+
+/// The `__consumer_offsets` records of committed offsets.
+fn offset_records(group: &str, offsets: &[(String, i32, Committed)]) -> Vec<(Bytes, Option<Bytes>)> {
+    offsets
+        .iter()
+        .map(|(t, p, c)| {
+            Record::Offset { group: group.to_string(), topic: t.clone(), partition: *p, value: Some(c.clone()) }
+                .encode()
+        })
+        .collect()
+}
 
 /// How often timers are checked.
 const TICK: Duration = Duration::from_millis(100);
@@ -66,10 +78,6 @@ pub struct GroupDescription {
     pub protocol_type: String,
     pub protocol: String,
     pub members: Vec<MemberDescription>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl Coordinator {
@@ -301,13 +309,7 @@ impl Coordinator {
                 return Err(ResponseError::RebalanceInProgress);
             }
         }
-        let recs: Vec<_> = offsets
-            .iter()
-            .map(|(t, p, c)| {
-                Record::Offset { group: group.to_string(), topic: t.clone(), partition: *p, value: Some(c.clone()) }
-                    .encode()
-            })
-            .collect();
+        let recs = offset_records(group, &offsets);
         self.log.append(self.partition_for(group), recs, None).map_err(|err| {
             tracing::warn!(group, error = %err, "offset commit not persisted");
             ResponseError::CoordinatorNotAvailable
@@ -454,13 +456,7 @@ impl Coordinator {
                 e.group.check_member(member_id, instance_id, generation)?;
             }
         }
-        let recs: Vec<_> = offsets
-            .iter()
-            .map(|(t, p, c)| {
-                Record::Offset { group: group.to_string(), topic: t.clone(), partition: *p, value: Some(c.clone()) }
-                    .encode()
-            })
-            .collect();
+        let recs = offset_records(group, &offsets);
         self.log.append(self.partition_for(group), recs, Some(producer)).map_err(|err| {
             tracing::warn!(group, error = %err, "transactional offset commit not persisted");
             ResponseError::CoordinatorNotAvailable

@@ -16,7 +16,7 @@ const METADATA_BYTES_MAX: usize = 4096;
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let image = broker.image();
-    let now = super::produce::now_ms();
+    let now = crate::now_ms();
     let ready = super::groups_ready(broker).await;
     let mut valid = Vec::new();
     let mut r = OffsetCommitResponse::default();

@@ -11,6 +11,7 @@ use crate::cluster::Topic;
 use crate::log::batch;
 use crate::log::partition::AppendOptions;
 use crate::log::topic_config;
+use crate::now_ms;
 use crate::protocol::errors;
 
 pub const VERSIONS: (i16, i16) = (3, 13);
@@ -147,8 +148,4 @@ fn append(
         tracing::debug!(topic = %topic.name, partition = index, error = %e, "append refused");
         (errors::append_error(&e), Some(e.to_string()))
     })
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -26,7 +26,7 @@ pub async fn list(broker: &Broker, _ctx: &RequestContext, req: ListTransactionsR
     r.unknown_state_filters = req.state_filters.iter().filter(|s| !STATES.contains(&s.as_str())).cloned().collect();
     let pattern =
         req.transactional_id_pattern.as_ref().and_then(|p| regex::Regex::new(&format!("^(?:{})$", p.as_str())).ok());
-    let now = super::produce::now_ms();
+    let now = crate::now_ms();
     for m in broker.txns.list().await {
         let state_ok = req.state_filters.is_empty() || req.state_filters.iter().any(|s| s.as_str() == m.state.name());
         let pid_ok = req.producer_id_filters.is_empty() || req.producer_id_filters.iter().any(|p| p.0 == m.producer_id);

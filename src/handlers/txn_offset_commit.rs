@@ -14,7 +14,7 @@ pub const VERSIONS: (i16, i16) = (0, 5);
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
     let image = broker.image();
-    let now = super::produce::now_ms();
+    let now = crate::now_ms();
     // The transaction must have added the group (AddOffsetsToTxn) with this producer.
     let txn_ok = match broker.txns.get(req.transactional_id.0.as_str()) {
         None => Err(ResponseError::InvalidProducerIdMapping),

@@ -186,8 +186,7 @@ pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, coordinator_epo
     let mut value = BytesMut::with_capacity(6);
     value.put_i16(0);
     value.put_i32(coordinator_epoch);
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let now = crate::now_ms();
     let record = Record {
         transactional: true,
         control: true,

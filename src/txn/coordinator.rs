@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use super::log;
 use super::state::{EndAction, TxnMeta, TxnPartition, TxnState};
 use crate::log::internal::{InternalLog, LoggedRecord};
+use crate::now_ms;
 
 /// What ending a transaction does outside the coordinator.
 pub trait TxnEffects: Send + Sync + 'static {
@@ -35,10 +36,6 @@ pub struct TxnCoordinator {
     log: Arc<dyn InternalLog>,
     partitions: i32,
     pub timeout_ms_max: i32,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 impl TxnCoordinator {
