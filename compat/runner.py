@@ -25,6 +25,7 @@ SCENARIOS = [
     ("librdkafka", "transactions"),
     ("java", "transactions"),
     ("mixed", "group_kip848"),
+    ("mixed", "group_migration"),
 ]
 
 # Scenarios whose feature a later issue builds. Against gregor they still run, and are reported

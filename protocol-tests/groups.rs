@@ -297,3 +297,83 @@ async fn join_errors() {
     assert_eq!(r.error_code, ResponseError::FencedInstanceId.code());
     b.stop().await;
 }
+
+async fn consumer_heartbeat(c: &mut Client, group: &str, member: &str, epoch: i32) -> ConsumerGroupHeartbeatResponse {
+    let mut r = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(group)))
+        .with_member_id(s(member))
+        .with_member_epoch(epoch)
+        .with_rebalance_timeout_ms(if epoch == 0 { 30_000 } else { -1 });
+    if epoch == 0 {
+        r = r.with_subscribed_topic_names(Some(vec![name("cover")])).with_topic_partitions(Some(vec![]));
+    }
+    let ResponseKind::ConsumerGroupHeartbeat(r) = c.send(1, RequestKind::ConsumerGroupHeartbeat(r)).await else {
+        unreachable!()
+    };
+    r
+}
+
+async fn list_type(c: &mut Client, group: &str) -> String {
+    let ResponseKind::ListGroups(r) = c.send(5, RequestKind::ListGroups(ListGroupsRequest::default())).await else {
+        unreachable!()
+    };
+    r.groups.iter().find(|g| g.group_id.0.as_str() == group).map(|g| g.group_type.to_string()).unwrap_or_default()
+}
+
+/// A classic member in a consumer-protocol group (KIP-848 mixed group): JoinGroup answers at
+/// once with the member epoch as generation and no leader, SyncGroup hands out the broker's
+/// assignment, Heartbeat checks the generation; when the consumer-protocol member leaves, the
+/// group goes back to the classic protocol and rebalances.
+#[tokio::test]
+async fn classic_members_join_a_consumer_protocol_group() {
+    let b = TestBroker::start_with(&["group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=3"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "cover", 4).await;
+    let g = "mixed";
+    let a = consumer_heartbeat(&mut c, g, "", 0).await;
+    assert_eq!(a.error_code, 0, "{a:?}");
+    let a_id = a.member_id.clone().unwrap().to_string();
+    assert_eq!(list_type(&mut c, g).await, "consumer");
+
+    let first = join(&mut c, 5, join_request(g, "", 5)).await;
+    assert_eq!(first.error_code, ResponseError::MemberIdRequired.code());
+    let id = first.member_id.to_string();
+    let joined = join(&mut c, 5, join_request(g, &id, 5)).await;
+    assert_eq!(joined.error_code, 0, "{joined:?}");
+    assert!(joined.generation_id > 0);
+    assert_eq!(joined.leader.as_str(), "", "nobody leads: the broker assigns");
+    assert!(joined.members.is_empty());
+    assert_eq!(joined.protocol_name.as_deref(), Some("range"));
+    let other = {
+        let mut r = join_request(g, "", 5);
+        r.protocol_type = s("connect");
+        r
+    };
+    assert_eq!(join(&mut c, 5, other).await.error_code, ResponseError::InconsistentGroupProtocol.code());
+
+    let generation = joined.generation_id;
+    assert_eq!(heartbeat(&mut c, 3, g, &id, generation + 1).await, ResponseError::IllegalGeneration.code());
+    let synced = sync(&mut c, 5, g, &id, generation, &[]).await;
+    assert_eq!(synced.error_code, 0, "{synced:?}");
+    assert_eq!(synced.protocol_name.as_deref(), Some("range"));
+    assert!(synced.assignment.len() >= 2, "a consumer-protocol assignment: {:?}", synced.assignment);
+    let mut bad = commit_request(g, "cover", 0, 5);
+    bad.member_id = s(&id);
+    bad.generation_id_or_member_epoch = generation + 1;
+    assert_eq!(commit(&mut c, 8, bad).await, ResponseError::IllegalGeneration.code());
+
+    // The consumer-protocol member leaves: only the classic member is left, so the group is
+    // classic again and that member must rejoin.
+    let left = consumer_heartbeat(&mut c, g, &a_id, -1).await;
+    assert_eq!(left.error_code, 0);
+    assert_eq!(list_type(&mut c, g).await, "classic");
+    let hb = heartbeat(&mut c, 3, g, &id, generation).await;
+    assert!(
+        hb == ResponseError::RebalanceInProgress.code() || hb == ResponseError::IllegalGeneration.code(),
+        "told to rejoin, got {hb}"
+    );
+    let rejoined = join(&mut c, 5, join_request(g, &id, 5)).await;
+    assert_eq!(rejoined.error_code, 0);
+    assert_eq!(rejoined.leader, rejoined.member_id, "the classic protocol again: the member leads");
+    b.stop().await;
+}

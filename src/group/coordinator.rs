@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use kafka_protocol::ResponseError;
 use tokio::sync::Mutex;
 
-use super::consumer::{self, ConsumerGroup, ConsumerGroupConfig, TopicView};
+use super::consumer::{self, ClassicJoin, ConsumerGroup, ConsumerGroupConfig, TopicView};
 use super::records::{self, Committed, GroupMeta, Record};
 use super::state::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, Persist, Reply, SyncOutcome};
 
@@ -155,6 +155,7 @@ impl Coordinator {
                     }
                     if let Some(cg) = e.consumer.as_mut() {
                         cg.tick(&c.consumer_cfg, &topics, Instant::now());
+                        c.maybe_downgrade(&mut e, &topics);
                     }
                 }
             }
@@ -203,8 +204,7 @@ impl Coordinator {
         let reply = {
             let mut e = entry.lock().await;
             if e.consumer_active() {
-                // Mixed groups (classic members in a consumer-protocol group) are not supported yet.
-                return JoinOutcome::error(ResponseError::InconsistentGroupProtocol, &member_id);
+                return self.join_consumer_group(&mut e, req);
             }
             e.consumer = None;
             let (reply, persist) = e.group.join(req, &self.cfg, Instant::now());
@@ -221,6 +221,62 @@ impl Coordinator {
         }
     }
 
+    /// A classic member joining a group that runs the consumer protocol (a mixed group, KIP-848):
+    /// the broker assigns, and the answer comes at once.
+    fn join_consumer_group(&self, e: &mut Entry, req: JoinRequest) -> JoinOutcome {
+        let fail = |err| JoinOutcome::error(err, &req.member_id);
+        if req.protocol_type != "consumer" || req.protocols.is_empty() {
+            return fail(ResponseError::InconsistentGroupProtocol);
+        }
+        if req.session_timeout_ms < self.cfg.session_timeout_ms_min
+            || req.session_timeout_ms > self.cfg.session_timeout_ms_max
+        {
+            return fail(ResponseError::InvalidSessionTimeout);
+        }
+        let new_id = req.member_id.is_empty();
+        let member_id = if new_id { uuid::Uuid::new_v4().to_string() } else { req.member_id.clone() };
+        if new_id && req.require_known_member_id && req.instance_id.is_none() {
+            return JoinOutcome::error(ResponseError::MemberIdRequired, &member_id);
+        }
+        let topics = (self.topics)();
+        let cg = e.consumer.as_mut().expect("consumer group is active");
+        let join = ClassicJoin {
+            member_id: member_id.clone(),
+            new_id,
+            instance_id: req.instance_id,
+            client_id: req.client_id,
+            client_host: req.client_host,
+            session_timeout_ms: req.session_timeout_ms,
+            rebalance_timeout_ms: req.rebalance_timeout_ms,
+            protocols: req.protocols,
+        };
+        match cg.classic_join(join, &topics, &self.consumer_cfg, Instant::now()) {
+            Ok((epoch, protocol)) => JoinOutcome {
+                error: None,
+                generation: epoch,
+                protocol_type: Some("consumer".into()),
+                protocol_name: Some(protocol),
+                leader: String::new(),
+                member_id,
+                members: vec![],
+                skip_assignment: false,
+            },
+            Err(err) => JoinOutcome::error(err, &member_id),
+        }
+    }
+
+    /// Online downgrade: once only classic members are left in a consumer-protocol group, it
+    /// becomes a classic group again and rebalances.
+    fn maybe_downgrade(&self, e: &mut Entry, topics: &TopicView) {
+        let Some(cg) = e.consumer.as_ref() else { return };
+        if !cg.all_classic() {
+            return;
+        }
+        tracing::info!(group = %cg.id, "only classic members left: the group goes back to the classic protocol");
+        e.group = Group::from_members(&cg.id, cg.group_epoch, cg.classic_members(topics), &self.cfg, Instant::now());
+        e.consumer = None;
+    }
+
     pub async fn sync(
         &self,
         group: &str,
@@ -233,6 +289,19 @@ impl Coordinator {
         let Some(entry) = self.existing(group) else { return SyncOutcome::error(ResponseError::UnknownMemberId) };
         let reply = {
             let mut e = entry.lock().await;
+            if e.consumer_active() {
+                let topics = (self.topics)();
+                let cg = e.consumer.as_mut().expect("active");
+                return match cg.classic_sync(member_id, instance_id, generation, protocol, &topics, Instant::now()) {
+                    Ok((name, assignment)) => SyncOutcome {
+                        error: None,
+                        protocol_type: Some("consumer".into()),
+                        protocol_name: Some(name),
+                        assignment,
+                    },
+                    Err(err) => SyncOutcome::error(err),
+                };
+            }
             let (reply, persist) =
                 e.group.sync(member_id, instance_id, generation, protocol, assignments, Instant::now());
             if persist == Persist::GroupMetadata {
@@ -255,6 +324,9 @@ impl Coordinator {
     ) -> Result<(), ResponseError> {
         let entry = self.existing(group).ok_or(ResponseError::UnknownMemberId)?;
         let mut e = entry.lock().await;
+        if let Some(cg) = e.consumer.as_mut().filter(|c| !c.members.is_empty()) {
+            return cg.classic_heartbeat(member_id, instance_id, generation, Instant::now());
+        }
         e.group.heartbeat(member_id, instance_id, generation, Instant::now())
     }
 
@@ -266,6 +338,12 @@ impl Coordinator {
     ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
         let entry = self.existing(group).ok_or(ResponseError::UnknownMemberId)?;
         let mut e = entry.lock().await;
+        if e.consumer_active() {
+            let cg = e.consumer.as_mut().expect("active");
+            let out = members.iter().map(|(id, inst)| cg.classic_leave(id, inst.as_deref())).collect();
+            self.maybe_downgrade(&mut e, &(self.topics)());
+            return Ok(out);
+        }
         let mut out = Vec::new();
         for (id, inst) in members {
             match e.group.leave(id, inst.as_deref(), &self.cfg, Instant::now()) {
@@ -348,6 +426,7 @@ impl Coordinator {
         let entry = self.existing(group)?;
         let e = entry.lock().await;
         if let Some(cg) = e.consumer.as_ref().filter(|c| !c.members.is_empty()) {
+            let topics = (self.topics)();
             return Some(GroupDescription {
                 state: cg.state_name(),
                 protocol_type: "consumer".into(),
@@ -360,8 +439,8 @@ impl Coordinator {
                         instance_id: m.instance_id.clone(),
                         client_id: m.client_id.clone(),
                         client_host: m.client_host.clone(),
-                        metadata: Bytes::new(),
-                        assignment: Bytes::new(),
+                        metadata: m.classic.as_ref().map(|c| c.metadata()).unwrap_or_default(),
+                        assignment: if m.classic.is_some() { cg.classic_assignment(m, &topics) } else { Bytes::new() },
                     })
                     .collect(),
             });
@@ -493,6 +572,12 @@ impl Coordinator {
     pub async fn consumer_heartbeat(&self, group: &str, hb: consumer::Heartbeat) -> consumer::HeartbeatOut {
         let entry = self.entry(group);
         let mut e = entry.lock().await;
+        let topics = (self.topics)();
+        if !e.group.members.is_empty() && self.can_upgrade(&e.group) {
+            tracing::info!(group, "a consumer-protocol member joins a classic group: the group is upgraded");
+            let members = e.group.take_members();
+            e.consumer = Some(ConsumerGroup::from_classic(group, e.group.generation, members, &topics, Instant::now()));
+        }
         if !e.group.members.is_empty() || !matches!(e.group.state, GroupState::Empty) {
             let msg = format!("Group {group} is not a consumer group.");
             return consumer::HeartbeatOut {
@@ -502,9 +587,18 @@ impl Coordinator {
                 assignment: None,
             };
         }
-        let topics = (self.topics)();
         let cg = e.consumer.get_or_insert_with(|| ConsumerGroup::new(group));
-        cg.heartbeat(hb, &topics, &self.consumer_cfg, Instant::now())
+        let out = cg.heartbeat(hb, &topics, &self.consumer_cfg, Instant::now());
+        self.maybe_downgrade(&mut e, &topics);
+        out
+    }
+
+    /// Online upgrade is possible for a classic group of "consumer" protocol members that fits
+    /// in a consumer group (Kafka's group.consumer.migration.policy=bidirectional).
+    fn can_upgrade(&self, g: &Group) -> bool {
+        g.protocol_type.as_deref() == Some("consumer")
+            && g.members.values().all(|m| m.protocol_type == "consumer")
+            && g.members.len() < self.consumer_cfg.group_size_max
     }
 
     /// A consumer-protocol group's full view for ConsumerGroupDescribe; None if there is none.

@@ -142,6 +142,20 @@ pub struct Member {
     sync_waiter: Option<oneshot::Sender<SyncOutcome>>,
 }
 
+/// A member moving between a consumer-protocol group and a classic one (KIP-848 online
+/// upgrade and downgrade).
+#[derive(Debug, Clone)]
+pub struct MovedMember {
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub session_timeout_ms: i32,
+    pub rebalance_timeout_ms: i32,
+    pub protocols: Vec<(String, Bytes)>,
+    pub assignment: Bytes,
+}
+
 impl Member {
     pub fn metadata(&self, protocol: &str) -> Bytes {
         self.protocols.iter().find(|(n, _)| n == protocol).map(|(_, m)| m.clone()).unwrap_or_default()
@@ -711,6 +725,75 @@ impl Group {
             }
         }
         persist
+    }
+
+    /// Online upgrade: the members leave this group for a consumer-protocol one. Anyone waiting
+    /// on a join or a sync is told to rejoin; the group is left empty.
+    pub fn take_members(&mut self) -> Vec<MovedMember> {
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        let mut out = Vec::new();
+        for (_, mut m) in self.members.drain(..) {
+            if let Some(w) = m.join_waiter.take() {
+                let _ = w.send(JoinOutcome::error(ResponseError::RebalanceInProgress, &m.id));
+            }
+            if let Some(w) = m.sync_waiter.take() {
+                let _ = w.send(SyncOutcome::error(ResponseError::RebalanceInProgress));
+            }
+            // The chosen protocol first, as the member's subscription of record.
+            m.protocols.sort_by_key(|(n, _)| *n != protocol);
+            out.push(MovedMember {
+                id: m.id,
+                instance_id: m.instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocols: m.protocols,
+                assignment: m.assignment,
+            });
+        }
+        *self = Group { generation: self.generation, ..Group::new(&self.id) };
+        out
+    }
+
+    /// Online downgrade: a classic group of the given members at `generation`, rebalancing so
+    /// that they rejoin under the classic protocol.
+    pub fn from_members(
+        id: &str,
+        generation: i32,
+        members: Vec<MovedMember>,
+        cfg: &GroupConfig,
+        now: Instant,
+    ) -> Group {
+        let mut g = Group::new(id);
+        g.generation = generation;
+        g.protocol_type = Some("consumer".into());
+        for m in members {
+            if let Some(inst) = &m.instance_id {
+                g.static_members.insert(inst.clone(), m.id.clone());
+            }
+            let member = Member {
+                id: m.id.clone(),
+                instance_id: m.instance_id,
+                client_id: m.client_id,
+                client_host: m.client_host,
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocol_type: "consumer".into(),
+                protocols: m.protocols,
+                assignment: m.assignment,
+                last_seen: now,
+                join_waiter: None,
+                sync_waiter: None,
+            };
+            g.members.insert(m.id, member);
+        }
+        g.leader = g.members.keys().next().cloned();
+        g.protocol_name = g.select_protocol();
+        g.state = GroupState::Stable;
+        // No initial delay: this is not a new group.
+        g.prepare_rebalance(&GroupConfig { initial_rebalance_delay_ms: 0, ..*cfg }, now);
+        g
     }
 
     /// True when the group has no members and is not rebalancing.

@@ -51,7 +51,8 @@ fn describe(g: &ConsumerGroup, image: &Image, version: i16) -> DescribedGroup {
             mm.assignment = assignment(&m.assigned, image);
             mm.target_assignment = assignment(g.target.get(&m.id).unwrap_or(&Default::default()), image);
             if version >= 1 {
-                mm.member_type = 1;
+                // KIP-1099: 0 for a classic member of a mixed group, 1 for a consumer one.
+                mm.member_type = if m.classic.is_some() { 0 } else { 1 };
             }
             mm
         })
