@@ -299,3 +299,34 @@ async fn compacted_topics_refuse_records_without_a_key() {
     assert_eq!(produce(&mut c, 9, "keyed-only", 0, batch(2, -1, -1, -1, Compression::Snappy)).await, (0, 0));
     b.stop().await;
 }
+
+/// compression.type other than "producer": the broker rewrites batches in the topic's codec
+/// (records, offsets and producer fields kept); "producer" keeps the client's codec.
+#[tokio::test]
+async fn topic_compression_type_makes_the_broker_recompress() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "squeezed", 1).await;
+    assert_eq!(produce(&mut c, 9, "squeezed", 0, batch(3, -1, -1, -1, Compression::Lz4)).await, (0, 0));
+    assert_eq!(incremental(&mut c, "squeezed", &[("compression.type", 0, Some("gzip"))]).await.0, 0);
+    assert_eq!(produce(&mut c, 9, "squeezed", 0, batch(3, 9, 0, 0, Compression::Lz4)).await, (0, 3));
+    assert_eq!(produce(&mut c, 9, "squeezed", 0, batch(2, -1, -1, -1, Compression::None)).await, (0, 6));
+    let ResponseKind::Fetch(r) = c.send(12, RequestKind::Fetch(fetch_request("squeezed", 0, 0, 0, 1))).await else {
+        unreachable!()
+    };
+    let records = r.responses[0].partitions[0].records.clone().expect("records");
+    // The codec of each stored batch: attributes are bytes 21..23 of a v2 batch.
+    let mut codecs = vec![];
+    let mut rest = &records[..];
+    while rest.len() >= 61 {
+        let len = i32::from_be_bytes(rest[8..12].try_into().unwrap()) as usize + 12;
+        codecs.push(i16::from_be_bytes(rest[21..23].try_into().unwrap()) & 7);
+        rest = &rest[len..];
+    }
+    assert_eq!(codecs, vec![3, 1, 1], "lz4 kept before the change, gzip after");
+    let decoded = decode_records(&Some(records));
+    assert_eq!(decoded.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..8).collect::<Vec<i64>>());
+    assert_eq!(decoded[3].producer_id, 9);
+    assert_eq!(decoded[5].sequence, 2);
+    b.stop().await;
+}

@@ -75,6 +75,8 @@ struct TopicSettings {
     timestamp_after_ms_max: i64,
     /// cleanup.policy includes compact: every record needs a key.
     compacted: bool,
+    /// compression.type other than "producer": batches in another codec are rewritten.
+    codec: Option<kafka_protocol::records::Compression>,
 }
 
 impl TopicSettings {
@@ -86,6 +88,7 @@ impl TopicSettings {
             timestamp_before_ms_max: get("message.timestamp.before.max.ms").parse().unwrap_or(i64::MAX),
             timestamp_after_ms_max: get("message.timestamp.after.max.ms").parse().unwrap_or(3_600_000),
             compacted: get("cleanup.policy").split(',').any(|p| p == "compact"),
+            codec: batch::topic_codec(&get("compression.type")),
         }
     }
 }
@@ -142,6 +145,16 @@ fn append(
             }
         }
     }
+    let batches = match s.codec {
+        None => batches,
+        Some(codec) => batches
+            .into_iter()
+            .map(|(_, raw)| {
+                let b = batch::recompress(&raw, codec).map_err(|e| (errors::batch_error(&e), Some(e.to_string())))?;
+                Ok((batch::BatchHeader::read(&b), b))
+            })
+            .collect::<Result<Vec<_>, (ResponseError, Option<String>)>>()?,
+    };
     let partition = broker.partition(meta.uid).map_err(|e| (errors::store_error(&e), Some(e.to_string())))?;
     let opts = AppendOptions { leader_epoch: meta.leader_epoch, log_append_time_ms: s.log_append_time.then(now_ms) };
     partition.append(&batches, opts).map_err(|e| {

@@ -41,6 +41,8 @@ pub enum BatchError {
     TooLarge { size: usize, max: usize },
     #[error("produce request carries no record batch")]
     Empty,
+    #[error("record batch is corrupt: {0}")]
+    Corrupt(String),
 }
 
 /// The header fields of one v2 batch, read without touching its records.
@@ -106,6 +108,43 @@ impl BatchHeader {
     pub fn log_append_time(&self) -> bool {
         self.attributes & 0x08 != 0
     }
+}
+
+/// The codec a topic's compression.type asks for; None for "producer" (keep the client's).
+pub fn topic_codec(compression_type: &str) -> Option<kafka_protocol::records::Compression> {
+    use kafka_protocol::records::Compression;
+    match compression_type {
+        "uncompressed" => Some(Compression::None),
+        "gzip" => Some(Compression::Gzip),
+        "snappy" => Some(Compression::Snappy),
+        "lz4" => Some(Compression::Lz4),
+        "zstd" => Some(Compression::Zstd),
+        _ => None,
+    }
+}
+
+/// Rewrites a validated batch with another codec, as Kafka does when a topic's compression.type
+/// differs from the producer's: the records, offsets, timestamps, producer id, epoch and
+/// sequence stay; only the compression changes. A batch already in `target` is returned as is.
+pub fn recompress(raw: &Bytes, target: kafka_protocol::records::Compression) -> Result<Bytes, BatchError> {
+    use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+    let h = BatchHeader::read(raw);
+    let codec = match target {
+        Compression::None => 0,
+        Compression::Gzip => 1,
+        Compression::Snappy => 2,
+        Compression::Lz4 => 3,
+        Compression::Zstd => 4,
+    };
+    if h.codec() == codec || h.is_control() {
+        return Ok(raw.clone());
+    }
+    let mut buf = raw.clone();
+    let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| BatchError::Corrupt(format!("cannot decode: {e}")))?;
+    let mut out = BytesMut::with_capacity(raw.len());
+    RecordBatchEncoder::encode(&mut out, set.records.iter(), &RecordEncodeOptions { version: 2, compression: target })
+        .map_err(|e| BatchError::Corrupt(format!("cannot re-encode: {e}")))?;
+    Ok(out.freeze())
 }
 
 /// Splits a produce request's `records` into validated batches. Each returned batch is a
@@ -245,6 +284,26 @@ mod tests {
         let opts = RecordEncodeOptions { version: 2, compression };
         RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
         buf.freeze()
+    }
+
+    #[test]
+    fn recompression_keeps_records_offsets_and_producer_fields() {
+        use kafka_protocol::records::RecordBatchDecoder;
+        let raw = encode(5, Compression::Lz4);
+        let gz = recompress(&raw, Compression::Gzip).unwrap();
+        let (h0, h1) = (BatchHeader::read(&raw), BatchHeader::read(&gz));
+        assert_eq!(h1.codec(), 1);
+        assert_eq!(
+            (h1.record_count, h1.last_offset_delta, h1.producer_id, h1.base_sequence, h1.max_timestamp),
+            (h0.record_count, h0.last_offset_delta, h0.producer_id, h0.base_sequence, h0.max_timestamp)
+        );
+        assert!(split_and_validate(&gz, 1 << 20).is_ok(), "the rewritten batch has a valid CRC");
+        let a = RecordBatchDecoder::decode(&mut raw.clone()).unwrap().records;
+        let b = RecordBatchDecoder::decode(&mut gz.clone()).unwrap().records;
+        assert_eq!(a, b);
+        let plain = recompress(&gz, Compression::None).unwrap();
+        assert_eq!(BatchHeader::read(&plain).codec(), 0);
+        assert_eq!(recompress(&plain, Compression::None).unwrap(), plain, "same codec: untouched");
     }
 
     #[test]

@@ -18,7 +18,8 @@ pub fn batch_error(e: &BatchError) -> ResponseError {
         BatchError::Crc { .. }
         | BatchError::Count { .. }
         | BatchError::TooShort(_)
-        | BatchError::LengthMismatch { .. } => ResponseError::CorruptMessage,
+        | BatchError::LengthMismatch { .. }
+        | BatchError::Corrupt(_) => ResponseError::CorruptMessage,
         BatchError::Empty => ResponseError::InvalidRecord,
     }
 }
