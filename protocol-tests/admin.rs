@@ -7,9 +7,13 @@ use kafka_protocol::records::Compression;
 use crate::common::*;
 
 async fn describe_config(c: &mut Client, topic: &str, key: &str) -> Option<(String, i8)> {
+    describe_on(c, 2, topic, key).await
+}
+
+async fn describe_on(c: &mut Client, resource_type: i8, resource: &str, key: &str) -> Option<(String, i8)> {
     let mut res = describe_configs_request::DescribeConfigsResource::default();
-    res.resource_type = 2;
-    res.resource_name = s(topic);
+    res.resource_type = resource_type;
+    res.resource_name = s(resource);
     let ResponseKind::DescribeConfigs(r) =
         c.send(4, RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_resources(vec![res]))).await
     else {
@@ -23,6 +27,15 @@ async fn describe_config(c: &mut Client, topic: &str, key: &str) -> Option<(Stri
 }
 
 async fn incremental(c: &mut Client, topic: &str, ops: &[(&str, i8, Option<&str>)]) -> (i16, Option<String>) {
+    incremental_on(c, 2, topic, ops).await
+}
+
+async fn incremental_on(
+    c: &mut Client,
+    resource_type: i8,
+    resource: &str,
+    ops: &[(&str, i8, Option<&str>)],
+) -> (i16, Option<String>) {
     let configs = ops
         .iter()
         .map(|(k, op, v)| {
@@ -34,8 +47,8 @@ async fn incremental(c: &mut Client, topic: &str, ops: &[(&str, i8, Option<&str>
         .collect();
     let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
         incremental_alter_configs_request::AlterConfigsResource::default()
-            .with_resource_type(2)
-            .with_resource_name(s(topic))
+            .with_resource_type(resource_type)
+            .with_resource_name(s(resource))
             .with_configs(configs),
     ]);
     let ResponseKind::IncrementalAlterConfigs(r) = c.send(1, RequestKind::IncrementalAlterConfigs(req)).await else {
@@ -328,5 +341,39 @@ async fn topic_compression_type_makes_the_broker_recompress() {
     assert_eq!(decoded.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..8).collect::<Vec<i64>>());
     assert_eq!(decoded[3].producer_id, 9);
     assert_eq!(decoded[5].sequence, 2);
+    b.stop().await;
+}
+
+/// Dynamic broker configs: a cluster-wide default and a per-broker value, reported with their
+/// sources, used as the topics' defaults, validated, and removed again.
+#[tokio::test]
+async fn dynamic_broker_configs_become_topic_defaults() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "dyn", 1).await;
+    assert_eq!(describe_config(&mut c, "dyn", "retention.ms").await, Some(("604800000".into(), 5)));
+    assert_eq!(incremental_on(&mut c, 4, "", &[("log.retention.ms", 0, Some("3600000"))]).await.0, 0);
+    assert_eq!(describe_on(&mut c, 4, "", "log.retention.ms").await, Some(("3600000".into(), 3)));
+    assert_eq!(describe_on(&mut c, 4, "1", "log.retention.ms").await, Some(("3600000".into(), 3)));
+    assert_eq!(describe_config(&mut c, "dyn", "retention.ms").await, Some(("3600000".into(), 3)));
+
+    assert_eq!(incremental_on(&mut c, 4, "1", &[("log.retention.ms", 0, Some("7200000"))]).await.0, 0);
+    assert_eq!(describe_on(&mut c, 4, "1", "log.retention.ms").await, Some(("7200000".into(), 2)));
+    assert_eq!(describe_config(&mut c, "dyn", "retention.ms").await, Some(("7200000".into(), 2)));
+
+    let (code, msg) = incremental_on(&mut c, 4, "", &[("log.retention.ms", 0, Some("soon"))]).await;
+    assert_eq!(code, ResponseError::InvalidConfig.code());
+    assert!(msg.unwrap_or_default().contains("log.retention.ms"));
+    let (code, _) = incremental_on(&mut c, 4, "", &[("broker.id", 0, Some("7"))]).await;
+    assert_eq!(code, ResponseError::InvalidRequest.code());
+    assert_eq!(
+        incremental_on(&mut c, 4, "x", &[("log.retention.ms", 0, Some("1"))]).await.0,
+        ResponseError::InvalidRequest.code()
+    );
+
+    assert_eq!(incremental_on(&mut c, 4, "1", &[("log.retention.ms", 1, None)]).await.0, 0);
+    assert_eq!(incremental_on(&mut c, 4, "", &[("log.retention.ms", 1, None)]).await.0, 0);
+    assert_eq!(describe_on(&mut c, 4, "", "log.retention.ms").await, None);
+    assert_eq!(describe_config(&mut c, "dyn", "retention.ms").await, Some(("604800000".into(), 5)));
     b.stop().await;
 }

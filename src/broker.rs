@@ -218,9 +218,11 @@ impl Broker {
         use crate::log::topic_config::value_of;
         let now = crate::now_ms();
         let mut truncated = Vec::new();
-        for topic in self.image().topics.values() {
-            let policy = value_of(&topic.configs, &self.config, "cleanup.policy").unwrap_or_default();
-            let num = |k| value_of(&topic.configs, &self.config, k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
+        let image = self.image();
+        let defaults = self.defaults(&image);
+        for topic in image.topics.values() {
+            let policy = value_of(&topic.configs, &defaults, "cleanup.policy").unwrap_or_default();
+            let num = |k| value_of(&topic.configs, &defaults, k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
             if policy.split(',').any(|p| p == "compact") {
                 let settings = crate::log::compaction::CompactionSettings {
                     segment_bytes: num("segment.bytes"),
@@ -291,6 +293,25 @@ impl Broker {
 
     pub fn image(&self) -> Arc<Image> {
         self.metadata.image()
+    }
+
+    /// What topic configs fall back to: this broker's static and dynamic configs in `image`.
+    pub fn defaults<'a>(&'a self, image: &'a Image) -> crate::log::topic_config::Defaults<'a> {
+        crate::log::topic_config::Defaults {
+            config: &self.config,
+            per_broker: image.broker_configs.get(&self.config.node_id.to_string()),
+            cluster: image.broker_configs.get(""),
+        }
+    }
+
+    /// Replaces the dynamic broker configs of a scope ("" for the cluster-wide default).
+    pub async fn set_broker_configs(
+        &self,
+        scope: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<(), MetadataError> {
+        self.metadata.submit(Command::SetBrokerConfigs { scope: scope.to_string(), configs }).await?;
+        Ok(())
     }
 
     /// The open partition with this storage id, opening it on first use.

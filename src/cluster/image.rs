@@ -39,6 +39,9 @@ pub struct Image {
     pub topic_names: BTreeMap<Uuid, String>,
     pub next_partition_uid: u64,
     pub next_producer_id: i64,
+    /// Dynamic broker configs by scope: "" for the cluster-wide default, a node id for one broker.
+    #[serde(default)]
+    pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// Changes to the image, replicated through the metadata log.
@@ -71,6 +74,11 @@ pub enum Command {
     /// Replaces a topic's explicit configs.
     SetTopicConfigs {
         name: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// Replaces the dynamic broker configs of a scope ("" cluster default, or a node id).
+    SetBrokerConfigs {
+        scope: String,
         configs: BTreeMap<String, String>,
     },
 }
@@ -168,6 +176,14 @@ impl Image {
                     CommandResult::Done
                 }
             },
+            Command::SetBrokerConfigs { scope, configs } => {
+                if configs.is_empty() {
+                    self.broker_configs.remove(scope);
+                } else {
+                    self.broker_configs.insert(scope.clone(), configs.clone());
+                }
+                CommandResult::Done
+            }
             Command::AllocateProducerIds { count } => {
                 let first = self.next_producer_id;
                 self.next_producer_id += count;

@@ -1,5 +1,6 @@
-//! AlterConfigs (replace all of a topic's configs) and IncrementalAlterConfigs (SET, DELETE,
-//! APPEND, SUBTRACT) for topics. Dynamic broker configs are a later issue and are refused.
+//! AlterConfigs (replace all of a resource's configs) and IncrementalAlterConfigs (SET, DELETE,
+//! APPEND, SUBTRACT) for topics and for dynamic broker configs: per broker (resource name = node
+//! id) and cluster-wide defaults (empty resource name), kept in the metadata log.
 
 use std::collections::BTreeMap;
 
@@ -31,12 +32,7 @@ async fn apply(
 ) -> Outcome {
     match resource_type {
         RESOURCE_TOPIC => {}
-        RESOURCE_BROKER => {
-            return Err((
-                ResponseError::InvalidRequest,
-                "Dynamic broker configs are not supported yet; set them in server.properties.".into(),
-            ));
-        }
+        RESOURCE_BROKER => return apply_broker(broker, name, validate_only, change).await,
         other => return Err((ResponseError::InvalidRequest, format!("Unsupported resource type {other}"))),
     }
     let image = broker.image();
@@ -57,6 +53,64 @@ async fn apply(
         Ok(false) => Err((ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist"))),
         Err(e) => Err((ResponseError::UnknownServerError, e.to_string())),
     }
+}
+
+/// Broker properties that can change without a restart: those that are topic defaults.
+fn dynamic_broker_key(key: &str) -> bool {
+    topic_config::topic_key_of(key).is_some()
+}
+
+/// Broker properties gregor knows but only reads at start-up (server.properties).
+const STATIC_BROKER_KEYS: &[&str] = &[
+    "node.id",
+    "broker.id",
+    "process.roles",
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "log.dir",
+    "controller.quorum.voters",
+    "num.partitions",
+    "default.replication.factor",
+    "auto.create.topics.enable",
+    "socket.request.max.bytes",
+    "offsets.topic.num.partitions",
+    "transaction.state.log.num.partitions",
+];
+
+async fn apply_broker(
+    broker: &Broker,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+) -> Outcome {
+    if !name.is_empty() && name.parse::<i32>().is_err() {
+        return Err((ResponseError::InvalidRequest, format!("Invalid broker name {name}")));
+    }
+    let image = broker.image();
+    let mut configs = image.broker_configs.get(name).cloned().unwrap_or_default();
+    change(&mut configs)?;
+    let fixed: Vec<&str> = configs.keys().map(String::as_str).filter(|k| STATIC_BROKER_KEYS.contains(k)).collect();
+    if !fixed.is_empty() {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("Cannot update these configs dynamically: {}", fixed.join(", ")),
+        ));
+    }
+    let mut normalized = BTreeMap::new();
+    for (k, v) in configs {
+        if !dynamic_broker_key(&k) {
+            return Err((ResponseError::InvalidConfig, format!("Unknown or read-only broker config {k}")));
+        }
+        let topic_key = topic_config::topic_key_of(&k).expect("dynamic keys are topic defaults");
+        let v = topic_config::validate_value(topic_key, &v)
+            .map_err(|m| (ResponseError::InvalidConfig, m.replace(topic_key, &k)))?;
+        normalized.insert(k, v);
+    }
+    if validate_only {
+        return Ok(());
+    }
+    broker.set_broker_configs(name, normalized).await.map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
 }
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {
@@ -99,7 +153,9 @@ pub async fn handle_incremental(
             .collect();
         let outcome = apply(broker, res.resource_type, res.resource_name.as_str(), req.validate_only, |configs| {
             for (k, op, v) in ops {
-                topic_config::validate_value(&k, v.as_deref().unwrap_or("0")).or_else(|e| if e.starts_with("Unknown") { Err(e) } else { Ok(String::new()) }).map_err(|m| (ResponseError::InvalidConfig, m))?;
+                if res.resource_type == RESOURCE_TOPIC {
+                    topic_config::validate_value(&k, v.as_deref().unwrap_or("0")).or_else(|e| if e.starts_with("Unknown") { Err(e) } else { Ok(String::new()) }).map_err(|m| (ResponseError::InvalidConfig, m))?;
+                }
                 let list = |s: &str| -> Vec<String> { s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect() };
                 match op {
                     0 => {
@@ -110,10 +166,15 @@ pub async fn handle_incremental(
                         configs.remove(&k);
                     }
                     2 | 3 => {
-                        if k != "cleanup.policy" {
+                        if k != "cleanup.policy" && k != "log.cleanup.policy" {
                             return Err((ResponseError::InvalidConfig, format!("Config value append/subtract is not allowed for config key {k} since it is not a list type")));
                         }
-                        let current = configs.get(&k).cloned().unwrap_or_else(|| topic_config::value_of(&BTreeMap::new(), &broker.config, &k).unwrap_or_default());
+                        let image = broker.image();
+                        let defaults = broker.defaults(&image);
+                        let current = configs.get(&k).cloned().unwrap_or_else(|| match topic_config::topic_key_of(&k) {
+                            Some(tk) => topic_config::value_of(&BTreeMap::new(), &defaults, tk).unwrap_or_default(),
+                            None => topic_config::value_of(&BTreeMap::new(), &defaults, &k).unwrap_or_default(),
+                        });
                         let mut items = list(&current);
                         for item in list(v.as_deref().unwrap_or("")) {
                             if op == 2 && !items.contains(&item) {

@@ -141,7 +141,8 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, Str
 }
 
 fn describe_configs(broker: &Broker, configs: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {
-    topic_config::effective(configs, &broker.config)
+    let image = broker.image();
+    topic_config::effective(configs, &broker.defaults(&image))
         .into_iter()
         .map(|e| {
             let mut c = CreatableTopicConfigs::default();

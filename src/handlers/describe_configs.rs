@@ -1,4 +1,5 @@
-//! DescribeConfigs for topics (every topic config with its source) and for this broker.
+//! DescribeConfigs for topics (every topic config with its source and synonyms) and for
+//! brokers: this node's view (static and dynamic values) or the cluster-wide dynamic defaults.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{
@@ -17,6 +18,8 @@ const RESOURCE_BROKER: i8 = 4;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let mut r = DescribeConfigsResponse::default();
+    let image = broker.image();
+    let defaults = broker.defaults(&image);
     for res in req.resources {
         let mut out = DescribeConfigsResult::default();
         out.resource_type = res.resource_type;
@@ -28,13 +31,13 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                 .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
         };
         match res.resource_type {
-            RESOURCE_TOPIC => match broker.image().topics.get(res.resource_name.as_str()) {
+            RESOURCE_TOPIC => match image.topics.get(res.resource_name.as_str()) {
                 None => {
                     out.error_code = ResponseError::UnknownTopicOrPartition.code();
                     out.error_message = Some(str_bytes(format!("Topic {} does not exist", res.resource_name.as_str())));
                 }
                 Some(topic) => {
-                    for e in topic_config::effective(&topic.configs, &broker.config) {
+                    for e in topic_config::effective(&topic.configs, &defaults) {
                         if !wanted(e.name) {
                             continue;
                         }
@@ -44,11 +47,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                                 c.synonyms.push(synonym(e.name, &e.value, Source::TopicConfig as i8));
                             }
                             if let Some(bk) = e.broker_key {
-                                let v = topic_config::value_of(&Default::default(), &broker.config, e.name)
-                                    .unwrap_or_default();
-                                let src =
-                                    if e.source == Source::Default { Source::Default } else { Source::StaticBroker };
-                                c.synonyms.push(synonym(bk, &v, src as i8));
+                                c.synonyms.extend(broker_synonyms(&defaults, bk));
                             }
                         }
                         out.configs.push(c);
@@ -57,7 +56,21 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
             },
             RESOURCE_BROKER => {
                 let name = res.resource_name.as_str();
-                if !name.is_empty() && name != broker.config.node_id.to_string() {
+                if name.is_empty() {
+                    // The cluster-wide default resource holds only the dynamic defaults.
+                    for (k, v) in image.broker_configs.get("").into_iter().flatten() {
+                        if wanted(k) {
+                            let mut c = entry(k, v, Source::DynamicDefaultBroker as i8, false, ctx.version);
+                            if req.include_synonyms {
+                                c.synonyms = broker_synonyms(&defaults, k)
+                                    .into_iter()
+                                    .filter(|s| s.source != Source::DynamicBroker as i8)
+                                    .collect();
+                            }
+                            out.configs.push(c);
+                        }
+                    }
+                } else if name != broker.config.node_id.to_string() {
                     out.error_code = ResponseError::InvalidRequest.code();
                     out.error_message = Some(str_bytes(format!(
                         "Unexpected broker id, expected {}, but received {name}",
@@ -68,6 +81,25 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                         if wanted(k) {
                             out.configs.push(entry(k, &v, Source::StaticBroker as i8, true, ctx.version));
                         }
+                    }
+                    let mut dynamic: Vec<&str> = topic_config::TOPIC_CONFIGS.iter().filter_map(|c| c.2).collect();
+                    dynamic.extend(
+                        defaults.per_broker.into_iter().chain(defaults.cluster).flatten().map(|(k, _)| k.as_str()),
+                    );
+                    dynamic.sort_unstable();
+                    dynamic.dedup();
+                    for k in dynamic {
+                        if !wanted(k) || out.configs.iter().any(|c| c.name.as_str() == k) {
+                            continue;
+                        }
+                        let (value, source) = defaults.broker_value(k).unwrap_or_else(|| {
+                            (topic_config::broker_default(k).unwrap_or_default().to_string(), Source::Default)
+                        });
+                        let mut c = entry(k, &value, source as i8, false, ctx.version);
+                        if req.include_synonyms {
+                            c.synonyms = broker_synonyms(&defaults, k);
+                        }
+                        out.configs.push(c);
                     }
                 }
             }
@@ -99,6 +131,16 @@ fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
     s
 }
 
+/// The synonyms of a broker property: every level that sets it, then Kafka's default.
+fn broker_synonyms(defaults: &topic_config::Defaults, key: &str) -> Vec<DescribeConfigsSynonym> {
+    let mut out: Vec<DescribeConfigsSynonym> =
+        defaults.broker_levels(key).iter().map(|(v, src)| synonym(key, v, *src as i8)).collect();
+    if let Some(d) = topic_config::broker_default(key) {
+        out.push(synonym(key, d, Source::Default as i8));
+    }
+    out
+}
+
 fn broker_configs(broker: &Broker) -> Vec<(&'static str, String)> {
     let c = &broker.config;
     let (host, port) = c.advertised();
@@ -110,11 +152,6 @@ fn broker_configs(broker: &Broker) -> Vec<(&'static str, String)> {
         ("num.partitions", c.num_partitions.to_string()),
         ("default.replication.factor", c.default_replication_factor.to_string()),
         ("auto.create.topics.enable", c.auto_create_topics_enable.to_string()),
-        ("message.max.bytes", c.message_max_bytes.to_string()),
         ("socket.request.max.bytes", c.socket_request_max_bytes.to_string()),
-        ("log.retention.ms", c.log_retention_ms.to_string()),
-        ("log.retention.bytes", c.log_retention_bytes.to_string()),
-        ("log.cleanup.policy", c.log_cleanup_policy.clone()),
-        ("min.insync.replicas", "1".to_string()),
     ]
 }

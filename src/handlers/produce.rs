@@ -81,7 +81,9 @@ struct TopicSettings {
 
 impl TopicSettings {
     fn of(broker: &Broker, topic: &Topic) -> TopicSettings {
-        let get = |name| topic_config::value_of(&topic.configs, &broker.config, name).unwrap_or_default();
+        let image = broker.image();
+        let defaults = broker.defaults(&image);
+        let get = |name| topic_config::value_of(&topic.configs, &defaults, name).unwrap_or_default();
         TopicSettings {
             batch_bytes_max: get("max.message.bytes").parse().unwrap_or(broker.config.message_max_bytes as usize),
             log_append_time: get("message.timestamp.type") == "LogAppendTime",

@@ -1,7 +1,7 @@
 //! Topic-level configs: the names Kafka knows, their broker-side defaults, and value checks.
 //!
-//! Enforcement of retention and compaction is a later issue; here the values are validated,
-//! stored with the topic and reported by DescribeConfigs.
+//! A topic's value comes from its own configs, else from the broker's: dynamic per-broker,
+//! dynamic cluster-wide default, server.properties, then Kafka's default (`Defaults`).
 
 use std::collections::BTreeMap;
 
@@ -133,8 +133,64 @@ pub fn validate_all<'a>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
     TopicConfig = 1,
+    DynamicBroker = 2,
+    DynamicDefaultBroker = 3,
     StaticBroker = 4,
     Default = 5,
+}
+
+/// What topics fall back to: the broker's static config and its dynamic configs.
+#[derive(Clone, Copy)]
+pub struct Defaults<'a> {
+    pub config: &'a Config,
+    /// Dynamic configs of this broker (kafka-configs --entity-type brokers --entity-name N).
+    pub per_broker: Option<&'a BTreeMap<String, String>>,
+    /// Dynamic cluster-wide defaults (--entity-default).
+    pub cluster: Option<&'a BTreeMap<String, String>>,
+}
+
+impl<'a> Defaults<'a> {
+    /// Only the static config (tests, and before metadata is read).
+    pub fn of(config: &'a Config) -> Defaults<'a> {
+        Defaults { config, per_broker: None, cluster: None }
+    }
+
+    /// The broker-level value of a broker property and its source, if set anywhere but
+    /// Kafka's defaults.
+    pub fn broker_value(&self, broker_key: &str) -> Option<(String, Source)> {
+        if let Some(v) = self.per_broker.and_then(|m| m.get(broker_key)) {
+            return Some((v.clone(), Source::DynamicBroker));
+        }
+        if let Some(v) = self.cluster.and_then(|m| m.get(broker_key)) {
+            return Some((v.clone(), Source::DynamicDefaultBroker));
+        }
+        static_override(broker_key, self.config).map(|v| (v, Source::StaticBroker))
+    }
+
+    /// Every level that sets a broker property, most specific first (DescribeConfigs synonyms).
+    pub fn broker_levels(&self, broker_key: &str) -> Vec<(String, Source)> {
+        let mut out = Vec::new();
+        if let Some(v) = self.per_broker.and_then(|m| m.get(broker_key)) {
+            out.push((v.clone(), Source::DynamicBroker));
+        }
+        if let Some(v) = self.cluster.and_then(|m| m.get(broker_key)) {
+            out.push((v.clone(), Source::DynamicDefaultBroker));
+        }
+        if let Some(v) = static_override(broker_key, self.config) {
+            out.push((v, Source::StaticBroker));
+        }
+        out
+    }
+}
+
+/// The topic config a broker property is the default of.
+pub fn topic_key_of(broker_key: &str) -> Option<&'static str> {
+    TOPIC_CONFIGS.iter().find(|c| c.2 == Some(broker_key)).map(|c| c.0)
+}
+
+/// Kafka's default of a broker property that is a topic default.
+pub fn broker_default(broker_key: &str) -> Option<&'static str> {
+    TOPIC_CONFIGS.iter().find(|c| c.2 == Some(broker_key)).map(|c| c.3)
 }
 
 /// One entry of a topic's full config view.
@@ -148,14 +204,14 @@ pub struct Entry {
 }
 
 /// The full config view of a topic: explicit values first-class, the rest from broker defaults.
-pub fn effective(topic: &BTreeMap<String, String>, broker: &Config) -> Vec<Entry> {
+pub fn effective(topic: &BTreeMap<String, String>, broker: &Defaults) -> Vec<Entry> {
     TOPIC_CONFIGS
         .iter()
         .map(|(name, _, broker_key, default)| {
             let (value, source) = if let Some(v) = topic.get(*name) {
                 (v.clone(), Source::TopicConfig)
-            } else if let Some(v) = broker_override(name, broker) {
-                (v, Source::StaticBroker)
+            } else if let Some(found) = broker_key.and_then(|k| broker.broker_value(k)) {
+                found
             } else {
                 (default.to_string(), Source::Default)
             };
@@ -164,8 +220,14 @@ pub fn effective(topic: &BTreeMap<String, String>, broker: &Config) -> Vec<Entry
         .collect()
 }
 
+/// server.properties settings (by broker property name) that differ from Kafka's defaults and
+/// so become the topic default.
+fn static_override(broker_key: &str, c: &Config) -> Option<String> {
+    topic_key_of(broker_key).and_then(|t| broker_override(t, c))
+}
+
 /// Broker settings that differ from Kafka's defaults and so become the topic default.
-pub fn broker_override(name: &str, c: &Config) -> Option<String> {
+fn broker_override(name: &str, c: &Config) -> Option<String> {
     let d = Config::default();
     match name {
         "retention.ms" if c.log_retention_ms != d.log_retention_ms => Some(c.log_retention_ms.to_string()),
@@ -180,8 +242,12 @@ pub fn broker_override(name: &str, c: &Config) -> Option<String> {
 }
 
 /// The effective value of one config for a topic.
-pub fn value_of(topic: &BTreeMap<String, String>, broker: &Config, name: &str) -> Option<String> {
-    topic.get(name).cloned().or_else(|| broker_override(name, broker)).or_else(|| find(name).map(|c| c.3.to_string()))
+pub fn value_of(topic: &BTreeMap<String, String>, broker: &Defaults, name: &str) -> Option<String> {
+    if let Some(v) = topic.get(name) {
+        return Some(v.clone());
+    }
+    let (_, _, broker_key, default) = find(name)?;
+    Some(broker_key.and_then(|k| broker.broker_value(k)).map_or_else(|| default.to_string(), |(v, _)| v))
 }
 
 #[cfg(test)]
@@ -203,11 +269,28 @@ mod tests {
         let mut topic = BTreeMap::new();
         topic.insert("retention.ms".to_string(), "1000".to_string());
         let broker = Config { log_retention_bytes: 5, ..Config::default() };
-        let view = effective(&topic, &broker);
+        let cluster = BTreeMap::from([("log.segment.bytes".to_string(), "2000000".to_string())]);
+        let per_broker = BTreeMap::from([("log.retention.bytes".to_string(), "7".to_string())]);
+        let view = effective(&topic, &Defaults::of(&broker));
         let get = |n: &str| view.iter().find(|e| e.name == n).unwrap();
         assert_eq!(get("retention.ms").source, Source::TopicConfig);
         assert_eq!(get("retention.bytes").source, Source::StaticBroker);
         assert_eq!(get("retention.bytes").value, "5");
         assert_eq!(get("segment.bytes").source, Source::Default);
+
+        let dynamic = Defaults { config: &broker, per_broker: Some(&per_broker), cluster: Some(&cluster) };
+        let view = effective(&topic, &dynamic);
+        let get = |n: &str| view.iter().find(|e| e.name == n).unwrap();
+        assert_eq!(
+            (get("retention.bytes").value.as_str(), get("retention.bytes").source),
+            ("7", Source::DynamicBroker)
+        );
+        assert_eq!(
+            (get("segment.bytes").value.as_str(), get("segment.bytes").source),
+            ("2000000", Source::DynamicDefaultBroker)
+        );
+        assert_eq!(get("retention.ms").source, Source::TopicConfig);
+        assert_eq!(value_of(&BTreeMap::new(), &dynamic, "retention.bytes").as_deref(), Some("7"));
+        assert_eq!(dynamic.broker_levels("log.retention.bytes").len(), 2, "dynamic and static");
     }
 }
