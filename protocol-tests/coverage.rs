@@ -330,10 +330,12 @@ async fn every_api_at_min_and_max_version() {
                     let e = &r.topics[0].partitions[0];
                     e.error_code == 0 && e.leader_epoch == 0 && e.end_offset >= 1
                 }
-                ResponseKind::DescribeLogDirs(r) => r.results[0]
-                    .topics
-                    .iter()
-                    .any(|t| t.name.0.as_str() == "cover" && t.partitions[0].partition_size > 0),
+                ResponseKind::DescribeLogDirs(r) => {
+                    let d = &r.results[0];
+                    // v4+ reports the disk's total and usable bytes.
+                    let space = version < 4 || (d.total_bytes > 0 && (0..=d.total_bytes).contains(&d.usable_bytes));
+                    space && d.topics.iter().any(|t| t.name.0.as_str() == "cover" && t.partitions[0].partition_size > 0)
+                }
                 ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
                 ResponseKind::OffsetDelete(r) => {
                     r.error_code == 0

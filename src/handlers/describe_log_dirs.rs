@@ -20,9 +20,7 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext, req: DescribeLogDirsReques
     let mut dir = DescribeLogDirsResult::default();
     let path = broker.config.data_dir();
     dir.log_dir = str_bytes(std::fs::canonicalize(path).unwrap_or(path.clone()).display().to_string());
-    // Unknown to this broker: the protocol's -1.
-    dir.total_bytes = -1;
-    dir.usable_bytes = -1;
+    (dir.total_bytes, dir.usable_bytes) = disk_space(path).unwrap_or((-1, -1));
     for (name, parts) in wanted {
         let Some(topic) = image.topics.get(&name) else { continue };
         let mut t = DescribeLogDirsTopic::default();
@@ -40,4 +38,11 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext, req: DescribeLogDirsReques
     let mut r = DescribeLogDirsResponse::default();
     r.results = vec![dir];
     r
+}
+
+/// (total, usable) bytes of the file system holding `path`, as Kafka reports them.
+fn disk_space(path: &std::path::Path) -> Option<(i64, i64)> {
+    let total = fs4::total_space(path).ok()?;
+    let usable = fs4::available_space(path).ok()?;
+    Some((i64::try_from(total).ok()?, i64::try_from(usable).ok()?))
 }
