@@ -4,7 +4,8 @@ confluent-kafka (librdkafka) consumers in one group on a 6-partition topic, with
 uniform assignor. Every partition is owned by exactly one member, the load is balanced, and
 everything produced is consumed; when a member closes, and when one is SIGKILLed (its session
 ends), the others take over its partitions and go on; kafka-consumer-groups --describe lists the
-group as a consumer-protocol group with its members. Committed offsets reach the log end.
+group as a consumer-protocol group with its members; after a broker restart the committed offsets
+are all there and the members rejoin. Committed offsets reach the log end.
 """
 
 import os
@@ -49,6 +50,20 @@ def body(b):
                                                   "--state"]).stdout
         check("uniform" in state and "Stable" in state, f"--describe --state:\n{state}")
 
+        # A broker restart: the committed offsets are all there and the members rejoin.
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        before = harness.wait_until(lambda: groupkit.group_offsets(admin, GROUP) or None, 30,
+                                    "offsets committed before the restart")
+        b.stop()
+        b.restart()
+        admin = AdminClient({"bootstrap.servers": b.bootstrap})
+        after = groupkit.group_offsets(admin, GROUP)
+        check(all(after.get(tp, -1) >= off for tp, off in before.items()),
+              f"committed offsets survive the broker restart: before {before}, after {after}")
+        groupkit.wait_balanced(members, PARTITIONS, 90, "the members rejoin after the broker restart")
+        groupkit.wait_consumed(members, prod.send(200), 90, "messages after the broker restart")
+
         members[2].close()
         alive = members[:2]
         groupkit.wait_balanced(alive, PARTITIONS, 60, "after a member closed, two members own everything")
@@ -61,8 +76,6 @@ def body(b):
         acked = prod.stop()
         groupkit.wait_consumed(members, acked, 60, "everything acknowledged")
         ends = groupkit.end_offsets(b.bootstrap, TOPIC, PARTITIONS)
-        from confluent_kafka.admin import AdminClient
-        admin = AdminClient({"bootstrap.servers": b.bootstrap})
         harness.wait_until(lambda: groupkit.group_offsets(admin, GROUP) == ends, 30,
                            "committed offsets reach the log end")
     finally:
