@@ -159,6 +159,7 @@ pub fn api_key_of(req: &RequestKind) -> ApiKey {
         RequestKind::ListTransactions(_) => ApiKey::ListTransactions,
         RequestKind::DescribeTransactions(_) => ApiKey::DescribeTransactions,
         RequestKind::DescribeProducers(_) => ApiKey::DescribeProducers,
+        RequestKind::WriteTxnMarkers(_) => ApiKey::WriteTxnMarkers,
         RequestKind::OffsetForLeaderEpoch(_) => ApiKey::OffsetForLeaderEpoch,
         RequestKind::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         RequestKind::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,

@@ -216,6 +216,17 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
         ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
             DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(s("cover-txn"))]),
         ),
+        ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(vec![
+            write_txn_markers_request::WritableTxnMarker::default()
+                .with_producer_id(ProducerId(424242))
+                .with_producer_epoch(0)
+                .with_transaction_result(false)
+                .with_topics(vec![
+                    write_txn_markers_request::WritableTxnMarkerTopic::default()
+                        .with_name(name("cover"))
+                        .with_partition_indexes(vec![0, 99]),
+                ]),
+        ])),
         ApiKey::DescribeProducers => {
             RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
                 describe_producers_request::TopicRequest::default()
@@ -326,6 +337,10 @@ async fn every_api_at_min_and_max_version() {
                     r.transaction_states[0].error_code == ResponseError::TransactionalIdNotFound.code()
                 }
                 ResponseKind::DescribeProducers(r) => r.topics[0].partitions[0].error_code == 0,
+                ResponseKind::WriteTxnMarkers(r) => {
+                    let p = &r.markers[0].topics[0].partitions;
+                    p[0].error_code == 0 && p[1].error_code == ResponseError::UnknownTopicOrPartition.code()
+                }
                 ResponseKind::OffsetForLeaderEpoch(r) => {
                     let e = &r.topics[0].partitions[0];
                     e.error_code == 0 && e.leader_epoch == 0 && e.end_offset >= 1

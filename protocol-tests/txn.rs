@@ -197,3 +197,47 @@ async fn transactional_offsets_count_only_on_commit() {
     assert_eq!(f.topics[0].partitions[0].committed_offset, 9, "the aborted 5 never counted, the committed 9 did");
     b.stop().await;
 }
+
+async fn write_marker(c: &mut Client, topic: &str, partition: i32, pid: i64, epoch: i16, commit: bool) -> i16 {
+    let marker = write_txn_markers_request::WritableTxnMarker::default()
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_transaction_result(commit)
+        .with_coordinator_epoch(0)
+        .with_topics(vec![
+            write_txn_markers_request::WritableTxnMarkerTopic::default()
+                .with_name(name(topic))
+                .with_partition_indexes(vec![partition]),
+        ]);
+    let req = WriteTxnMarkersRequest::default().with_markers(vec![marker]);
+    let ResponseKind::WriteTxnMarkers(r) = c.send(1, RequestKind::WriteTxnMarkers(req)).await else { unreachable!() };
+    r.markers[0].topics[0].partitions[0].error_code
+}
+
+/// WriteTxnMarkers, as `kafka-transactions.sh abort` sends it for a hanging transaction: the
+/// abort marker ends the transaction in the partition, the last stable offset moves past it and
+/// read_committed lists it as aborted; stale epochs and unknown partitions get Kafka's errors.
+#[tokio::test]
+async fn write_txn_markers_aborts_a_hanging_transaction() {
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "hang", 1).await;
+    let (err, pid, epoch) = init(&mut c, "hanging", 60_000).await;
+    assert_eq!(err, 0);
+    assert_eq!(add_partitions(&mut c, "hanging", pid, epoch, "hang", vec![0]).await, 0);
+    assert_eq!(produce(&mut c, 9, "hang", 0, txn_batch(3, pid, epoch, 0)).await, (0, 0));
+    assert_eq!(fetch_committed(&mut c, "hang").await.last_stable_offset, 0);
+
+    assert_eq!(
+        write_marker(&mut c, "hang", 0, pid, epoch - 1, false).await,
+        ResponseError::InvalidProducerEpoch.code()
+    );
+    assert_eq!(write_marker(&mut c, "hang", 7, pid, epoch, false).await, ResponseError::UnknownTopicOrPartition.code());
+    assert_eq!(write_marker(&mut c, "nope", 0, pid, epoch, false).await, ResponseError::UnknownTopicOrPartition.code());
+    assert_eq!(write_marker(&mut c, "hang", 0, pid, epoch, false).await, 0);
+    let done = fetch_committed(&mut c, "hang").await;
+    assert_eq!((done.high_watermark, done.last_stable_offset), (4, 4));
+    let aborted = done.aborted_transactions.clone().expect("aborted transactions listed");
+    assert_eq!((aborted[0].producer_id.0, aborted[0].first_offset), (pid, 0));
+    b.stop().await;
+}

@@ -560,6 +560,28 @@ impl Coordinator {
         Ok(())
     }
 
+    /// A marker written to partition `index` of `__consumer_offsets` (WriteTxnMarkers): the
+    /// producer's pending offsets in the groups kept there count (commit) or are dropped.
+    pub async fn complete_txn_partition(
+        &self,
+        index: i32,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<(), String> {
+        let entries: Vec<Arc<Mutex<Entry>>> =
+            self.groups.iter().filter(|e| self.partition_for(e.key()) == index).map(|e| e.value().clone()).collect();
+        self.log.write_marker(index, producer_id, epoch, commit)?;
+        for entry in entries {
+            let mut e = entry.lock().await;
+            let pending = e.pending_txn.remove(&producer_id).unwrap_or_default();
+            if commit {
+                e.offsets.extend(pending);
+            }
+        }
+        Ok(())
+    }
+
     /// True when a producer has transactional offsets pending in the group (require_stable).
     async fn has_pending_txn(&self, group: &str) -> bool {
         match self.existing(group) {

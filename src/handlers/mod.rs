@@ -36,6 +36,7 @@ pub mod produce;
 pub mod sync_group;
 pub mod transactions_admin;
 pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use kafka_protocol::protocol::StrBytes;
 

@@ -58,6 +58,7 @@ pub const SUPPORTED: &[ApiSupport] = &[
     api(ApiKey::ListTransactions, handlers::transactions_admin::LIST_VERSIONS),
     api(ApiKey::DescribeTransactions, handlers::transactions_admin::DESCRIBE_VERSIONS),
     api(ApiKey::DescribeProducers, handlers::transactions_admin::PRODUCERS_VERSIONS),
+    api(ApiKey::WriteTxnMarkers, handlers::write_txn_markers::VERSIONS),
     api(ApiKey::OffsetForLeaderEpoch, handlers::offset_for_leader_epoch::VERSIONS),
     api(ApiKey::DescribeLogDirs, handlers::describe_log_dirs::VERSIONS),
 ];

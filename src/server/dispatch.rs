@@ -132,6 +132,9 @@ async fn route(
         RequestKind::DescribeTransactions(r) => {
             ResponseKind::DescribeTransactions(transactions_admin::describe(broker, ctx, r).await)
         }
+        RequestKind::WriteTxnMarkers(r) => {
+            ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, ctx, r).await)
+        }
         RequestKind::DescribeProducers(r) => {
             ResponseKind::DescribeProducers(transactions_admin::producers(broker, ctx, r).await)
         }
