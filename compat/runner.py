@@ -26,6 +26,7 @@ SCENARIOS = [
     ("java", "transactions"),
     ("mixed", "group_kip848"),
     ("mixed", "group_migration"),
+    ("java", "streams_eos"),
 ]
 
 # Scenarios whose feature a later issue builds. Against gregor they still run, and are reported

@@ -241,3 +241,39 @@ async fn write_txn_markers_aborts_a_hanging_transaction() {
     assert_eq!((aborted[0].producer_id.0, aborted[0].first_offset), (pid, 0));
     b.stop().await;
 }
+
+async fn txn_state(c: &mut Client, txn: &str) -> (i16, String) {
+    let req = DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(s(txn))]);
+    let ResponseKind::DescribeTransactions(r) = c.send(0, RequestKind::DescribeTransactions(req)).await else {
+        unreachable!()
+    };
+    (r.transaction_states[0].error_code, r.transaction_states[0].transaction_state.to_string())
+}
+
+/// transactional.id.expiration.ms: an idle id is forgotten (also after a restart, through its
+/// tombstone), while one with an open transaction is kept.
+#[tokio::test]
+async fn idle_transactional_ids_expire() {
+    let mut b = TestBroker::start_with(&["transactional.id.expiration.ms=1500"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "exp", 1).await;
+    assert_eq!(init(&mut c, "idle", 60_000).await.0, 0);
+    let (err, pid, epoch) = init(&mut c, "busy", 600_000).await;
+    assert_eq!(err, 0);
+    assert_eq!(add_partitions(&mut c, "busy", pid, epoch, "exp", vec![0]).await, 0);
+    assert_eq!(txn_state(&mut c, "idle").await.0, 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if txn_state(&mut c, "idle").await.0 == ResponseError::TransactionalIdNotFound.code() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the idle transactional id did not expire");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(txn_state(&mut c, "busy").await, (0, "Ongoing".to_string()), "an open transaction is kept");
+    b.restart().await;
+    let mut c = b.client().await;
+    assert_eq!(txn_state(&mut c, "idle").await.0, ResponseError::TransactionalIdNotFound.code());
+    assert_eq!(txn_state(&mut c, "busy").await.0, 0);
+    b.stop().await;
+}

@@ -168,6 +168,7 @@ impl Broker {
             txn_log,
             config.transaction_state_log_num_partitions,
             config.transaction_max_timeout_ms,
+            config.transactional_id_expiration_ms,
         );
         let txn_effects =
             Arc::new(BrokerEffects { logs: logs.clone(), image: metadata.image_handle(), groups: groups.clone() });

@@ -36,11 +36,18 @@ pub struct TxnCoordinator {
     log: Arc<dyn InternalLog>,
     partitions: i32,
     pub timeout_ms_max: i32,
+    /// transactional.id.expiration.ms: an id idle this long in a completed state is forgotten.
+    expiration_ms: i64,
 }
 
 impl TxnCoordinator {
-    pub fn new(log: Arc<dyn InternalLog>, partitions: i32, timeout_ms_max: i32) -> Arc<TxnCoordinator> {
-        Arc::new(TxnCoordinator { txns: DashMap::new(), log, partitions, timeout_ms_max })
+    pub fn new(
+        log: Arc<dyn InternalLog>,
+        partitions: i32,
+        timeout_ms_max: i32,
+        expiration_ms: i64,
+    ) -> Arc<TxnCoordinator> {
+        Arc::new(TxnCoordinator { txns: DashMap::new(), log, partitions, timeout_ms_max, expiration_ms })
     }
 
     pub fn partition_for(&self, txn_id: &str) -> i32 {
@@ -197,6 +204,28 @@ impl TxnCoordinator {
             if let Err(e) = result {
                 tracing::warn!(txn = %m.id, error = ?e, "transaction not completed yet; will retry");
             }
+        }
+        self.expire(now).await;
+    }
+
+    /// Forgets transactional ids unused for transactional.id.expiration.ms while no transaction
+    /// is open: a tombstone in `__transaction_state`, as Kafka writes.
+    async fn expire(&self, now: i64) {
+        let entries: Vec<(String, Arc<Mutex<TxnMeta>>)> =
+            self.txns.iter().map(|e| (e.key().clone(), e.value().clone())).collect();
+        for (id, entry) in entries {
+            let m = entry.lock().await;
+            let idle = matches!(m.state, TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort);
+            if !idle || m.updated_ms.saturating_add(self.expiration_ms) > now {
+                continue;
+            }
+            if let Err(e) = self.log.append(self.partition_for(&id), vec![(log::encode_key(&id), None)], None) {
+                tracing::warn!(txn = %id, error = %e, "expired transactional id not removed; will retry");
+                continue;
+            }
+            tracing::info!(txn = %id, "transactional id expired (transactional.id.expiration.ms)");
+            drop(m);
+            self.txns.remove(&id);
         }
     }
 
