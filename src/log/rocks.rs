@@ -30,6 +30,10 @@ pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_max_background_jobs(2);
+    // Column families that see few writes (partitions, producers, raft) would otherwise pin every
+    // write-ahead log file until they flush: past this total the oldest ones are flushed and the
+    // logs recycled, which keeps the data directory bounded.
+    opts.set_max_total_wal_size(256 << 20);
     let families = FAMILIES.iter().map(|name| {
         let mut o = Options::default();
         if *name == CF_RECORDS {
