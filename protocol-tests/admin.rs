@@ -361,8 +361,9 @@ async fn dynamic_broker_configs_become_topic_defaults() {
     assert_eq!(describe_on(&mut c, 4, "1", "log.retention.ms").await, Some(("7200000".into(), 2)));
     assert_eq!(describe_config(&mut c, "dyn", "retention.ms").await, Some(("7200000".into(), 2)));
 
+    // Kafka answers INVALID_REQUEST for a bad dynamic broker value.
     let (code, msg) = incremental_on(&mut c, 4, "", &[("log.retention.ms", 0, Some("soon"))]).await;
-    assert_eq!(code, ResponseError::InvalidConfig.code());
+    assert_eq!(code, ResponseError::InvalidRequest.code());
     assert!(msg.unwrap_or_default().contains("log.retention.ms"));
     let (code, _) = incremental_on(&mut c, 4, "", &[("broker.id", 0, Some("7"))]).await;
     assert_eq!(code, ResponseError::InvalidRequest.code());

@@ -39,7 +39,7 @@ async fn apply(
     let topic = image
         .topics
         .get(name)
-        .ok_or((ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist")))?;
+        .ok_or((ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist.")))?;
     let mut configs = topic.configs.clone();
     change(&mut configs)?;
     let pairs: Vec<(String, String)> = configs.into_iter().collect();
@@ -50,7 +50,7 @@ async fn apply(
     }
     match broker.set_topic_configs(name, configs).await {
         Ok(true) => Ok(()),
-        Ok(false) => Err((ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist"))),
+        Ok(false) => Err((ResponseError::UnknownTopicOrPartition, format!("The topic '{name}' does not exist."))),
         Err(e) => Err((ResponseError::UnknownServerError, e.to_string())),
     }
 }
@@ -94,17 +94,18 @@ async fn apply_broker(
     if !fixed.is_empty() {
         return Err((
             ResponseError::InvalidRequest,
-            format!("Cannot update these configs dynamically: {}", fixed.join(", ")),
+            format!("Cannot update these configs dynamically: [{}]", fixed.join(", ")),
         ));
     }
     let mut normalized = BTreeMap::new();
     for (k, v) in configs {
-        if !dynamic_broker_key(&k) {
-            return Err((ResponseError::InvalidConfig, format!("Unknown or read-only broker config {k}")));
-        }
-        let topic_key = topic_config::topic_key_of(&k).expect("dynamic keys are topic defaults");
-        let v = topic_config::validate_value(topic_key, &v)
-            .map_err(|m| (ResponseError::InvalidConfig, m.replace(topic_key, &k)))?;
+        // Properties gregor does not know are kept (Kafka keeps them too); they change nothing.
+        let v = match topic_config::topic_key_of(&k).filter(|_| dynamic_broker_key(&k)) {
+            // Kafka answers INVALID_REQUEST for a bad dynamic broker value.
+            Some(topic_key) => topic_config::validate_value(topic_key, &v)
+                .map_err(|m| (ResponseError::InvalidRequest, m.replace(topic_key, &k)))?,
+            None => v,
+        };
         normalized.insert(k, v);
     }
     if validate_only {
@@ -153,28 +154,41 @@ pub async fn handle_incremental(
             .collect();
         let outcome = apply(broker, res.resource_type, res.resource_name.as_str(), req.validate_only, |configs| {
             for (k, op, v) in ops {
-                if res.resource_type == RESOURCE_TOPIC {
-                    topic_config::validate_value(&k, v.as_deref().unwrap_or("0")).or_else(|e| if e.starts_with("Unknown") { Err(e) } else { Ok(String::new()) }).map_err(|m| (ResponseError::InvalidConfig, m))?;
+                // Deleting a name that is not set (even an unknown one) is no error, as in Kafka.
+                if res.resource_type == RESOURCE_TOPIC && op != 1 {
+                    topic_config::validate_value(&k, v.as_deref().unwrap_or("0"))
+                        .or_else(|e| if e.starts_with("Unknown") { Err(e) } else { Ok(String::new()) })
+                        .map_err(|m| (ResponseError::InvalidConfig, m))?;
                 }
-                let list = |s: &str| -> Vec<String> { s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect() };
+                let list = |s: &str| -> Vec<String> {
+                    s.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect()
+                };
                 match op {
                     0 => {
-                        let v = v.ok_or((ResponseError::InvalidRequest, format!("Null value not supported for {k}")))?;
+                        let v =
+                            v.ok_or((ResponseError::InvalidRequest, format!("Null value not supported for {k}")))?;
                         configs.insert(k, v);
                     }
                     1 => {
                         configs.remove(&k);
                     }
                     2 | 3 => {
-                        if k != "cleanup.policy" && k != "log.cleanup.policy" {
-                            return Err((ResponseError::InvalidConfig, format!("Config value append/subtract is not allowed for config key {k} since it is not a list type")));
+                        let list_key = topic_config::is_list(&k)
+                            || topic_config::topic_key_of(&k).is_some_and(topic_config::is_list);
+                        if !list_key {
+                            let verb = if op == 2 { "APPEND to" } else { "SUBTRACT from" };
+                            return Err((
+                                ResponseError::InvalidConfig,
+                                format!("Can't {verb} key {k} because its type is not LIST."),
+                            ));
                         }
                         let image = broker.image();
                         let defaults = broker.defaults(&image);
-                        let current = configs.get(&k).cloned().unwrap_or_else(|| match topic_config::topic_key_of(&k) {
-                            Some(tk) => topic_config::value_of(&BTreeMap::new(), &defaults, tk).unwrap_or_default(),
-                            None => topic_config::value_of(&BTreeMap::new(), &defaults, &k).unwrap_or_default(),
-                        });
+                        let current =
+                            configs.get(&k).cloned().unwrap_or_else(|| match topic_config::topic_key_of(&k) {
+                                Some(tk) => topic_config::value_of(&BTreeMap::new(), &defaults, tk).unwrap_or_default(),
+                                None => topic_config::value_of(&BTreeMap::new(), &defaults, &k).unwrap_or_default(),
+                            });
                         let mut items = list(&current);
                         for item in list(v.as_deref().unwrap_or("")) {
                             if op == 2 && !items.contains(&item) {

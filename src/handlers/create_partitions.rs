@@ -38,11 +38,11 @@ async fn add(
     if t.count < current {
         return Err((
             ResponseError::InvalidPartitions,
-            format!("Topic currently has {current} partitions, which is higher than the requested {}.", t.count),
+            format!("The topic {name} currently has {current} partition(s); {} would not be an increase.", t.count),
         ));
     }
     if t.count == current {
-        return Err((ResponseError::InvalidPartitions, format!("Topic already has {current} partitions.")));
+        return Err((ResponseError::InvalidPartitions, format!("Topic already has {current} partition(s).")));
     }
     let nodes: Vec<i32> = image.brokers.keys().copied().collect();
     let rf = topic.partitions.first().map(|p| p.replicas.len()).unwrap_or(1) as i16;

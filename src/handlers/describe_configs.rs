@@ -42,11 +42,16 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                             continue;
                         }
                         let mut c = entry(e.name, &e.value, e.source as i8, e.read_only, ctx.version);
+                        c.config_type = topic_config::config_type(e.name);
                         if req.include_synonyms {
                             if e.source == Source::TopicConfig {
                                 c.synonyms.push(synonym(e.name, &e.value, Source::TopicConfig as i8));
                             }
-                            if let Some(bk) = e.broker_key {
+                            // Broker levels only when some level sets the property, then Kafka's
+                            // default; a value that is Kafka's default has no synonyms.
+                            if let Some(bk) = e.broker_key
+                                && !defaults.broker_levels(bk).is_empty()
+                            {
                                 c.synonyms.extend(broker_synonyms(&defaults, bk));
                             }
                         }
@@ -62,10 +67,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                         if wanted(k) {
                             let mut c = entry(k, v, Source::DynamicDefaultBroker as i8, false, ctx.version);
                             if req.include_synonyms {
-                                c.synonyms = broker_synonyms(&defaults, k)
-                                    .into_iter()
-                                    .filter(|s| s.source != Source::DynamicBroker as i8)
-                                    .collect();
+                                c.synonyms.push(synonym(k, v, Source::DynamicDefaultBroker as i8));
                             }
                             out.configs.push(c);
                         }
@@ -77,10 +79,21 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                         broker.config.node_id
                     )));
                 } else {
-                    for (k, v) in broker_configs(broker) {
-                        if wanted(k) {
-                            out.configs.push(entry(k, &v, Source::StaticBroker as i8, true, ctx.version));
+                    for (k, v, default) in broker_configs(broker) {
+                        if !wanted(k) {
+                            continue;
                         }
+                        // Set in server.properties unless it is Kafka's default value.
+                        let is_static = default.as_ref().is_none_or(|d| *d != v);
+                        let source = if is_static { Source::StaticBroker } else { Source::Default };
+                        let mut c = entry(k, &v, source as i8, true, ctx.version);
+                        if req.include_synonyms {
+                            c.synonyms.push(synonym(k, &v, source as i8));
+                            if let Some(d) = default.filter(|_| is_static) {
+                                c.synonyms.push(synonym(k, &d, Source::Default as i8));
+                            }
+                        }
+                        out.configs.push(c);
                     }
                     let mut dynamic: Vec<&str> = topic_config::TOPIC_CONFIGS.iter().filter_map(|c| c.2).collect();
                     dynamic.extend(
@@ -120,6 +133,8 @@ fn entry(name: &str, value: &str, source: i8, read_only: bool, _version: i16) ->
     c.read_only = read_only;
     c.config_source = source;
     c.is_sensitive = false;
+    // Documentation is only sent when asked for (v3+ include_documentation); null otherwise.
+    c.documentation = None;
     c
 }
 
@@ -135,23 +150,52 @@ fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
 fn broker_synonyms(defaults: &topic_config::Defaults, key: &str) -> Vec<DescribeConfigsSynonym> {
     let mut out: Vec<DescribeConfigsSynonym> =
         defaults.broker_levels(key).iter().map(|(v, src)| synonym(key, v, *src as i8)).collect();
-    if let Some(d) = topic_config::broker_default(key) {
-        out.push(synonym(key, d, Source::Default as i8));
+    if let Some((k, d)) = topic_config::default_synonym(key) {
+        out.push(synonym(k, d, Source::Default as i8));
     }
     out
 }
 
-fn broker_configs(broker: &Broker) -> Vec<(&'static str, String)> {
+/// Read-only broker properties: (name, value, Kafka's default if it has one).
+fn broker_configs(broker: &Broker) -> Vec<(&'static str, String, Option<String>)> {
     let c = &broker.config;
+    let d = crate::config::Config::default();
     let (host, port) = c.advertised();
     vec![
-        ("node.id", c.node_id.to_string()),
-        ("broker.id", c.node_id.to_string()),
-        ("advertised.listeners", format!("{}://{host}:{port}", c.listeners[0].name)),
-        ("log.dirs", c.log_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(",")),
-        ("num.partitions", c.num_partitions.to_string()),
-        ("default.replication.factor", c.default_replication_factor.to_string()),
-        ("auto.create.topics.enable", c.auto_create_topics_enable.to_string()),
-        ("socket.request.max.bytes", c.socket_request_max_bytes.to_string()),
+        ("node.id", c.node_id.to_string(), None),
+        ("broker.id", c.node_id.to_string(), None),
+        ("advertised.listeners", format!("{}://{host}:{port}", c.listeners[0].name), None),
+        ("log.dirs", c.log_dirs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(","), None),
+        ("num.partitions", c.num_partitions.to_string(), Some(d.num_partitions.to_string())),
+        (
+            "default.replication.factor",
+            c.default_replication_factor.to_string(),
+            Some(d.default_replication_factor.to_string()),
+        ),
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics_enable.to_string(),
+            Some(d.auto_create_topics_enable.to_string()),
+        ),
+        (
+            "socket.request.max.bytes",
+            c.socket_request_max_bytes.to_string(),
+            Some(d.socket_request_max_bytes.to_string()),
+        ),
+        (
+            "log.retention.check.interval.ms",
+            c.log_retention_check_interval_ms.to_string(),
+            Some(d.log_retention_check_interval_ms.to_string()),
+        ),
+        (
+            "offsets.topic.num.partitions",
+            c.offsets_topic_num_partitions.to_string(),
+            Some(d.offsets_topic_num_partitions.to_string()),
+        ),
+        (
+            "transaction.state.log.num.partitions",
+            c.transaction_state_log_num_partitions.to_string(),
+            Some(d.transaction_state_log_num_partitions.to_string()),
+        ),
     ]
 }

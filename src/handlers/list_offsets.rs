@@ -52,7 +52,8 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: ListOffsetsRequest) ->
                     pr.offset = offset;
                     pr.timestamp = ts;
                 }
-                Ok(None) => {}
+                // Nothing at or after the timestamp: Kafka answers -1 for offset, time and epoch.
+                Ok(None) => pr.leader_epoch = -1,
                 Err(e) => pr.error_code = errors::store_error(&e).code(),
             }
             out.partitions.push(pr);

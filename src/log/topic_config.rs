@@ -22,6 +22,9 @@ pub enum Kind {
 /// Every topic config: name, kind, the broker property it falls back to, and Kafka's default.
 pub const TOPIC_CONFIGS: &[(&str, Kind, Option<&str>, &str)] = &[
     ("cleanup.policy", Kind::List, Some("log.cleanup.policy"), "delete"),
+    ("compression.gzip.level", Kind::Int { min: -1 }, Some("compression.gzip.level"), "-1"),
+    ("compression.lz4.level", Kind::Int { min: 1 }, Some("compression.lz4.level"), "9"),
+    ("compression.zstd.level", Kind::Int { min: -131072 }, Some("compression.zstd.level"), "3"),
     (
         "compression.type",
         Kind::OneOf(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
@@ -32,7 +35,9 @@ pub const TOPIC_CONFIGS: &[(&str, Kind, Option<&str>, &str)] = &[
     ("file.delete.delay.ms", Kind::Long { min: 0 }, Some("log.segment.delete.delay.ms"), "60000"),
     ("flush.messages", Kind::Long { min: 1 }, Some("log.flush.interval.messages"), "9223372036854775807"),
     ("flush.ms", Kind::Long { min: 0 }, Some("log.flush.interval.ms"), "9223372036854775807"),
+    ("follower.replication.throttled.replicas", Kind::List, None, ""),
     ("index.interval.bytes", Kind::Int { min: 0 }, Some("log.index.interval.bytes"), "4096"),
+    ("leader.replication.throttled.replicas", Kind::List, None, ""),
     ("local.retention.bytes", Kind::Long { min: -2 }, Some("log.local.retention.bytes"), "-2"),
     ("local.retention.ms", Kind::Long { min: -2 }, Some("log.local.retention.ms"), "-2"),
     ("max.compaction.lag.ms", Kind::Long { min: 1 }, Some("log.cleaner.max.compaction.lag.ms"), "9223372036854775807"),
@@ -54,6 +59,8 @@ pub const TOPIC_CONFIGS: &[(&str, Kind, Option<&str>, &str)] = &[
     ("min.compaction.lag.ms", Kind::Long { min: 0 }, Some("log.cleaner.min.compaction.lag.ms"), "0"),
     ("min.insync.replicas", Kind::Int { min: 1 }, Some("min.insync.replicas"), "1"),
     ("preallocate", Kind::Bool, Some("log.preallocate"), "false"),
+    ("remote.log.copy.disable", Kind::Bool, None, "false"),
+    ("remote.log.delete.on.disable", Kind::Bool, None, "false"),
     ("remote.storage.enable", Kind::Bool, None, "false"),
     ("retention.bytes", Kind::Long { min: -1 }, Some("log.retention.bytes"), "-1"),
     ("retention.ms", Kind::Long { min: -1 }, Some("log.retention.ms"), "604800000"),
@@ -62,7 +69,6 @@ pub const TOPIC_CONFIGS: &[(&str, Kind, Option<&str>, &str)] = &[
     ("segment.jitter.ms", Kind::Long { min: 0 }, Some("log.roll.jitter.ms"), "0"),
     ("segment.ms", Kind::Long { min: 1 }, Some("log.roll.ms"), "604800000"),
     ("unclean.leader.election.enable", Kind::Bool, Some("unclean.leader.election.enable"), "false"),
-    ("message.downconversion.enable", Kind::Bool, Some("log.message.downconversion.enable"), "true"),
 ];
 
 fn find(name: &str) -> Option<&'static (&'static str, Kind, Option<&'static str>, &'static str)> {
@@ -94,8 +100,14 @@ pub fn validate_value(name: &str, value: &str) -> Result<String, String> {
         }
         Kind::Ratio => {
             let f: f64 = v.parse().map_err(|_| bad("Not a number of type DOUBLE"))?;
-            if !(0.0..=1.0).contains(&f) {
-                return Err(bad("Value must be between 0 and 1"));
+            // Kafka names the parsed double, as Java prints it ("2.0").
+            let shown = if f.fract() == 0.0 && f.abs() < 1e7 { format!("{f:.1}") } else { f.to_string() };
+            let out_of_range = |what: &str| format!("Invalid value {shown} for configuration {name}: {what}");
+            if f < 0.0 {
+                return Err(out_of_range("Value must be at least 0"));
+            }
+            if f > 1.0 {
+                return Err(out_of_range("Value must be no more than 1"));
             }
         }
         Kind::OneOf(allowed) => {
@@ -105,8 +117,12 @@ pub fn validate_value(name: &str, value: &str) -> Result<String, String> {
         }
         Kind::List => {
             let items: Vec<&str> = v.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-            if name == "cleanup.policy" && items.iter().any(|i| *i != "delete" && *i != "compact") {
-                return Err(bad("Invalid value: must be delete and/or compact"));
+            if name == "cleanup.policy"
+                && let Some(item) = items.iter().find(|i| **i != "delete" && **i != "compact")
+            {
+                return Err(format!(
+                    "Invalid value {item} for configuration {name}: String must be one of: compact, delete"
+                ));
             }
             return Ok(items.join(","));
         }
@@ -180,6 +196,35 @@ impl<'a> Defaults<'a> {
             out.push((v, Source::StaticBroker));
         }
         out
+    }
+}
+
+/// Kafka's ConfigType code of a topic config (DescribeConfigs v3+).
+pub fn config_type(name: &str) -> i8 {
+    match find(name).map(|c| c.1) {
+        Some(Kind::Bool) => 1,
+        Some(Kind::OneOf(_) | Kind::Text) => 2,
+        Some(Kind::Int { .. }) => 3,
+        Some(Kind::Long { .. }) => 5,
+        Some(Kind::Ratio) => 6,
+        Some(Kind::List) => 7,
+        None => 0,
+    }
+}
+
+/// True when a topic config holds a list (APPEND and SUBTRACT apply).
+pub fn is_list(name: &str) -> bool {
+    matches!(find(name).map(|c| c.1), Some(Kind::List))
+}
+
+/// The Kafka default a broker property's synonym chain ends with: retention and roll times are
+/// defaulted in hours.
+pub fn default_synonym(broker_key: &str) -> Option<(&'static str, &'static str)> {
+    match broker_key {
+        "log.retention.ms" => Some(("log.retention.hours", "168")),
+        "log.roll.ms" => Some(("log.roll.hours", "168")),
+        "log.roll.jitter.ms" => Some(("log.roll.jitter.hours", "0")),
+        k => TOPIC_CONFIGS.iter().find(|c| c.2 == Some(k)).map(|c| (c.2.unwrap_or_default(), c.3)),
     }
 }
 
