@@ -16,6 +16,7 @@ SCENARIOS = [
     ("librdkafka", "confluent"),
     ("python", "kafka_python"),
     ("java", "cli"),
+    ("librdkafka", "admin_configs"),
     ("java", "console_group"),
     ("librdkafka", "restart"),
     ("java", "consumer_groups_cli"),
@@ -25,6 +26,8 @@ SCENARIOS = [
     ("librdkafka", "transactions"),
     ("java", "transactions"),
     ("mixed", "group_kip848"),
+    ("java", "broker_configs"),
+    ("java", "topic_admin"),
     ("mixed", "group_migration"),
     ("java", "streams_eos"),
 ]

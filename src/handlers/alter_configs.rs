@@ -176,10 +176,10 @@ pub async fn handle_incremental(
                         let list_key = topic_config::is_list(&k)
                             || topic_config::topic_key_of(&k).is_some_and(topic_config::is_list);
                         if !list_key {
-                            let verb = if op == 2 { "APPEND to" } else { "SUBTRACT from" };
+                            let verb = if op == 2 { "APPEND" } else { "SUBTRACT" };
                             return Err((
                                 ResponseError::InvalidConfig,
-                                format!("Can't {verb} key {k} because its type is not LIST."),
+                                format!("Can't {verb} to key {k} because its type is not LIST."),
                             ));
                         }
                         let image = broker.image();

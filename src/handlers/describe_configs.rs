@@ -47,11 +47,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                             if e.source == Source::TopicConfig {
                                 c.synonyms.push(synonym(e.name, &e.value, Source::TopicConfig as i8));
                             }
-                            // Broker levels only when some level sets the property, then Kafka's
-                            // default; a value that is Kafka's default has no synonyms.
-                            if let Some(bk) = e.broker_key
-                                && !defaults.broker_levels(bk).is_empty()
-                            {
+                            if let Some(bk) = e.broker_key {
                                 c.synonyms.extend(broker_synonyms(&defaults, bk));
                             }
                         }
@@ -150,7 +146,11 @@ fn synonym(name: &str, value: &str, source: i8) -> DescribeConfigsSynonym {
 fn broker_synonyms(defaults: &topic_config::Defaults, key: &str) -> Vec<DescribeConfigsSynonym> {
     let mut out: Vec<DescribeConfigsSynonym> =
         defaults.broker_levels(key).iter().map(|(v, src)| synonym(key, v, *src as i8)).collect();
-    if let Some((k, d)) = topic_config::default_synonym(key) {
+    // Kafka's default closes the chain; a default kept under another name (log.retention.hours
+    // for log.retention.ms) shows only when some level sets the property.
+    if let Some((k, d)) = topic_config::default_synonym(key)
+        && (k == key || !out.is_empty())
+    {
         out.push(synonym(k, d, Source::Default as i8));
     }
     out
