@@ -7,7 +7,16 @@ async fn advertises_the_table_at_every_version() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     for v in 0..=4 {
-        let ResponseKind::ApiVersions(r) = c.send(v, RequestKind::ApiVersions(ApiVersionsRequest::default())).await
+        let ResponseKind::ApiVersions(r) = c
+            .send(
+                v,
+                RequestKind::ApiVersions(
+                    ApiVersionsRequest::default()
+                        .with_client_software_name(s("protocol-tests"))
+                        .with_client_software_version(s("1.0")),
+                ),
+            )
+            .await
         else {
             unreachable!()
         };

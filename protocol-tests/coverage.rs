@@ -5,7 +5,7 @@ use kafka_protocol::messages::*;
 
 use crate::common::*;
 
-fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
+pub fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
     match key {
         ApiKey::Produce => {
             let mut p = produce_request::PartitionProduceData::default();
@@ -50,7 +50,11 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
             }
             RequestKind::FindCoordinator(r)
         }
-        ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
+        ApiKey::ApiVersions => RequestKind::ApiVersions(
+            ApiVersionsRequest::default()
+                .with_client_software_name(s("protocol-tests"))
+                .with_client_software_version(s("1.0")),
+        ),
         ApiKey::CreateTopics => {
             let mut t = create_topics_request::CreatableTopic::default();
             t.name = name("cover");
@@ -123,6 +127,8 @@ fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
         ApiKey::ConsumerGroupHeartbeat => RequestKind::ConsumerGroupHeartbeat(
             ConsumerGroupHeartbeatRequest::default()
                 .with_group_id(GroupId(s(&format!("cover-kip848-v{version}"))))
+                // From v1 the client generates its member id.
+                .with_member_id(s(if version >= 1 { "5bV0a7m1Rr6m3xPzQ4cKLw" } else { "" }))
                 .with_member_epoch(0)
                 .with_rebalance_timeout_ms(30_000)
                 .with_subscribed_topic_names(Some(vec![name("cover")]))
@@ -282,7 +288,15 @@ async fn every_api_at_min_and_max_version() {
                     let want = if version >= 4 { ResponseError::MemberIdRequired.code() } else { 0 };
                     r.error_code == want
                 }
-                ResponseKind::SyncGroup(r) => r.error_code == ResponseError::UnknownMemberId.code(),
+                // From v5 the sample's missing protocol type and name are refused first.
+                ResponseKind::SyncGroup(r) => {
+                    let want = if version >= 5 {
+                        ResponseError::InconsistentGroupProtocol
+                    } else {
+                        ResponseError::UnknownMemberId
+                    };
+                    r.error_code == want.code()
+                }
                 ResponseKind::Heartbeat(r) => r.error_code == ResponseError::UnknownMemberId.code(),
                 ResponseKind::LeaveGroup(r) => {
                     r.error_code == ResponseError::UnknownMemberId.code()

@@ -301,7 +301,8 @@ async fn join_errors() {
 async fn consumer_heartbeat(c: &mut Client, group: &str, member: &str, epoch: i32) -> ConsumerGroupHeartbeatResponse {
     let mut r = ConsumerGroupHeartbeatRequest::default()
         .with_group_id(GroupId(s(group)))
-        .with_member_id(s(member))
+        // From v1 the client generates its member id.
+        .with_member_id(s(if member.is_empty() { "x6cSZ0dRQk2rVh1n4bE0Ag" } else { member }))
         .with_member_epoch(epoch)
         .with_rebalance_timeout_ms(if epoch == 0 { 30_000 } else { -1 });
     if epoch == 0 {

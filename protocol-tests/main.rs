@@ -6,6 +6,7 @@ mod common;
 mod admin;
 mod api_versions;
 mod coverage;
+mod differential;
 mod fetch;
 mod groups;
 mod list_offsets;

@@ -22,8 +22,25 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle(_ctx: &RequestContext, _req: ApiVersionsRequest) -> ApiVersionsResponse {
+/// Kafka's rule for ClientSoftwareName and ClientSoftwareVersion (v3+).
+fn valid_software_field(s: &str) -> bool {
+    let b = s.as_bytes();
+    let edge = |c: &u8| c.is_ascii_alphanumeric();
+    !b.is_empty()
+        && edge(&b[0])
+        && edge(&b[b.len() - 1])
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
+}
+
+pub fn handle(ctx: &RequestContext, req: ApiVersionsRequest) -> ApiVersionsResponse {
     let mut r = ApiVersionsResponse::default();
+    if ctx.version >= 3
+        && !(valid_software_field(&req.client_software_name) && valid_software_field(&req.client_software_version))
+    {
+        // As Kafka: a malformed client name or version gets INVALID_REQUEST and no ranges.
+        r.error_code = ResponseError::InvalidRequest.code();
+        return r;
+    }
     r.api_keys = api_keys();
     r.finalized_features_epoch = -1;
     r

@@ -47,7 +47,8 @@ fn describe(g: &ConsumerGroup, image: &Image, version: i16) -> DescribedGroup {
             mm.client_id = str_bytes(m.client_id.clone());
             mm.client_host = str_bytes(m.client_host.clone());
             mm.subscribed_topic_names = m.subscribed_names.iter().map(|n| TopicName(str_bytes(n.clone()))).collect();
-            mm.subscribed_topic_regex = m.subscribed_regex.clone().map(str_bytes);
+            // Kafka sends an empty string, not null, for a member without a regex.
+            mm.subscribed_topic_regex = Some(str_bytes(m.subscribed_regex.clone().unwrap_or_default()));
             mm.assignment = assignment(&m.assigned, image);
             mm.target_assignment = assignment(g.target.get(&m.id).unwrap_or(&Default::default()), image);
             if version >= 1 {

@@ -20,7 +20,10 @@ pub async fn handle(
     let group = req.group_id.0.to_string();
     let invalid = if group.is_empty() {
         Some("GroupId can't be empty.")
-    } else if req.member_epoch > 0 && req.member_id.is_empty() {
+    } else if (ctx.version >= 1 || req.member_epoch > 0 || req.member_epoch == consumer::LEAVE_EPOCH)
+        && req.member_id.is_empty()
+    {
+        // From v1 the client generates its member id (KIP-1082).
         Some("MemberId can't be empty.")
     } else if req.member_epoch == 0 && req.rebalance_timeout_ms < 0 {
         Some("RebalanceTimeoutMs must be provided in first request.")

@@ -109,6 +109,8 @@ fn read_all(
     for (key, sp) in &plan.partitions {
         let topic = if ctx.version >= 13 { image.topic_by_id(&key.topic_id) } else { image.topics.get(&key.topic) };
         let mut pd = PartitionData::default();
+        // Null unless a read_committed read lists aborted transactions, as Kafka sends it.
+        pd.aborted_transactions = None;
         pd.partition_index = key.partition;
         pd.high_watermark = -1;
         pd.last_stable_offset = -1;

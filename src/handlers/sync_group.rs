@@ -8,6 +8,12 @@ use crate::broker::Broker;
 pub const VERSIONS: (i16, i16) = (0, 5);
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: SyncGroupRequest) -> SyncGroupResponse {
+    if ctx.version >= 5 && (req.protocol_type.is_none() || req.protocol_name.is_none()) {
+        // From v5 both are mandatory; Kafka refuses the request before looking at the group.
+        let mut r = SyncGroupResponse::default();
+        r.error_code = kafka_protocol::ResponseError::InconsistentGroupProtocol.code();
+        return r;
+    }
     let assignments = req.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
     let out = broker
         .groups

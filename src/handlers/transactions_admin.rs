@@ -54,8 +54,7 @@ pub async fn describe(
     for id in req.transactional_ids {
         let mut d = Described::default();
         d.transactional_id = id.clone();
-        d.producer_id = ProducerId(-1);
-        d.producer_epoch = -1;
+        // An unknown id keeps the schema's zero defaults, as Kafka answers.
         d.transaction_start_time_ms = -1;
         match broker.txns.get(id.0.as_str()) {
             None => d.error_code = ResponseError::TransactionalIdNotFound.code(),
