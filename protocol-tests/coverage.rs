@@ -222,6 +222,39 @@ pub fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
         ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
             DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(s("cover-txn"))]),
         ),
+        ApiKey::ElectLeaders => {
+            RequestKind::ElectLeaders(ElectLeadersRequest::default().with_topic_partitions(Some(vec![
+            elect_leaders_request::TopicPartitions::default().with_topic(name("cover")).with_partitions(vec![0, 99]),
+        ])))
+        }
+        ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default().with_timeout_ms(10_000).with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(name("cover"))
+                    .with_partitions(vec![
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_partition_index(0)
+                            .with_replicas(Some(vec![BrokerId(1)])),
+                        alter_partition_reassignments_request::ReassignablePartition::default()
+                            .with_partition_index(0)
+                            .with_replicas(None),
+                    ]),
+            ]),
+        ),
+        ApiKey::ListPartitionReassignments => RequestKind::ListPartitionReassignments(
+            ListPartitionReassignmentsRequest::default().with_timeout_ms(10_000).with_topics(None),
+        ),
+        ApiKey::AlterReplicaLogDirs => {
+            RequestKind::AlterReplicaLogDirs(AlterReplicaLogDirsRequest::default().with_dirs(vec![
+                alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+                    .with_path(s("/nonexistent-dir"))
+                    .with_topics(vec![
+                        alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+                            .with_name(name("cover"))
+                            .with_partitions(vec![0]),
+                    ]),
+            ]))
+        }
         ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(vec![
             write_txn_markers_request::WritableTxnMarker::default()
                 .with_producer_id(ProducerId(424242))
@@ -351,6 +384,21 @@ async fn every_api_at_min_and_max_version() {
                     r.transaction_states[0].error_code == ResponseError::TransactionalIdNotFound.code()
                 }
                 ResponseKind::DescribeProducers(r) => r.topics[0].partitions[0].error_code == 0,
+                ResponseKind::ElectLeaders(r) => {
+                    let p = &r.replica_election_results[0].partition_result;
+                    p[0].error_code == ResponseError::ElectionNotNeeded.code()
+                        && p[1].error_code == ResponseError::UnknownTopicOrPartition.code()
+                }
+                ResponseKind::AlterPartitionReassignments(r) => {
+                    let p = &r.responses[0].partitions;
+                    r.error_code == 0
+                        && p[0].error_code == 0
+                        && p[1].error_code == ResponseError::NoReassignmentInProgress.code()
+                }
+                ResponseKind::ListPartitionReassignments(r) => r.error_code == 0 && r.topics.is_empty(),
+                ResponseKind::AlterReplicaLogDirs(r) => {
+                    r.results[0].partitions[0].error_code == ResponseError::LogDirNotFound.code()
+                }
                 ResponseKind::WriteTxnMarkers(r) => {
                     let p = &r.markers[0].topics[0].partitions;
                     p[0].error_code == 0 && p[1].error_code == ResponseError::UnknownTopicOrPartition.code()

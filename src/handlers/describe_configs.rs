@@ -62,6 +62,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                     for (k, v) in image.broker_configs.get("").into_iter().flatten() {
                         if wanted(k) {
                             let mut c = entry(k, v, Source::DynamicDefaultBroker as i8, false, ctx.version);
+                            c.config_type = topic_config::topic_key_of(k).map_or(0, topic_config::config_type);
                             if req.include_synonyms {
                                 c.synonyms.push(synonym(k, v, Source::DynamicDefaultBroker as i8));
                             }
@@ -83,6 +84,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                         let is_static = default.as_ref().is_none_or(|d| *d != v);
                         let source = if is_static { Source::StaticBroker } else { Source::Default };
                         let mut c = entry(k, &v, source as i8, true, ctx.version);
+                        c.config_type = static_type(k);
                         if req.include_synonyms {
                             c.synonyms.push(synonym(k, &v, source as i8));
                             if let Some(d) = default.filter(|_| is_static) {
@@ -105,6 +107,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                             (topic_config::broker_default(k).unwrap_or_default().to_string(), Source::Default)
                         });
                         let mut c = entry(k, &value, source as i8, false, ctx.version);
+                        c.config_type = topic_config::topic_key_of(k).map_or(0, topic_config::config_type);
                         if req.include_synonyms {
                             c.synonyms = broker_synonyms(&defaults, k);
                         }
@@ -154,6 +157,16 @@ fn broker_synonyms(defaults: &topic_config::Defaults, key: &str) -> Vec<Describe
         out.push(synonym(k, d, Source::Default as i8));
     }
     out
+}
+
+/// Kafka's ConfigType of the read-only broker properties below.
+fn static_type(key: &str) -> i8 {
+    match key {
+        "auto.create.topics.enable" => 1,
+        "advertised.listeners" | "log.dirs" => 7,
+        "log.retention.check.interval.ms" => 5,
+        _ => 3,
+    }
 }
 
 /// Read-only broker properties: (name, value, Kafka's default if it has one).

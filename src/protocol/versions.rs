@@ -59,6 +59,10 @@ pub const SUPPORTED: &[ApiSupport] = &[
     api(ApiKey::DescribeTransactions, handlers::transactions_admin::DESCRIBE_VERSIONS),
     api(ApiKey::DescribeProducers, handlers::transactions_admin::PRODUCERS_VERSIONS),
     api(ApiKey::WriteTxnMarkers, handlers::write_txn_markers::VERSIONS),
+    api(ApiKey::ElectLeaders, handlers::replicas::ELECT_VERSIONS),
+    api(ApiKey::AlterPartitionReassignments, handlers::replicas::ALTER_REASSIGN_VERSIONS),
+    api(ApiKey::ListPartitionReassignments, handlers::replicas::LIST_REASSIGN_VERSIONS),
+    api(ApiKey::AlterReplicaLogDirs, handlers::replicas::LOG_DIRS_VERSIONS),
     api(ApiKey::OffsetForLeaderEpoch, handlers::offset_for_leader_epoch::VERSIONS),
     api(ApiKey::DescribeLogDirs, handlers::describe_log_dirs::VERSIONS),
 ];

@@ -132,6 +132,16 @@ async fn route(
         RequestKind::DescribeTransactions(r) => {
             ResponseKind::DescribeTransactions(transactions_admin::describe(broker, ctx, r).await)
         }
+        RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(replicas::elect_leaders(broker, ctx, r)),
+        RequestKind::AlterPartitionReassignments(r) => {
+            ResponseKind::AlterPartitionReassignments(replicas::alter_reassignments(broker, ctx, r))
+        }
+        RequestKind::ListPartitionReassignments(r) => {
+            ResponseKind::ListPartitionReassignments(replicas::list_reassignments(broker, ctx, r))
+        }
+        RequestKind::AlterReplicaLogDirs(r) => {
+            ResponseKind::AlterReplicaLogDirs(replicas::alter_log_dirs(broker, ctx, r))
+        }
         RequestKind::WriteTxnMarkers(r) => {
             ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, ctx, r).await)
         }
