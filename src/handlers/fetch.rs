@@ -194,7 +194,7 @@ fn respond(broker: &Broker, ctx: &RequestContext, plan: &Plan, results: Vec<Part
         if plan.incremental && !fetch_session::has_news(sp, hw, log_start, res.records, res.error) {
             continue;
         }
-        broker.fetch_sessions.sent(plan.session_id, &res.key, hw, log_start);
+        broker.fetch_sessions.sent(plan.session_id, &res.key, hw, log_start, res.records > 0);
         let same_topic = r.responses.last().is_some_and(|t: &FetchableTopicResponse| {
             if ctx.version >= 13 { t.topic_id == res.key.topic_id } else { t.topic.0.as_str() == res.key.topic }
         });

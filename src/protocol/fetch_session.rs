@@ -106,13 +106,19 @@ impl FetchSessions {
         Ok(Plan { session_id, incremental: true, partitions })
     }
 
-    /// Records what was sent for a partition (high watermark, log start) after a response.
-    pub fn sent(&self, session_id: i32, key: &PartitionKey, hw: i64, log_start: i64) {
+    /// Records what was sent for a partition (high watermark, log start) after a response. A
+    /// partition that returned records moves to the end of the session, so the next fetch
+    /// serves the others first when the response size limit is small (as Kafka rotates them).
+    pub fn sent(&self, session_id: i32, key: &PartitionKey, hw: i64, log_start: i64, had_records: bool) {
         if session_id == 0 {
             return;
         }
         let mut g = self.inner.lock().unwrap();
-        if let Some(p) = g.sessions.get_mut(&session_id).and_then(|s| s.partitions.get_mut(key)) {
+        let Some(s) = g.sessions.get_mut(&session_id) else { return };
+        if had_records && let Some(mut p) = s.partitions.shift_remove(key) {
+            p.sent = Some((hw, log_start));
+            s.partitions.insert(key.clone(), p);
+        } else if let Some(p) = s.partitions.get_mut(key) {
             p.sent = Some((hw, log_start));
         }
     }
@@ -162,7 +168,7 @@ mod tests {
         let plan = s.begin(0, INITIAL_EPOCH, vec![(key(0), part(0)), (key(1), part(0))], vec![]).unwrap();
         assert!(!plan.incremental && plan.session_id != 0);
         let id = plan.session_id;
-        s.sent(id, &key(0), 5, 0);
+        s.sent(id, &key(0), 5, 0, false);
         // Incremental: only partition 0 moves on; partition 1 is still in the session.
         let plan = s.begin(id, 1, vec![(key(0), part(5))], vec![]).unwrap();
         assert!(plan.incremental);
@@ -171,12 +177,16 @@ mod tests {
         assert_eq!(plan.partitions[0].1.sent, Some((5, 0)), "what was sent is kept across updates");
         assert!(!has_news(&plan.partitions[0].1, 5, 0, 0, false));
         assert!(has_news(&plan.partitions[1].1, 0, 0, 0, false), "never sent");
+        // Partition 0 returned records: it goes to the back, so partition 1 is read first.
+        s.sent(id, &key(0), 9, 0, true);
+        let plan = s.begin(id, 2, vec![], vec![]).unwrap();
+        assert_eq!(plan.partitions.iter().map(|(k, _)| k.partition).collect::<Vec<_>>(), vec![1, 0]);
         // Forgetting removes; a wrong epoch is refused; FINAL closes.
-        let plan = s.begin(id, 2, vec![], vec![key(1)]).unwrap();
+        let plan = s.begin(id, 3, vec![], vec![key(1)]).unwrap();
         assert_eq!(plan.partitions.len(), 1);
         assert_eq!(s.begin(id, 7, vec![], vec![]).unwrap_err(), SessionError::InvalidEpoch);
         let plan = s.begin(id, FINAL_EPOCH, vec![(key(3), part(0))], vec![]).unwrap();
         assert_eq!((plan.session_id, plan.partitions.len()), (0, 1));
-        assert_eq!(s.begin(id, 3, vec![], vec![]).unwrap_err(), SessionError::NotFound);
+        assert_eq!(s.begin(id, 4, vec![], vec![]).unwrap_err(), SessionError::NotFound);
     }
 }
