@@ -16,6 +16,18 @@ Per broker (fresh data dir, free port, topics created with the same partition co
               message (produce() to delivery report, microseconds); first second dropped as warm-up.
               Second opinion: kafka-producer-perf-test at the same rate/acks/linger (ms resolution).
   memory      VmRSS after start-up, VmHWM (peak) and VmRSS at the end
+  (the sections above are "core"; --only picks sections, default all: core,rebalance,soak)
+
+rebalance (fresh broker, group.consumer.heartbeat.interval.ms = --rebalance-heartbeat-ms on both):
+  a group of --rebalance-members Java consumers in one JVM (scripts/bench-java/RebalanceBench.java) on a
+  --rebalance-partitions topic, per protocol (classic range, classic cooperative-sticky, consumer/KIP-848):
+  time from a member joining / one member closing until every member's rebalance callbacks show it holding
+  its share, all partitions owned exactly once; then commitSync of N offsets vs producing N records of
+  an offset record's size in one batch (acks=all), latency and rate
+soak (fresh broker, retention checked every 5 s, Kafka's cleaner prompt): scripts/bench-java/SoakProducer.java
+  produces for --soak-seconds into 3 topics with retention.bytes=16 MiB, segment.bytes=4 MiB and a compacted
+  topic with 10,000 keys; every --soak-interval: the data dir on disk, throughput, latency p50/p99, broker
+  RSS/CPU (logs/<broker>-soak-samples.tsv); table: disk at start/max/end, first vs last third
 """
 
 from __future__ import annotations
@@ -43,6 +55,20 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
+SECTIONS = ("core", "rebalance", "soak")
+# name -> (label, consumer properties); classic members also get heartbeat.interval.ms.
+REBALANCE_PROTOCOLS = {
+    "range": ("classic protocol, range (eager)",
+              {"group.protocol": "classic",
+               "partition.assignment.strategy": "org.apache.kafka.clients.consumer.RangeAssignor"}),
+    "cooperative-sticky": ("classic protocol, cooperative-sticky",
+                           {"group.protocol": "classic",
+                            "partition.assignment.strategy": "org.apache.kafka.clients.consumer.CooperativeStickyAssignor"}),
+    "consumer": ("group.protocol=consumer (KIP-848), uniform", {"group.protocol": "consumer",
+                                                               "group.remote.assignor": "uniform"}),
+}
+
+
 def env_int(name: str, default: int) -> int:
     v = os.environ.get(name)
     return int(v) if v else default
@@ -52,7 +78,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="scripts/bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
-                   help="200,000 records per produce run and 10 s latency runs (~2 min in all)")
+                   help="short runs: core 200,000 records per produce run and 10 s latency runs, rebalance "
+                        "1 round and 3 s commit runs, soak 60 s (~12 min in all for both brokers)")
     p.add_argument("--records", type=int, default=None,
                    help="records per produce run (env BENCH_RECORDS; default 1,000,000, --quick 200,000)")
     p.add_argument("--record-size", type=int, default=env_int("BENCH_RECORD_SIZE", 1024),
@@ -73,11 +100,61 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "gregor process has run for 10 s (env BENCH_WAIT_IDLE; default 0)")
     p.add_argument("--keep", action="store_true", help="keep the brokers' data dirs")
     p.add_argument("--no-build", action="store_true", help="(scripts/bench) do not build gregor first")
+    p.add_argument("--only", default=os.environ.get("BENCH_ONLY", ",".join(SECTIONS)),
+                   help="comma-separated sections to run, of " + ", ".join(SECTIONS)
+                        + " (env BENCH_ONLY; default all): core = start-up, produce, consume, latency, memory; "
+                          "rebalance = 100-member group on 1,000 partitions, and offset commit vs produce; "
+                          "soak = minutes of produce into retention.bytes and compacted topics")
+    g = p.add_argument_group("rebalance section")
+    g.add_argument("--rebalance-members", type=int, default=env_int("BENCH_RB_MEMBERS", 100),
+                   help="group members after the join (env BENCH_RB_MEMBERS; default 100)")
+    g.add_argument("--rebalance-partitions", type=int, default=env_int("BENCH_RB_PARTITIONS", 1000),
+                   help="partitions of the group's topic (env BENCH_RB_PARTITIONS; default 1000)")
+    g.add_argument("--rebalance-rounds", type=int, default=None,
+                   help="join + leave rounds per protocol, median shown (default 3, --quick 1)")
+    g.add_argument("--rebalance-protocols", default=",".join(REBALANCE_PROTOCOLS),
+                   help="comma-separated, of " + ", ".join(REBALANCE_PROTOCOLS) + " (default all)")
+    g.add_argument("--rebalance-heartbeat-ms", type=int, default=env_int("BENCH_RB_HEARTBEAT_MS", 500),
+                   help="heartbeat.interval.ms of the classic members and group.consumer.heartbeat.interval.ms "
+                        "of both brokers (default 500; Kafka's defaults are 3000 and 5000)")
+    g.add_argument("--commit-seconds", type=float, default=None,
+                   help="length of each commit / produce run (default 10, --quick 3)")
+    g.add_argument("--commit-offsets", default="10,1000",
+                   help="offsets per commitSync, comma-separated (default 10,1000)")
+    g = p.add_argument_group("soak section")
+    g.add_argument("--soak-seconds", type=int, default=None,
+                   help="produce time per broker (env BENCH_SOAK_SECONDS; default 300, --quick 60)")
+    g.add_argument("--soak-interval", type=float, default=None,
+                   help="sampling interval in seconds (default 5, --quick 3)")
+    g.add_argument("--soak-rate", type=int, default=env_int("BENCH_SOAK_RATE", 0),
+                   help="records/s in all (env BENCH_SOAK_RATE; default 0 = as fast as the producer goes)")
+    g.add_argument("--soak-value-size", type=int, default=1024, help="record value size (default 1024)")
     a = p.parse_args(argv)
     if a.records is None:
         a.records = env_int("BENCH_RECORDS", 200_000 if a.quick else 1_000_000)
     if a.latency_seconds is None:
         a.latency_seconds = env_int("BENCH_LAT_SECONDS", 10 if a.quick else 30)
+    if a.rebalance_rounds is None:
+        a.rebalance_rounds = env_int("BENCH_RB_ROUNDS", 1 if a.quick else 3)
+    if a.commit_seconds is None:
+        a.commit_seconds = 3.0 if a.quick else 10.0
+    if a.soak_seconds is None:
+        a.soak_seconds = env_int("BENCH_SOAK_SECONDS", 60 if a.quick else 300)
+    if a.soak_interval is None:
+        a.soak_interval = 3.0 if a.quick else 5.0
+    a.only = [s.strip() for s in a.only.split(",") if s.strip()]
+    for s in a.only:
+        if s not in SECTIONS:
+            p.error(f"unknown section {s!r} (of {', '.join(SECTIONS)})")
+    a.rebalance_protocols = [s.strip() for s in a.rebalance_protocols.split(",") if s.strip()]
+    for s in a.rebalance_protocols:
+        if s not in REBALANCE_PROTOCOLS:
+            p.error(f"unknown rebalance protocol {s!r} (of {', '.join(REBALANCE_PROTOCOLS)})")
+    a.commit_offsets = [int(x) for x in a.commit_offsets.split(",") if x.strip()]
+    if max(a.commit_offsets, default=0) > a.rebalance_partitions:
+        p.error("--commit-offsets larger than --rebalance-partitions")
+    if a.rebalance_members < 2:
+        p.error("--rebalance-members must be at least 2")
     a.brokers = [b.strip() for b in a.brokers.split(",") if b.strip()]
     for b in a.brokers:
         if b not in ("gregor", "kafka"):
@@ -498,6 +575,360 @@ def bench_broker(kind: str, a, harness, runner: Runner, spawn_times: dict) -> tu
     return res, problems, info
 
 
+# ---------------------------------------------------------------------------- Java helpers
+BENCH_JAVA = os.path.join(HERE, "bench-java")
+_java_lock = threading.Lock()
+
+
+def java_classes(harness, src_path: str) -> str:
+    """Compiles a scripts/bench-java source (once per source version) with javac against the Kafka
+    jars; returns its class directory ~/.cache/gregor/bench-java/<hash of the source>/."""
+    import hashlib
+
+    main_cls = os.path.splitext(os.path.basename(src_path))[0]
+    with _java_lock:
+        src = open(src_path, "rb").read()
+        out = os.path.join(harness.CACHE, "bench-java", hashlib.sha256(src).hexdigest()[:16])
+        if os.path.exists(os.path.join(out, main_cls + ".class")):
+            return out
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix="javac-", dir=os.path.dirname(out))
+        r = subprocess.run(["javac", "-nowarn", "-cp", os.path.join(harness.KAFKA_HOME, "libs", "*"), "-d", tmp,
+                            src_path], capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StepFailed(f"javac {os.path.basename(src_path)} failed:\n{r.stdout}{r.stderr}")
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # compiled concurrently
+        return out
+
+
+def java_cmd(harness, name: str, heap: str, c1_only: bool, *args: str) -> list[str]:
+    src = os.path.join(BENCH_JAVA, name + ".java")
+    cmd = ["java", f"-Xmx{heap}", "-XX:+UseSerialGC", "-Xss512k"]
+    if c1_only:
+        cmd.append("-XX:TieredStopAtLevel=1")
+    return cmd + [f"-Dlog4j2.configurationFile={os.path.join(harness.KAFKA_HOME, 'config', 'tools-log4j2.properties')}",
+                  "-cp", java_classes(harness, src) + os.pathsep + os.path.join(harness.KAFKA_HOME, "libs", "*"),
+                  name, *args]
+
+
+def json_lines(text: str) -> list[dict]:
+    evs = []
+    for ln in text.splitlines():
+        ln = ln.strip()
+        if ln.startswith("{"):
+            try:
+                evs.append(json.loads(ln))
+            except ValueError:
+                pass
+    return evs
+
+
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def dir_bytes(path: str) -> int:
+    """Bytes allocated on disk under path (st_blocks, as du), files vanishing meanwhile skipped."""
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for n in files + dirs:
+            try:
+                total += os.lstat(os.path.join(root, n)).st_blocks * 512
+            except OSError:
+                pass
+    return total
+
+
+def start_section_broker(kind: str, a, harness, section: str, overrides: dict):
+    b = harness.Broker(kind, overrides=overrides, keep=a.keep)
+    print(f"[bench] {kind}: {section}: starting broker", file=sys.stderr, flush=True)
+    WATCHER.phase = f"{kind} {section} start-up"
+    b.start()
+    b.wait_ready(120)
+    return b
+
+
+def finish_section_broker(kind: str, b, runner, section: str, problems: list, info: dict) -> None:
+    """Stops the broker (if running), keeps its log, counts its error lines, removes its dir."""
+    try:
+        if b.proc is not None and b.proc.poll() is None:
+            rc = b.stop(timeout=60)
+            if rc not in (0, 143, -15):
+                problems.append(f"{kind} {section}: exited rc={rc} after SIGTERM")
+        elif b.proc is not None:
+            problems.append(f"{kind} {section}: broker exited early rc={b.proc.returncode}\n{b.log_tail(30)}")
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"{kind} {section}: stop: {type(e).__name__}: {e}")
+    finally:
+        log_copy = os.path.join(runner.out_dir, "logs", f"{kind}-{section}-broker.log")
+        try:
+            shutil.copy(b.log_path, log_copy)
+        except OSError:
+            pass
+        sl = scan_log(kind, log_copy)
+        info["log"] = log_copy
+        info["log_errors"] = sl["log_errors"][:5]
+        info["log_error_count"] = len(sl["log_errors"])
+        info["log_warnings"] = sl["log_warnings"]
+        info["log_warning_kinds"] = sl.get("warning_kinds", [])
+        b.cleanup()
+
+
+# ---------------------------------------------------------------------------- rebalance section
+RB_TOPIC = "bench-rebalance"
+COMMIT_PRODUCE_TOPIC = "bench-commit-produce"
+
+
+def rebalance_overrides(kind: str, a) -> dict:
+    hb = str(a.rebalance_heartbeat_ms)
+    o = {"group.consumer.heartbeat.interval.ms": hb}
+    if kind == "kafka":
+        o["group.consumer.min.heartbeat.interval.ms"] = str(min(a.rebalance_heartbeat_ms, 5000))
+    return o
+
+
+def bench_rebalance(kind: str, a, harness, runner: Runner) -> tuple[dict, list[str], dict]:
+    """A group of --rebalance-members Java consumers (one JVM) on a --rebalance-partitions topic: time
+    from a member joining / leaving until every member holds its share (RebalanceBench.java), per
+    protocol; then commitSync of N offsets vs a produce of N records of the same size."""
+    res: dict = {}
+    problems: list[str] = []
+    info: dict = {"protocols": {}}
+    b = None
+    try:
+        b = start_section_broker(kind, a, harness, "rebalance", rebalance_overrides(kind, a))
+        pid = b.proc.pid
+        b.create_topic(RB_TOPIC, a.rebalance_partitions, timeout=120)
+        b.create_topic(COMMIT_PRODUCE_TOPIC, 1)
+        cpu0 = cpu_seconds(pid)
+        settle_ms = max(2000, 3 * a.rebalance_heartbeat_ms)
+        phase_timeout_ms = 60_000
+        for proto in a.rebalance_protocols:
+            if b.proc.poll() is not None:
+                problems.append(f"{kind}: rebalance {proto} skipped: broker exited rc={b.proc.returncode}")
+                break
+            label, props = REBALANCE_PROTOCOLS[proto]
+            props = dict(props)
+            if props["group.protocol"] == "classic":
+                props["heartbeat.interval.ms"] = str(a.rebalance_heartbeat_ms)
+            print(f"[bench] {kind}: rebalance {proto}", file=sys.stderr, flush=True)
+            WATCHER.phase = f"{kind} rebalance {proto}"
+            cmd = java_cmd(harness, "RebalanceBench", "1g", True, "rebalance", b.bootstrap, RB_TOPIC,
+                           str(a.rebalance_partitions), f"bench-rb-{proto}", str(a.rebalance_members),
+                           str(a.rebalance_rounds), str(settle_ms), str(phase_timeout_ms),
+                           *[f"{k}={v}" for k, v in props.items()])
+            timeout = 240 + a.rebalance_rounds * (2 * phase_timeout_ms / 1000 + 10) + 60
+            c0 = cpu_seconds(pid)
+            try:
+                rc, out, err, dt = runner.run(f"{kind}-rebalance-{proto}", cmd, timeout)
+            except StepFailed as e:
+                problems.append(f"{kind}: rebalance {proto}: {e}")
+                continue
+            evs = json_lines(out)
+            joins = [e["ms"] for e in evs if e.get("ev") == "join"]
+            leaves = [e["ms"] for e in evs if e.get("ev") == "leave"]
+            formed = next((e["ms"] for e in evs if e.get("ev") == "formed"), None)
+            errs = [e for e in evs if e.get("ev") in ("error", "timeout")]
+            pinfo = {"formed_ms": None if formed is None else round(formed), "join_ms": [round(x) for x in joins],
+                     "leave_ms": [round(x) for x in leaves], "seconds": round(dt, 1),
+                     "broker_cpu_s": round(cpu_seconds(pid) - c0, 1),
+                     "errors": [json.dumps(e)[:300] for e in errs[:5]], "error_count": len(errs)}
+            info["protocols"][proto] = pinfo
+            if joins:
+                res[f"rb_{proto}_join_ms"] = median(joins)
+            if leaves:
+                res[f"rb_{proto}_leave_ms"] = median(leaves)
+            if rc != 0 or errs or len(joins) < a.rebalance_rounds or len(leaves) < a.rebalance_rounds:
+                problems.append(f"{kind}: rebalance {proto}: rc={rc}, {len(joins)} joins and {len(leaves)} leaves "
+                                f"timed (want {a.rebalance_rounds} each)\n"
+                                + "\n".join(json.dumps(e)[:300] for e in errs[:8]) + "\n" + tail(err, 8))
+
+        if b.proc.poll() is None and a.commit_offsets:
+            print(f"[bench] {kind}: offset commit vs produce", file=sys.stderr, flush=True)
+            WATCHER.phase = f"{kind} commit-vs-produce"
+            cmd = java_cmd(harness, "RebalanceBench", "512m", False, "commit", b.bootstrap, RB_TOPIC,
+                           "bench-commit", COMMIT_PRODUCE_TOPIC, str(a.commit_seconds),
+                           ",".join(str(n) for n in a.commit_offsets))
+            try:
+                rc, out, err, dt = runner.run(f"{kind}-commit-vs-produce", cmd,
+                                              2 * len(a.commit_offsets) * (a.commit_seconds + 40) + 60)
+                evs = json_lines(out)
+                for e in evs:
+                    if e.get("ev") in ("commit", "produce") and e.get("ops"):
+                        n, pre = e["n"], e["ev"]
+                        res[f"{pre}{n}_p50"] = e["p50_us"] / 1000
+                        res[f"{pre}{n}_p99"] = e["p99_us"] / 1000
+                        res[f"{pre}{n}_rps"] = n * e["ops"] / max(e["secs"], 1e-9)
+                    elif e.get("ev") == "sizes":
+                        info["commit_record_sizes"] = e
+                errs = [e for e in evs if e.get("ev") == "error"]
+                if rc != 0 or errs:
+                    problems.append(f"{kind}: commit vs produce rc={rc}\n"
+                                    + "\n".join(json.dumps(e)[:300] for e in errs[:5]) + "\n" + tail(err, 8))
+            except StepFailed as e:
+                problems.append(f"{kind}: commit vs produce: {e}")
+        if b.proc.poll() is None:
+            info["broker_cpu_s"] = round(cpu_seconds(pid) - cpu0, 1)
+            info["rss_peak_mib"] = round(proc_status_kib(pid, "VmHWM") / 1024)
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"{kind}: rebalance section: {type(e).__name__}: {e}")
+    finally:
+        if b is not None:
+            finish_section_broker(kind, b, runner, "rebalance", problems, info)
+    return res, problems, info
+
+
+# ---------------------------------------------------------------------------- soak section
+SOAK_RET_TOPICS = ["soak-ret-0", "soak-ret-1", "soak-ret-2"]
+SOAK_COMPACT_TOPIC = "soak-compact"
+SOAK_PARTITIONS = 3
+SOAK_KEYS = 10_000
+SOAK_RETENTION_BYTES = 16 * MiB
+SOAK_SEGMENT_BYTES = 4 * MiB
+SOAK_CHECK_MS = 5000
+
+
+def soak_warmup(a) -> float:
+    """Seconds at the start of a soak run left out of its thirds (connections, JIT)."""
+    return min(10.0, a.soak_seconds / 10)
+
+
+def soak_overrides(kind: str) -> dict:
+    o = {"log.retention.check.interval.ms": str(SOAK_CHECK_MS)}
+    if kind == "kafka":
+        o.update({"log.initial.task.delay.ms": "1000",       # default: retention and cleaner start after 30 s
+                  "log.cleaner.backoff.ms": "1000",          # default 15 s between cleaner passes
+                  "log.segment.delete.delay.ms": "1000",      # default 60 s before a deleted segment's files go
+                  "log.cleaner.dedupe.buffer.size": str(64 * MiB)})
+    return o
+
+
+def soak_topic_configs() -> tuple[dict, dict]:
+    ret = {"retention.bytes": str(SOAK_RETENTION_BYTES), "segment.bytes": str(SOAK_SEGMENT_BYTES),
+           "file.delete.delay.ms": "1000"}
+    comp = {"cleanup.policy": "compact", "segment.bytes": str(SOAK_SEGMENT_BYTES), "segment.ms": "30000",
+            "min.cleanable.dirty.ratio": "0.1", "min.compaction.lag.ms": "0", "delete.retention.ms": "60000",
+            "file.delete.delay.ms": "1000"}
+    return ret, comp
+
+
+def bench_soak(kind: str, a, harness, runner: Runner) -> tuple[dict, list[str], dict]:
+    """SoakProducer.java writes for --soak-seconds into retention.bytes topics and a compacted topic with
+    a bounded key space; every --soak-interval: throughput and latency of that interval (from the
+    producer), the broker's data dir on disk, its RSS and CPU."""
+    res: dict = {}
+    problems: list[str] = []
+    info: dict = {}
+    b = None
+    proc = None
+    try:
+        b = start_section_broker(kind, a, harness, "soak", soak_overrides(kind))
+        pid = b.proc.pid
+        ret_cfg, comp_cfg = soak_topic_configs()
+        for t in SOAK_RET_TOPICS:
+            b.create_topic(t, SOAK_PARTITIONS, config=ret_cfg)
+        b.create_topic(SOAK_COMPACT_TOPIC, SOAK_PARTITIONS, config=comp_cfg)
+        time.sleep(1)
+        du0 = dir_bytes(b.data_dir)
+        cpu0 = cpu_seconds(pid)
+        print(f"[bench] {kind}: soak for {a.soak_seconds}s", file=sys.stderr, flush=True)
+        WATCHER.phase = f"{kind} soak"
+        warmup = soak_warmup(a)
+        cmd = java_cmd(harness, "SoakProducer", "512m", False, b.bootstrap, str(a.soak_seconds), str(warmup),
+                       str(int(a.soak_interval * 1000)), ",".join(SOAK_RET_TOPICS), SOAK_COMPACT_TOPIC,
+                       str(SOAK_KEYS), str(a.soak_value_size), str(a.soak_rate))
+        runner.seq += 1
+        base = os.path.join(runner.out_dir, "logs", f"{runner.seq:02d}-{kind}-soak")
+        errf = open(base + ".stderr", "w")
+        t_start = time.monotonic()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, stdin=subprocess.DEVNULL, text=True,
+                                errors="replace")
+        killer = threading.Timer(a.soak_seconds + 180, proc.kill)
+        killer.daemon = True
+        killer.start()
+        samples, evs, lines = [], [], []
+        last_cpu, last_t = cpu0, time.monotonic()
+        for ln in proc.stdout:
+            lines.append(ln)
+            try:
+                e = json.loads(ln)
+            except ValueError:
+                continue
+            evs.append(e)
+            if e.get("ev") != "iv":
+                continue
+            now = time.monotonic()
+            s = {"t": e["t"], "mibs": e["bytes"] / max(e["secs"], 1e-9) / MiB, "recs": e["recs"],
+                 "p50_ms": e["p50_us"] / 1000, "p99_ms": e["p99_us"] / 1000, "max_ms": e["max_us"] / 1000,
+                 "errs": e["errs"], "du_mib": dir_bytes(b.data_dir) / MiB}
+            if b.proc.poll() is None:
+                c = cpu_seconds(pid)
+                s["rss_mib"] = proc_status_kib(pid, "VmRSS") / 1024
+                s["cpu_pct"] = 100 * (c - last_cpu) / max(now - last_t, 1e-9)
+                last_cpu, last_t = c, now
+            samples.append(s)
+        rc = proc.wait()
+        killer.cancel()
+        errf.close()
+        dt = time.monotonic() - t_start
+        with open(base + ".log", "w") as f:
+            f.write(f"$ {' '.join(cmd)}\n# rc={rc} seconds={dt:.1f}\n--- stdout ---\n{''.join(lines)}\n")
+        tsv = os.path.join(runner.out_dir, "logs", f"{kind}-soak-samples.tsv")
+        with open(tsv, "w") as f:
+            f.write("t_s\tMiB_s\tp50_ms\tp99_ms\tmax_ms\terrors\tdata_dir_MiB\trss_MiB\tbroker_cpu_pct\n")
+            for s in samples:
+                f.write(f"{s['t']:.1f}\t{s['mibs']:.2f}\t{s['p50_ms']:.2f}\t{s['p99_ms']:.2f}\t{s['max_ms']:.1f}\t"
+                        f"{s['errs']}\t{s['du_mib']:.1f}\t{s.get('rss_mib', 0):.0f}\t{s.get('cpu_pct', 0):.0f}\n")
+        info["samples_tsv"] = tsv
+        info["samples"] = [{k: round(v, 2) if isinstance(v, float) else v for k, v in s.items()} for s in samples]
+        done = next((e for e in evs if e.get("ev") == "done"), None)
+        thirds = {e["i"]: e for e in evs if e.get("ev") == "third"}
+        info["done"] = done
+        info["written_gib"] = sum(e["bytes"] for e in evs if e.get("ev") == "iv") / GiB
+        if rc != 0 or done is None or done.get("errs"):
+            problems.append(f"{kind}: soak producer rc={rc}, "
+                            + (f"sent {done['sent']} acked {done['acked']} errors {done['errs']} "
+                               f"(first: {done.get('first_err')})" if done else "no summary line")
+                            + f" (log {base}.log)\n" + tail(open(base + ".stderr", errors="replace").read(), 8))
+        if b.proc.poll() is not None:
+            problems.append(f"{kind}: soak: broker exited rc={b.proc.returncode}\n{b.log_tail(30)}")
+        du = [s["du_mib"] for s in samples]
+        res["soak_du_start"] = du0 / MiB
+        if du:
+            res["soak_du_max"] = max(du)
+            res["soak_du_end"] = du[-1]
+            w, third = warmup, (a.soak_seconds - warmup) / 3
+            mid = [s["du_mib"] for s in samples if w + third <= s["t"] < w + 2 * third]
+            last = [s["du_mib"] for s in samples if s["t"] >= w + 2 * third]
+            if mid and last:
+                res["soak_du_max_mid"] = max(mid)
+                res["soak_du_max_last"] = max(last)
+        for i, key in ((0, "first"), (2, "last")):
+            th = thirds.get(i)
+            if th and th["secs"] > 0:
+                res[f"soak_mibs_{key}"] = th["bytes"] / th["secs"] / MiB
+                res[f"soak_p99_{key}"] = th["p99_us"] / 1000
+                res[f"soak_p50_{key}"] = th["p50_us"] / 1000
+        if info["written_gib"] and b.proc.poll() is None:
+            res["soak_cpu_per_gib"] = (cpu_seconds(pid) - cpu0) / info["written_gib"]
+        if b.proc.poll() is None:
+            res["soak_rss_peak"] = proc_status_kib(pid, "VmHWM") / 1024
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"{kind}: soak section: {type(e).__name__}: {e}")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if b is not None:
+            finish_section_broker(kind, b, runner, "soak", problems, info)
+    return res, problems, info
+
+
 def scan_log(kind: str, path: str) -> dict:
     """gregor's own startup_ms, and the broker's error/warning lines."""
     out = {"log_errors": [], "log_warnings": 0}
@@ -515,6 +946,11 @@ def scan_log(kind: str, path: str) -> dict:
             out["log_errors"].append(ln)
         elif re.search(r"\bWARN(ING)?\b", ln):
             out["log_warnings"] += 1
+            kinds = out.setdefault("warning_kinds", [])
+            # one example per kind of warning: the line with numbers, ids and timestamps folded
+            shape = re.sub(r"\d+", "#", re.sub(r"^\S+\s+|^\[[^]]*\]\s*", "", ln))[:120]
+            if len(kinds) < 5 and all(k[0] != shape for k in kinds):
+                kinds.append((shape, ln))
     return out
 
 
@@ -561,14 +997,73 @@ def ratio(g, k):
     return f"{g / k:.2f}"
 
 
+def rebalance_metrics(a) -> list:
+    M, P = a.rebalance_members, a.rebalance_partitions
+    rows = []
+    for proto in a.rebalance_protocols:
+        label = REBALANCE_PROTOCOLS[proto][0]
+        rows.append((f"rb_{proto}_join_ms", f"rebalance, {label}: member {M} joins → all {M} hold their share of {P:,} (ms)",
+                     "lower", "{:,.0f}"))
+        rows.append((f"rb_{proto}_leave_ms", f"rebalance, {label}: 1 of {M} leaves → the other {M - 1} hold all {P:,} (ms)",
+                     "lower", "{:,.0f}"))
+    for n in a.commit_offsets:
+        rows += [
+            (f"commit{n}_p50", f"commitSync of {n:,} offsets, p50 (ms)", "lower", "{:.2f}"),
+            (f"commit{n}_p99", f"commitSync of {n:,} offsets, p99 (ms)", "lower", "{:.2f}"),
+            (f"commit{n}_rps", f"commitSync of {n:,} offsets back to back (offsets/s)", "higher", "{:,.0f}"),
+            (f"produce{n}_p50", f"produce {n:,} records of an offset record's size, one batch, acks=all, p50 (ms)",
+             "lower", "{:.2f}"),
+            (f"produce{n}_p99", f"produce {n:,} records of an offset record's size, one batch, acks=all, p99 (ms)",
+             "lower", "{:.2f}"),
+            (f"produce{n}_rps", f"produce {n:,} records of an offset record's size back to back (records/s)",
+             "higher", "{:,.0f}"),
+        ]
+    return rows
+
+
+SOAK_METRICS = [
+    ("soak_du_start", "soak: data dir on disk at the start (MiB)", "lower", "{:,.0f}"),
+    ("soak_du_max", "soak: data dir on disk, max (MiB)", "lower", "{:,.0f}"),
+    ("soak_du_max_mid", "soak: data dir on disk, max in the middle third (MiB)", "lower", "{:,.0f}"),
+    ("soak_du_max_last", "soak: data dir on disk, max in the last third (MiB)", "lower", "{:,.0f}"),
+    ("soak_du_end", "soak: data dir on disk at the end (MiB)", "lower", "{:,.0f}"),
+    ("soak_mibs_first", "soak: produce throughput, first third (MiB/s)", "higher", "{:.1f}"),
+    ("soak_mibs_last", "soak: produce throughput, last third (MiB/s)", "higher", "{:.1f}"),
+    ("soak_p50_first", "soak: produce latency p50, first third (ms)", "lower", "{:.1f}"),
+    ("soak_p50_last", "soak: produce latency p50, last third (ms)", "lower", "{:.1f}"),
+    ("soak_p99_first", "soak: produce latency p99, first third (ms)", "lower", "{:.1f}"),
+    ("soak_p99_last", "soak: produce latency p99, last third (ms)", "lower", "{:.1f}"),
+    ("soak_cpu_per_gib", "soak: broker CPU s per GiB produced", "lower", "{:.2f}"),
+    ("soak_rss_peak", "soak: broker peak RSS, VmHWM (MiB)", "lower", "{:,.0f}"),
+]
+
+
 def render(a, results, problems, infos, meta) -> str:
     kinds = a.brokers
     L = []
-    L.append(f"# gregor vs Apache Kafka {meta['kafka_version']}: scripts/bench{' --quick' if a.quick else ''}")
+    only = "" if list(a.only) == list(SECTIONS) else f" --only {','.join(a.only)}"
+    L.append(f"# gregor vs Apache Kafka {meta['kafka_version']}: scripts/bench{' --quick' if a.quick else ''}{only}")
     L.append("")
     L.append(f"{meta['date']} · {meta['host']} · gregor {meta['gregor_rev']} ({meta['gregor_bin']}, built {meta['gregor_built']})")
-    L.append(f"{a.records:,} records × {a.record_size} B per produce run (payload {a.records * a.record_size / GiB:.2f} GiB), "
-             f"{a.partitions} partitions per topic; latency: {a.latency_rate} msg/s for {a.latency_seconds} s, acks=all, linger.ms=0")
+    metrics = []
+    if "core" in a.only:
+        L.append(f"core: {a.records:,} records × {a.record_size} B per produce run (payload {a.records * a.record_size / GiB:.2f} GiB), "
+                 f"{a.partitions} partitions per topic; latency: {a.latency_rate} msg/s for {a.latency_seconds} s, acks=all, linger.ms=0")
+        metrics += METRICS
+    if "rebalance" in a.only:
+        L.append(f"rebalance: {a.rebalance_members} Kafka {meta['kafka_version']} Java consumers in one JVM on a "
+                 f"{a.rebalance_partitions:,}-partition topic; heartbeat {a.rebalance_heartbeat_ms} ms (the classic "
+                 f"members' heartbeat.interval.ms, and group.consumer.heartbeat.interval.ms on both brokers); median of "
+                 f"{a.rebalance_rounds} join + leave round(s) per protocol; commit vs produce: {a.commit_seconds:g} s each")
+        metrics += rebalance_metrics(a)
+    if "soak" in a.only:
+        rate = f"{a.soak_rate:,} records/s" if a.soak_rate else "as fast as it goes"
+        L.append(f"soak: {a.soak_seconds} s per broker, one Java producer (acks=all, linger.ms=5, buffer.memory 2 MiB, "
+                 f"{rate}), {a.soak_value_size} B random values, round-robin over {len(SOAK_RET_TOPICS)} topics × "
+                 f"{SOAK_PARTITIONS} partitions (retention.bytes={SOAK_RETENTION_BYTES // MiB} MiB, "
+                 f"segment.bytes={SOAK_SEGMENT_BYTES // MiB} MiB) and 1 compacted topic × {SOAK_PARTITIONS} partitions "
+                 f"({SOAK_KEYS:,} keys, segment.bytes={SOAK_SEGMENT_BYTES // MiB} MiB); sampled every {a.soak_interval:g} s")
+        metrics += SOAK_METRICS
     L.append("")
     head = ["metric"] + kinds
     if kinds == ["gregor", "kafka"]:
@@ -577,7 +1072,7 @@ def render(a, results, problems, infos, meta) -> str:
         head += ["better"]
     L.append("| " + " | ".join(head) + " |")
     L.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + "|")
-    for key, label, better, f in METRICS:
+    for key, label, better, f in metrics:
         vals = [results.get(k, {}).get(key) for k in kinds]
         row = [label] + [fmt(v, f) for v in vals]
         if kinds == ["gregor", "kafka"]:
@@ -586,30 +1081,78 @@ def render(a, results, problems, infos, meta) -> str:
         L.append("| " + " | ".join(row) + " |")
     L.append("")
     L.append("Notes:")
-    for k in kinds:
-        inf = infos.get(k, {})
-        extra = []
-        if inf.get("startup_samples_ms"):
-            extra.append(f"start-up samples {inf['startup_samples_ms']} ms")
-        if "self_startup_ms" in inf:
-            extra.append(f"its own log says startup_ms={inf['self_startup_ms']}")
-        if inf.get("latency_rate_achieved"):
-            extra.append(f"latency run achieved {inf['latency_rate_achieved']:.0f} msg/s")
-        extra.append(f"log: {len(inf.get('log_errors', []))} error lines, {inf.get('log_warnings', 0)} warning lines")
-        if "exit_rc" in inf:
-            extra.append(f"exit rc after SIGTERM {inf['exit_rc']}")
-        L.append(f"- {k} ({inf.get('comm', '?')}): " + "; ".join(extra) + f" ({inf.get('log', '')})")
-        if inf.get("threads"):
-            L.append("  - busiest threads (CPU s, whole life): "
-                     + ", ".join(f"{n} {c:.1f}" for n, c in inf["threads"]))
-        for ln in inf.get("log_errors", [])[:5]:
-            L.append(f"  - `{ln[:300]}`")
-    L.append("- Brokers ran one at a time with fresh data dirs; clients ran on the same 2 cores, so broker CPU s/GiB "
-             "(utime+stime from /proc/PID/stat, all threads) is the fairest throughput figure. GiB/MiB = 2^30/2^20 bytes of record values.")
-    L.append("- Kafka: KRaft combined node from compat/harness.py (JVM -Xmx1g G1); its start-up excludes `kafka-storage format`. "
-             "Start-up probe: raw Metadata v4 request on a new connection every 5 ms until the answer lists a broker.")
-    L.append("- Latency (librdkafka): produce() → delivery report per message, first second dropped; "
-             "Java perf-test latencies (steady state after --warmup-records = 1 s of records) are ms-resolution, a second opinion.")
+    if "core" in a.only:
+        for k in kinds:
+            inf = infos.get(k, {})
+            extra = []
+            if inf.get("startup_samples_ms"):
+                extra.append(f"start-up samples {inf['startup_samples_ms']} ms")
+            if "self_startup_ms" in inf:
+                extra.append(f"its own log says startup_ms={inf['self_startup_ms']}")
+            if inf.get("latency_rate_achieved"):
+                extra.append(f"latency run achieved {inf['latency_rate_achieved']:.0f} msg/s")
+            extra.append(f"log: {len(inf.get('log_errors', []))} error lines, {inf.get('log_warnings', 0)} warning lines")
+            if "exit_rc" in inf:
+                extra.append(f"exit rc after SIGTERM {inf['exit_rc']}")
+            L.append(f"- {k} ({inf.get('comm', '?')}): " + "; ".join(extra) + f" ({inf.get('log', '')})")
+            if inf.get("threads"):
+                L.append("  - busiest threads (CPU s, whole life): "
+                         + ", ".join(f"{n} {c:.1f}" for n, c in inf["threads"]))
+            for ln in inf.get("log_errors", [])[:5]:
+                L.append(f"  - `{ln[:300]}`")
+        L.append("- Brokers ran one at a time with fresh data dirs; clients ran on the same 2 cores, so broker CPU s/GiB "
+                 "(utime+stime from /proc/PID/stat, all threads) is the fairest throughput figure. GiB/MiB = 2^30/2^20 bytes of record values.")
+        L.append("- Kafka: KRaft combined node from compat/harness.py (JVM -Xmx1g G1); its start-up excludes `kafka-storage format`. "
+                 "Start-up probe: raw Metadata v4 request on a new connection every 5 ms until the answer lists a broker.")
+        L.append("- Latency (librdkafka): produce() → delivery report per message, first second dropped; "
+                 "Java perf-test latencies (steady state after --warmup-records = 1 s of records) are ms-resolution, a second opinion.")
+    if "rebalance" in a.only:
+        L.append("- Rebalance (scripts/bench-java/RebalanceBench.java): each protocol has its own group; the group of "
+                 f"{a.rebalance_members - 1} forms first, then per round one member joins (clock from its first poll, "
+                 "its consumer already constructed) and then one closes (clock from close(), which sends LeaveGroup). "
+                 "Done = the last rebalance callback (onPartitionsAssigned/Revoked/Lost) after which every live member "
+                 "owns a share, every partition is owned exactly once and shares differ by at most one; that state must "
+                 "then hold for the settle time (max(2 s, 3 heartbeats)). Classic members learn of a rebalance from "
+                 "their next heartbeat, so the heartbeat interval is part of what is measured.")
+        L.append("- Commit vs produce: commitSync of N offsets (assign(), no group membership) back to back, then a "
+                 "producer (acks=all) sending N records of an offset record's key and value size to one partition and "
+                 "flushing (one batch, one Produce request), back to back; 1 s warm-up dropped.")
+        for k in kinds:
+            rinf = infos.get(k, {}).get("rebalance", {})
+            parts = []
+            for proto, pi in rinf.get("protocols", {}).items():
+                parts.append(f"{proto}: formed in {pi.get('formed_ms')} ms, joins {pi.get('join_ms')} ms, leaves "
+                             f"{pi.get('leave_ms')} ms, broker CPU {pi.get('broker_cpu_s')} s, {pi.get('error_count', 0)} "
+                             "client errors")
+            L.append(f"- {k} rebalance: " + "; ".join(parts)
+                     + f"; broker log {rinf.get('log_error_count', 0)} error lines ({rinf.get('log', '')})")
+            for ln in rinf.get("log_errors", [])[:3]:
+                L.append(f"  - `{ln[:300]}`")
+            for _shape, ln in rinf.get("log_warning_kinds", [])[:3]:
+                L.append(f"  - warning: `{ln[:300]}`")
+    if "soak" in a.only:
+        bound = len(SOAK_RET_TOPICS) * SOAK_PARTITIONS * (SOAK_RETENTION_BYTES + SOAK_SEGMENT_BYTES) / MiB
+        L.append(f"- Soak (scripts/bench-java/SoakProducer.java): latency = send() → completion callback; thirds by "
+                 f"time. Retained data should stay near {len(SOAK_RET_TOPICS) * SOAK_PARTITIONS} partitions × "
+                 f"(retention.bytes + about a segment) ≈ {bound:,.0f} MiB plus the compacted topic's live "
+                 f"{SOAK_KEYS:,} keys (≈ {SOAK_KEYS * a.soak_value_size / MiB:,.0f} MiB) and its uncleaned head, plus what "
+                 f"arrives between two retention checks ({SOAK_CHECK_MS / 1000:g} s × throughput). "
+                 f"Both brokers: log.retention.check.interval.ms={SOAK_CHECK_MS} (gregor also compacts on that timer); "
+                 "Kafka also log.initial.task.delay.ms=1000, log.cleaner.backoff.ms=1000, log.segment.delete.delay.ms=1000; topics file.delete.delay.ms=1000, "
+                 "compacted: min.cleanable.dirty.ratio=0.1, segment.ms=30000. \"max in the last third\" well above "
+                 "\"max in the middle third\" means unbounded growth. The small segments cost Kafka a segment roll "
+                 "(new files, an fsync of the old segment) about every 4 MiB per partition.")
+        for k in kinds:
+            sinf = infos.get(k, {}).get("soak", {})
+            d = sinf.get("done") or {}
+            L.append(f"- {k} soak: {d.get('acked', 0):,} records acknowledged ({sinf.get('written_gib', 0):.2f} GiB), "
+                     f"{d.get('errs', 0)} errors; per-interval samples {sinf.get('samples_tsv', '')}; broker log "
+                     f"{sinf.get('log_error_count', 0)} error and {sinf.get('log_warnings', 0)} warning lines "
+                     f"({sinf.get('log', '')})")
+            for ln in sinf.get("log_errors", [])[:3]:
+                L.append(f"  - `{ln[:300]}`")
+            for _shape, ln in sinf.get("log_warning_kinds", [])[:3]:
+                L.append(f"  - warning: `{ln[:300]}`")
     if meta.get("busy"):
         L.append(f"- WARNING: other CPU-heavy processes (not the bench's) ran during: {meta['busy']}; "
                  "those numbers are skewed.")
@@ -686,9 +1229,23 @@ def main() -> int:
         t = time.monotonic()
         WATCHER.phase = "between brokers"
         wait_idle(a.wait_idle)
-        res, probs, info = bench_broker(kind, a, harness, runner, spawn_times)
-        results[kind], infos[kind] = res, info
-        problems += probs
+        results[kind], infos[kind] = {}, {}
+        if "core" in a.only:
+            res, probs, info = bench_broker(kind, a, harness, runner, spawn_times)
+            results[kind].update(res)
+            infos[kind].update(info)
+            problems += probs
+        for section, fn in (("rebalance", bench_rebalance), ("soak", bench_soak)):
+            if section not in a.only:
+                continue
+            WATCHER.phase = "between brokers"
+            wait_idle(a.wait_idle)
+            t_s = time.monotonic()
+            res, probs, info = fn(kind, a, harness, runner)
+            results[kind].update(res)
+            infos[kind][section] = info
+            problems += probs
+            print(f"[bench] {kind}: {section} done in {time.monotonic() - t_s:.0f}s", file=sys.stderr, flush=True)
         print(f"[bench] {kind}: done in {time.monotonic() - t:.0f}s", file=sys.stderr, flush=True)
     meta["seconds"] = round(time.monotonic() - t0)
     WATCHER.stop_event.set()
