@@ -161,6 +161,7 @@ pub fn api_key_of(req: &RequestKind) -> ApiKey {
         RequestKind::DescribeProducers(_) => ApiKey::DescribeProducers,
         RequestKind::WriteTxnMarkers(_) => ApiKey::WriteTxnMarkers,
         RequestKind::ElectLeaders(_) => ApiKey::ElectLeaders,
+        RequestKind::ListConfigResources(_) => ApiKey::ListConfigResources,
         RequestKind::AlterPartitionReassignments(_) => ApiKey::AlterPartitionReassignments,
         RequestKind::ListPartitionReassignments(_) => ApiKey::ListPartitionReassignments,
         RequestKind::AlterReplicaLogDirs(_) => ApiKey::AlterReplicaLogDirs,

@@ -222,6 +222,9 @@ pub fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
         ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
             DescribeTransactionsRequest::default().with_transactional_ids(vec![TransactionalId(s("cover-txn"))]),
         ),
+        ApiKey::ListConfigResources => RequestKind::ListConfigResources(
+            ListConfigResourcesRequest::default().with_resource_types(if version >= 1 { vec![2, 4] } else { vec![] }),
+        ),
         ApiKey::ElectLeaders => {
             RequestKind::ElectLeaders(ElectLeadersRequest::default().with_topic_partitions(Some(vec![
             elect_leaders_request::TopicPartitions::default().with_topic(name("cover")).with_partitions(vec![0, 99]),
@@ -384,6 +387,14 @@ async fn every_api_at_min_and_max_version() {
                     r.transaction_states[0].error_code == ResponseError::TransactionalIdNotFound.code()
                 }
                 ResponseKind::DescribeProducers(r) => r.topics[0].partitions[0].error_code == 0,
+                ResponseKind::ListConfigResources(r) => {
+                    let has = |t: i8, n: &str| {
+                        r.config_resources.iter().any(|c| c.resource_type == t && c.resource_name.as_str() == n)
+                    };
+                    // v0 lists client-metrics resources only: none here.
+                    r.error_code == 0
+                        && if version == 0 { r.config_resources.is_empty() } else { has(2, "cover") && has(4, "1") }
+                }
                 ResponseKind::ElectLeaders(r) => {
                     let p = &r.replica_election_results[0].partition_result;
                     p[0].error_code == ResponseError::ElectionNotNeeded.code()

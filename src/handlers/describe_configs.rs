@@ -212,3 +212,54 @@ fn broker_configs(broker: &Broker) -> Vec<(&'static str, String, Option<String>)
         ),
     ]
 }
+
+pub const LIST_RESOURCES_VERSIONS: (i16, i16) = (0, 1);
+
+/// ListConfigResources: the resources that can have configs. v0 (it was
+/// ListClientMetricsResources) lists only client-metrics resources, of which gregor has none; v1
+/// lists topics, brokers and broker loggers, for the requested types (none requested: all).
+pub fn list_resources(
+    broker: &Broker,
+    ctx: &RequestContext,
+    req: kafka_protocol::messages::ListConfigResourcesRequest,
+) -> kafka_protocol::messages::ListConfigResourcesResponse {
+    use kafka_protocol::messages::list_config_resources_response::ConfigResource;
+    const TOPIC: i8 = 2;
+    const BROKER: i8 = 4;
+    const BROKER_LOGGER: i8 = 8;
+    const CLIENT_METRICS: i8 = 16;
+    const GROUP: i8 = 32;
+    let mut r = kafka_protocol::messages::ListConfigResourcesResponse::default();
+    if ctx.version == 0 {
+        return r;
+    }
+    let types = if req.resource_types.is_empty() {
+        vec![TOPIC, BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP]
+    } else {
+        req.resource_types.clone()
+    };
+    if let Some(t) = types.iter().find(|t| ![TOPIC, BROKER, BROKER_LOGGER, CLIENT_METRICS, GROUP].contains(t)) {
+        r.error_code = ResponseError::UnsupportedVersion.code();
+        tracing::debug!(resource_type = t, "ListConfigResources for an unknown resource type");
+        return r;
+    }
+    let image = broker.image();
+    let resource = |resource_type: i8, name: String| {
+        let mut c = ConfigResource::default();
+        c.resource_type = resource_type;
+        c.resource_name = str_bytes(name);
+        c
+    };
+    // Kafka's order: brokers, broker loggers, then topics.
+    for t in [BROKER, BROKER_LOGGER, TOPIC, CLIENT_METRICS, GROUP].into_iter().filter(|t| types.contains(t)) {
+        match t {
+            TOPIC => r.config_resources.extend(image.topics.keys().map(|n| resource(TOPIC, n.clone()))),
+            BROKER | BROKER_LOGGER => {
+                r.config_resources.extend(image.brokers.keys().map(|id| resource(t, id.to_string())))
+            }
+            // No client-metrics subscriptions and no group configs exist here.
+            _ => {}
+        }
+    }
+    r
+}

@@ -60,6 +60,7 @@ pub const SUPPORTED: &[ApiSupport] = &[
     api(ApiKey::DescribeProducers, handlers::transactions_admin::PRODUCERS_VERSIONS),
     api(ApiKey::WriteTxnMarkers, handlers::write_txn_markers::VERSIONS),
     api(ApiKey::ElectLeaders, handlers::replicas::ELECT_VERSIONS),
+    api(ApiKey::ListConfigResources, handlers::describe_configs::LIST_RESOURCES_VERSIONS),
     api(ApiKey::AlterPartitionReassignments, handlers::replicas::ALTER_REASSIGN_VERSIONS),
     api(ApiKey::ListPartitionReassignments, handlers::replicas::LIST_REASSIGN_VERSIONS),
     api(ApiKey::AlterReplicaLogDirs, handlers::replicas::LOG_DIRS_VERSIONS),

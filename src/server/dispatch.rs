@@ -132,6 +132,9 @@ async fn route(
         RequestKind::DescribeTransactions(r) => {
             ResponseKind::DescribeTransactions(transactions_admin::describe(broker, ctx, r).await)
         }
+        RequestKind::ListConfigResources(r) => {
+            ResponseKind::ListConfigResources(describe_configs::list_resources(broker, ctx, r))
+        }
         RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(replicas::elect_leaders(broker, ctx, r)),
         RequestKind::AlterPartitionReassignments(r) => {
             ResponseKind::AlterPartitionReassignments(replicas::alter_reassignments(broker, ctx, r))
