@@ -55,11 +55,36 @@ pub type Change = (i64, Option<Bytes>);
 /// The batches before `end` that cleaning changes; the others stay as they are. A replacement
 /// may live under a later base offset when its first records were removed.
 pub fn clean(batches: &[StoredBatch], end: i64, now_ms: i64, s: &CompactionSettings) -> Result<Vec<Change>, String> {
+    clean_with_aborted(batches, end, now_ms, s, &[])
+}
+
+/// `clean`, knowing the partition's aborted transactions: their data batches are dropped (as
+/// Kafka's cleaner does), and committed transactional records are compacted like any others.
+/// Control batches (markers) stay.
+pub fn clean_with_aborted(
+    batches: &[StoredBatch],
+    end: i64,
+    now_ms: i64,
+    s: &CompactionSettings,
+    aborted: &[crate::log::store::AbortedTxn],
+) -> Result<Vec<Change>, String> {
+    let is_aborted = |h: &BatchHeader| {
+        h.is_transactional()
+            && aborted.iter().any(|a| {
+                a.producer_id == h.producer_id && a.first_offset <= h.base_offset && h.base_offset <= a.last_offset
+            })
+    };
     // Pass 1: the last offset of every key in the cleanable part.
     let mut last: HashMap<Bytes, i64> = HashMap::new();
     let mut decoded = Vec::new();
+    let mut dropped = Vec::new();
     for b in batches.iter().filter(|b| b.header.last_offset() < end) {
-        if b.header.is_control() || b.header.is_transactional() {
+        if b.header.is_control() {
+            decoded.push(None);
+            continue;
+        }
+        if is_aborted(&b.header) {
+            dropped.push((b.header.base_offset, None));
             decoded.push(None);
             continue;
         }
@@ -74,7 +99,7 @@ pub fn clean(batches: &[StoredBatch], end: i64, now_ms: i64, s: &CompactionSetti
         decoded.push(Some(set));
     }
     // Pass 2: rewrite batches that hold superseded records or expired tombstones.
-    let mut out = Vec::new();
+    let mut out = dropped;
     for (b, set) in batches.iter().filter(|b| b.header.last_offset() < end).zip(decoded) {
         let Some(set) = set else { continue };
         let tombstone_expired = now_ms.saturating_sub(b.header.max_timestamp) > s.delete_retention_ms;
@@ -204,6 +229,66 @@ mod tests {
         let (old_base, Some(bytes)) = &plan[0] else { panic!("rewrite expected") };
         assert_eq!(*old_base, 0);
         assert_eq!(decode(bytes), vec![(2, "a".to_string(), Some("2".to_string()))]);
+    }
+
+    fn stored_txn(base: i64, pid: i64, kvs: &[(&str, &str)]) -> StoredBatch {
+        let records: Vec<Record> = kvs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Record {
+                transactional: true,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: pid,
+                producer_epoch: 0,
+                timestamp_type: TimestampType::Creation,
+                offset: base + i as i64,
+                sequence: i as i32,
+                timestamp: 0,
+                key: Some(Bytes::from(k.to_string())),
+                value: Some(Bytes::from(v.to_string())),
+                headers: Default::default(),
+            })
+            .collect();
+        let mut buf = BytesMut::new();
+        RecordBatchEncoder::encode(
+            &mut buf,
+            records.iter(),
+            &RecordEncodeOptions { version: 2, compression: Compression::None },
+        )
+        .unwrap();
+        let bytes = buf.freeze();
+        StoredBatch { header: BatchHeader::read(&bytes), bytes }
+    }
+
+    #[test]
+    fn aborted_transactions_go_and_committed_ones_compact_like_any_records() {
+        use crate::log::store::AbortedTxn;
+        let marker = |pid, commit, offset| {
+            let bytes = crate::log::batch::control_batch(pid, 0, commit, 0, offset);
+            StoredBatch { header: BatchHeader::read(&bytes), bytes }
+        };
+        let log = vec![
+            stored_txn(0, 5, &[("a", "aborted"), ("b", "aborted")]),
+            marker(5, false, 2),
+            stored_txn(3, 5, &[("a", "committed")]),
+            marker(5, true, 4),
+            stored(5, &[("a", Some("plain"))], 0),
+            stored_txn(6, 6, &[("c", "committed")]),
+            marker(6, true, 7),
+        ];
+        let aborted = [AbortedTxn { first_offset: 0, producer_id: 5, last_offset: 2 }];
+        let s = CompactionSettings { delete_retention_ms: 60_000, ..settings() };
+        let plan = clean_with_aborted(&log, 8, 10_000, &s, &aborted).unwrap();
+        let mut plan: Vec<(i64, bool)> = plan.into_iter().map(|(o, b)| (o, b.is_some())).collect();
+        plan.sort();
+        // The aborted batch goes; the committed "a" is superseded by the plain one; "c" and the
+        // markers stay.
+        assert_eq!(plan, vec![(0, false), (3, false)]);
+        // Without the index the batch counts as data: only its superseded "a" would go.
+        let blind = clean(&log, 8, 10_000, &s).unwrap();
+        assert!(blind.iter().any(|(o, b)| *o == 0 && b.is_some()));
     }
 
     #[test]

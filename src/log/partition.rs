@@ -395,7 +395,9 @@ impl Partition {
             true
         })?;
         let end = compaction::cleanable_end(&batches, self.last_stable(), now_ms, s);
-        let changes = compaction::clean(&batches, end, now_ms, s).map_err(StoreError::Corrupt)?;
+        let aborted = self.state.lock().unwrap().aborted.clone();
+        let changes =
+            compaction::clean_with_aborted(&batches, end, now_ms, s, &aborted).map_err(StoreError::Corrupt)?;
         if !changes.is_empty() {
             self.store.replace(self.uid, &changes)?;
         }
