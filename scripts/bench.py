@@ -16,7 +16,7 @@ Per broker (fresh data dir, free port, topics created with the same partition co
               message (produce() to delivery report, microseconds); first second dropped as warm-up.
               Second opinion: kafka-producer-perf-test at the same rate/acks/linger (ms resolution).
   memory      VmRSS after start-up, VmHWM (peak) and VmRSS at the end
-  (the sections above are "core"; --only picks sections, default all: core,rebalance,soak)
+  (the sections above are "core"; --only picks sections, default all: core,rebalance,soak,txn)
 
 rebalance (fresh broker, group.consumer.heartbeat.interval.ms = --rebalance-heartbeat-ms on both):
   a group of --rebalance-members Java consumers in one JVM (scripts/bench-java/RebalanceBench.java) on a
@@ -28,6 +28,10 @@ soak (fresh broker, retention checked every 5 s, Kafka's cleaner prompt): script
   produces for --soak-seconds into 3 topics with retention.bytes=16 MiB, segment.bytes=4 MiB and a compacted
   topic with 10,000 keys; every --soak-interval: the data dir on disk, throughput, latency p50/p99, broker
   RSS/CPU (logs/<broker>-soak-samples.tsv); table: disk at start/max/end, first vs last third
+txn (fresh broker): scripts/bench-java/TxnBench.java, one transactional Java producer (acks=all, idempotent)
+  runs --txn-count transactions of --txn-records records (--record-size bytes) back to back on a
+  --partitions topic: transactions/s, MiB/s, commitTransaction() latency p50/p99, broker CPU per GiB;
+  then rdkafka_performance reads the topic back with isolation.level=read_committed (count check, MiB/s)
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
-SECTIONS = ("core", "rebalance", "soak")
+SECTIONS = ("core", "rebalance", "soak", "txn")
 # name -> (label, consumer properties); classic members also get heartbeat.interval.ms.
 REBALANCE_PROTOCOLS = {
     "range": ("classic protocol, range (eager)",
@@ -79,7 +83,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="short runs: core 200,000 records per produce run and 10 s latency runs, rebalance "
-                        "1 round and 3 s commit runs, soak 60 s (~12 min in all for both brokers)")
+                        "1 round and 3 s commit runs, soak 60 s, txn 300 transactions (~13 min in all for both brokers)")
     p.add_argument("--records", type=int, default=None,
                    help="records per produce run (env BENCH_RECORDS; default 1,000,000, --quick 200,000)")
     p.add_argument("--record-size", type=int, default=env_int("BENCH_RECORD_SIZE", 1024),
@@ -104,7 +108,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="comma-separated sections to run, of " + ", ".join(SECTIONS)
                         + " (env BENCH_ONLY; default all): core = start-up, produce, consume, latency, memory; "
                           "rebalance = 100-member group on 1,000 partitions, and offset commit vs produce; "
-                          "soak = minutes of produce into retention.bytes and compacted topics")
+                          "soak = minutes of produce into retention.bytes and compacted topics; "
+                          "txn = transactions of --txn-records records, transactional Java producer")
     g = p.add_argument_group("rebalance section")
     g.add_argument("--rebalance-members", type=int, default=env_int("BENCH_RB_MEMBERS", 100),
                    help="group members after the join (env BENCH_RB_MEMBERS; default 100)")
@@ -129,7 +134,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--soak-rate", type=int, default=env_int("BENCH_SOAK_RATE", 0),
                    help="records/s in all (env BENCH_SOAK_RATE; default 0 = as fast as the producer goes)")
     g.add_argument("--soak-value-size", type=int, default=1024, help="record value size (default 1024)")
+    g = p.add_argument_group("txn section")
+    g.add_argument("--txn-count", type=int, default=None,
+                   help="transactions timed (env BENCH_TXN_COUNT; default 2,000, --quick 300), after 20 warm-up ones")
+    g.add_argument("--txn-records", type=int, default=env_int("BENCH_TXN_RECORDS", 100),
+                   help="records per transaction, of --record-size bytes (env BENCH_TXN_RECORDS; default 100)")
     a = p.parse_args(argv)
+    if a.txn_count is None:
+        a.txn_count = env_int("BENCH_TXN_COUNT", 300 if a.quick else 2000)
     if a.records is None:
         a.records = env_int("BENCH_RECORDS", 200_000 if a.quick else 1_000_000)
     if a.latency_seconds is None:
@@ -392,8 +404,9 @@ def rdk_produce(runner, rdk, bootstrap, topic, records, size, extra, name, timeo
     return {"records_s": records * 1000 / ms, "mib_s": records * size * 1000 / ms / MiB, "seconds": dt}
 
 
-def rdk_consume(runner, rdk, bootstrap, topic, partitions, records, name, timeout) -> dict:
-    cmd = [rdk, "-C", "-t", topic, "-b", bootstrap, "-o", "beginning", "-e", "-c", str(records), "-i", "5000"]
+def rdk_consume(runner, rdk, bootstrap, topic, partitions, records, name, timeout, extra=()) -> dict:
+    cmd = [rdk, "-C", "-t", topic, "-b", bootstrap, "-o", "beginning", "-e", "-c", str(records), "-i", "5000",
+           *extra]
     for p in range(partitions):
         cmd += ["-p", str(p)]
     rc, out, err, dt = runner.run(name, cmd, timeout)
@@ -929,6 +942,77 @@ def bench_soak(kind: str, a, harness, runner: Runner) -> tuple[dict, list[str], 
     return res, problems, info
 
 
+# ---------------------------------------------------------------------------- txn section
+TXN_TOPIC = "bench-txn"
+TXN_WARMUP = 20
+
+
+def bench_txn(kind: str, a, harness, runner: Runner) -> tuple[dict, list[str], dict]:
+    """TxnBench.java: --txn-count transactions of --txn-records records back to back (acks=all,
+    idempotent, one transactional.id); then the topic read back with isolation.level=read_committed."""
+    res: dict = {}
+    problems: list[str] = []
+    info: dict = {}
+    b = None
+    try:
+        b = start_section_broker(kind, a, harness, "txn", {})
+        pid = b.proc.pid
+        b.create_topic(TXN_TOPIC, a.partitions)
+        time.sleep(1)
+        print(f"[bench] {kind}: txn: {a.txn_count} transactions of {a.txn_records} records", file=sys.stderr,
+              flush=True)
+        WATCHER.phase = f"{kind} txn"
+        cmd = java_cmd(harness, "TxnBench", "512m", False, b.bootstrap, TXN_TOPIC, str(a.txn_count),
+                       str(a.txn_records), str(a.record_size), str(TXN_WARMUP))
+        total = (a.txn_count + TXN_WARMUP) * a.txn_records
+        timeout = 120 + total * a.record_size / MiB  # fail a run slower than ~1 MiB/s
+        c0 = cpu_seconds(pid)
+        try:
+            rc, out, err, dt = runner.run(f"{kind}-txn-produce", cmd, timeout)
+            cpu = cpu_seconds(pid) - c0
+            evs = json_lines(out)
+            init = next((e for e in evs if e.get("ev") == "init"), None)
+            done = next((e for e in evs if e.get("ev") == "done"), None)
+            errs = [e for e in evs if e.get("ev") == "error"]
+            info["init_ms"] = init and round(init["ms"], 1)
+            info["done"] = done
+            if rc != 0 or done is None or errs or done.get("errs"):
+                problems.append(f"{kind}: txn producer rc={rc}, "
+                                + (f"{done['errs']} send errors (first: {done.get('first_err')})" if done
+                                   else "no summary line") + "\n"
+                                + "\n".join(json.dumps(e)[:300] for e in errs[:5]) + "\n" + tail(err, 10))
+            if done and done["secs"] > 0:
+                res["txn_tps"] = done["txns"] / done["secs"]
+                res["txn_rps"] = done["records"] / done["secs"]
+                res["txn_mibs"] = done["bytes"] / done["secs"] / MiB
+                res["txn_commit_p50"] = done["commit_p50_us"] / 1000
+                res["txn_commit_p99"] = done["commit_p99_us"] / 1000
+                res["txn_p50"] = done["txn_p50_us"] / 1000
+                res["txn_p99"] = done["txn_p99_us"] / 1000
+                # CPU over the whole client run, warm-up included: per GiB of all records written
+                res["txn_cpu_per_gib"] = cpu / (total * a.record_size / GiB)
+        except StepFailed as e:
+            problems.append(f"{kind}: txn: {e}")
+        if "txn_tps" in res and b.proc.poll() is None:
+            WATCHER.phase = f"{kind} txn read_committed"
+            print(f"[bench] {kind}: txn: read back, read_committed", file=sys.stderr, flush=True)
+            try:
+                r = rdk_consume(runner, os.environ["RDKAFKA_PERFORMANCE"], b.bootstrap, TXN_TOPIC, a.partitions,
+                                total, f"{kind}-txn-consume-read-committed", 120 + total * a.record_size / MiB,
+                                extra=["-X", "isolation.level=read_committed"])
+                res["txn_cons_mibs"] = r["mib_s"]
+            except StepFailed as e:
+                problems.append(f"{kind}: txn read_committed read-back: {e}")
+        if b.proc.poll() is None:
+            res["txn_rss_peak"] = proc_status_kib(pid, "VmHWM") / 1024
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"{kind}: txn section: {type(e).__name__}: {e}")
+    finally:
+        if b is not None:
+            finish_section_broker(kind, b, runner, "txn", problems, info)
+    return res, problems, info
+
+
 def scan_log(kind: str, path: str) -> dict:
     """gregor's own startup_ms, and the broker's error/warning lines."""
     out = {"log_errors": [], "log_warnings": 0}
@@ -1038,6 +1122,22 @@ SOAK_METRICS = [
 ]
 
 
+def txn_metrics(a) -> list:
+    n = f"{a.txn_records}-record"
+    return [
+        ("txn_tps", f"txn: {n} transactions, acks=all, idempotent, Java (transactions/s)", "higher", "{:,.0f}"),
+        ("txn_rps", f"txn: {n} transactions (records/s)", "higher", "{:,.0f}"),
+        ("txn_mibs", f"txn: {n} transactions (MiB/s)", "higher", "{:.1f}"),
+        ("txn_commit_p50", "txn: commitTransaction() latency p50 (ms)", "lower", "{:.2f}"),
+        ("txn_commit_p99", "txn: commitTransaction() latency p99 (ms)", "lower", "{:.2f}"),
+        ("txn_p50", "txn: beginTransaction() → commit returned, p50 (ms)", "lower", "{:.2f}"),
+        ("txn_p99", "txn: beginTransaction() → commit returned, p99 (ms)", "lower", "{:.2f}"),
+        ("txn_cpu_per_gib", "txn: broker CPU s per GiB produced in transactions", "lower", "{:.2f}"),
+        ("txn_cons_mibs", "txn: consume from offset 0, read_committed, librdkafka (MiB/s)", "higher", "{:.1f}"),
+        ("txn_rss_peak", "txn: broker peak RSS, VmHWM (MiB)", "lower", "{:,.0f}"),
+    ]
+
+
 def render(a, results, problems, infos, meta) -> str:
     kinds = a.brokers
     L = []
@@ -1064,6 +1164,12 @@ def render(a, results, problems, infos, meta) -> str:
                  f"segment.bytes={SOAK_SEGMENT_BYTES // MiB} MiB) and 1 compacted topic × {SOAK_PARTITIONS} partitions "
                  f"({SOAK_KEYS:,} keys, segment.bytes={SOAK_SEGMENT_BYTES // MiB} MiB); sampled every {a.soak_interval:g} s")
         metrics += SOAK_METRICS
+    if "txn" in a.only:
+        L.append(f"txn: {a.txn_count:,} transactions (after {TXN_WARMUP} warm-up ones) × {a.txn_records} records × "
+                 f"{a.record_size} B, back to back, one Kafka {meta['kafka_version']} Java producer (acks=all, "
+                 f"enable.idempotence=true, one transactional.id, client defaults otherwise: linger.ms=5, "
+                 f"batch.size=16 KiB), {a.partitions} partitions")
+        metrics += txn_metrics(a)
     L.append("")
     head = ["metric"] + kinds
     if kinds == ["gregor", "kafka"]:
@@ -1153,6 +1259,21 @@ def render(a, results, problems, infos, meta) -> str:
                 L.append(f"  - `{ln[:300]}`")
             for _shape, ln in sinf.get("log_warning_kinds", [])[:3]:
                 L.append(f"  - warning: `{ln[:300]}`")
+    if "txn" in a.only:
+        L.append("- Txn (scripts/bench-java/TxnBench.java): records without key, so the sticky partitioner spreads a "
+                 "transaction's batches over the partitions (AddPartitionsToTxn as it goes); commitTransaction() "
+                 "flushes what is unsent, sends EndTxn and returns when the markers are written. The topic is then "
+                 "read back by rdkafka_performance with isolation.level=read_committed; its count must equal every "
+                 "record sent, warm-up included. CPU per GiB is over the whole producer run, warm-up included.")
+        for k in kinds:
+            tinf = infos.get(k, {}).get("txn", {})
+            d = tinf.get("done") or {}
+            L.append(f"- {k} txn: initTransactions() {tinf.get('init_ms')} ms; {d.get('records', 0):,} records timed "
+                     f"in {d.get('secs', 0):.1f} s; commit max {d.get('commit_max_us', 0) / 1000:.1f} ms; "
+                     f"{d.get('errs', 0)} send errors; broker log {tinf.get('log_error_count', 0)} error and "
+                     f"{tinf.get('log_warnings', 0)} warning lines ({tinf.get('log', '')})")
+            for ln in tinf.get("log_errors", [])[:3]:
+                L.append(f"  - `{ln[:300]}`")
     if meta.get("busy"):
         L.append(f"- WARNING: other CPU-heavy processes (not the bench's) ran during: {meta['busy']}; "
                  "those numbers are skewed.")
@@ -1235,7 +1356,7 @@ def main() -> int:
             results[kind].update(res)
             infos[kind].update(info)
             problems += probs
-        for section, fn in (("rebalance", bench_rebalance), ("soak", bench_soak)):
+        for section, fn in (("rebalance", bench_rebalance), ("soak", bench_soak), ("txn", bench_txn)):
             if section not in a.only:
                 continue
             WATCHER.phase = "between brokers"
