@@ -30,6 +30,8 @@ SCENARIOS = [
     ("java", "topic_admin"),
     ("mixed", "group_migration"),
     ("java", "streams_eos"),
+    ("java", "transactions_cli"),
+    ("librdkafka", "txn_restart"),
 ]
 
 # Scenarios whose feature a later issue builds. Against gregor they still run, and are reported

@@ -62,7 +62,8 @@ pub async fn describe(
                 let m = m.lock().await;
                 d.transaction_state = str_bytes(m.state.name());
                 d.transaction_timeout_ms = m.timeout_ms;
-                d.transaction_start_time_ms = if m.state == TxnState::Ongoing { m.started_ms } else { -1 };
+                // The last transaction's start stays reported after it completes, as in Kafka.
+                d.transaction_start_time_ms = m.started_ms;
                 d.producer_id = ProducerId(m.producer_id);
                 d.producer_epoch = m.epoch;
                 let mut by_topic: std::collections::BTreeMap<&str, Vec<i32>> = Default::default();
@@ -107,13 +108,13 @@ pub async fn producers(
                     pr.active_producers = part
                         .producers()
                         .into_iter()
-                        .map(|(pid, epoch, last_seq, _last_offset, txn_start)| {
+                        .map(|(pid, epoch, last_seq, last_timestamp, coordinator_epoch, txn_start)| {
                             let mut ps = ProducerState::default();
                             ps.producer_id = ProducerId(pid);
                             ps.producer_epoch = epoch as i32;
                             ps.last_sequence = last_seq;
-                            ps.last_timestamp = -1;
-                            ps.coordinator_epoch = -1;
+                            ps.last_timestamp = last_timestamp;
+                            ps.coordinator_epoch = coordinator_epoch;
                             ps.current_txn_start_offset = txn_start.unwrap_or(-1);
                             ps
                         })

@@ -60,6 +60,9 @@ struct State {
     log_end: i64,
     producers: HashMap<i64, ProducerEntry>,
     aborted: Vec<AbortedTxn>,
+    /// For DescribeProducers, since this process started: each producer's last batch
+    /// timestamp and the coordinator epoch of its last marker.
+    producer_seen: HashMap<i64, (i64, i32)>,
 }
 
 impl State {
@@ -105,7 +108,7 @@ impl Partition {
         }
         assert!(log_start <= log_end, "log start {log_start} beyond log end {log_end} in partition {uid}");
         let aborted = store.aborted(uid)?;
-        let state = State { log_end, producers, aborted };
+        let state = State { log_end, producers, aborted, producer_seen: HashMap::new() };
         let last_stable = state.last_stable(log_end);
         Ok(Partition {
             uid,
@@ -172,6 +175,8 @@ impl Partition {
                             entry.txn_first_offset = Some(next);
                         }
                         producer_update = Some((h.producer_id, entry));
+                        let ts = opts.log_append_time_ms.unwrap_or(h.max_timestamp);
+                        state.producer_seen.entry(h.producer_id).or_insert((-1, -1)).0 = ts;
                     }
                 }
             }
@@ -242,6 +247,8 @@ impl Partition {
         self.store
             .append(AppendBatch { uid: self.uid, batches: &[(offset, marker)], producer, aborted }, self.sync_writes)?;
         state.producers.insert(producer_id, entry);
+        let seen = state.producer_seen.entry(producer_id).or_insert((-1, -1));
+        *seen = (crate::now_ms(), coordinator_epoch);
         if let Some(a) = aborted {
             state.aborted.push(a);
         }
@@ -269,14 +276,17 @@ impl Partition {
     }
 
     /// Every producer known here: (producer id, epoch, last sequence, last offset, open txn start).
-    pub fn producers(&self) -> Vec<(i64, i16, i32, i64, Option<i64>)> {
+    /// Producers with state here: (id, epoch, last sequence, last timestamp, coordinator epoch of
+    /// the last marker, open transaction's first offset); -1 where unknown.
+    pub fn producers(&self) -> Vec<(i64, i16, i32, i64, i32, Option<i64>)> {
         let state = self.state.lock().unwrap();
         state
             .producers
             .iter()
             .map(|(pid, e)| {
                 let last = e.batches.back();
-                (*pid, e.epoch, last.map_or(-1, |b| b.last_seq), last.map_or(-1, |b| b.base_offset), e.txn_first_offset)
+                let (ts, coordinator_epoch) = state.producer_seen.get(pid).copied().unwrap_or((-1, -1));
+                (*pid, e.epoch, last.map_or(-1, |b| b.last_seq), ts, coordinator_epoch, e.txn_first_offset)
             })
             .collect()
     }

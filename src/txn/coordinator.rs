@@ -125,6 +125,8 @@ impl TxnCoordinator {
         m.epoch += 1;
         m.timeout_ms = timeout_ms;
         m.state = TxnState::Empty;
+        // A new epoch has no transaction yet.
+        m.started_ms = -1;
         m.partitions.clear();
         m.groups.clear();
         m.updated_ms = now_ms();
