@@ -183,10 +183,11 @@ async fn transactional_offsets_count_only_on_commit() {
         else {
             unreachable!()
         };
+        assert_eq!(f.error_code, 0);
         assert_eq!(
-            f.error_code,
+            f.topics[0].partitions[0].error_code,
             ResponseError::UnstableOffsetCommit.code(),
-            "pending transactional offsets are unstable"
+            "pending transactional offsets are unstable, partition by partition"
         );
         assert_eq!(end(&mut c, "etl", pid, epoch, commit).await, 0);
     }

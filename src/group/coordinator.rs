@@ -406,19 +406,11 @@ impl Coordinator {
         }
     }
 
-    /// True while a group has a rebalance or a transaction (and so possibly commits) in flight.
-    pub async fn has_pending_commits(&self, group: &str) -> bool {
-        if self.has_pending_txn(group).await {
-            return true;
-        }
+    /// Partitions with offsets committed inside a still-open transaction (require_stable).
+    pub async fn pending_txn_partitions(&self, group: &str) -> std::collections::HashSet<(String, i32)> {
         match self.existing(group) {
-            Some(entry) => {
-                matches!(
-                    entry.lock().await.group.state,
-                    GroupState::PreparingRebalance | GroupState::CompletingRebalance
-                )
-            }
-            None => false,
+            Some(entry) => entry.lock().await.pending_txn.values().flat_map(|m| m.keys().cloned()).collect(),
+            None => Default::default(),
         }
     }
 
@@ -580,14 +572,6 @@ impl Coordinator {
             }
         }
         Ok(())
-    }
-
-    /// True when a producer has transactional offsets pending in the group (require_stable).
-    async fn has_pending_txn(&self, group: &str) -> bool {
-        match self.existing(group) {
-            Some(entry) => !entry.lock().await.pending_txn.is_empty(),
-            None => false,
-        }
     }
 
     /// ConsumerGroupHeartbeat (KIP-848).

@@ -138,7 +138,15 @@ fn read_all(
                         r
                     })
                 } else {
-                    part.read_isolated(sp.fetch_offset, limit.max(1), committed)
+                    part.read_isolated(sp.fetch_offset, limit.max(1), committed).map(|mut r| {
+                        // KIP-74: only the first partition with data may go past the response's
+                        // max_bytes (so a consumer always progresses); later ones wait for room.
+                        if total > 0 && r.records.len() > room {
+                            r.records = Bytes::new();
+                            r.aborted.clear();
+                        }
+                        r
+                    })
                 };
                 match read {
                     Ok(res) => {

@@ -19,28 +19,35 @@ pub const VERSIONS: (i16, i16) = (1, 9);
 /// Requested partitions per topic; None = every committed partition.
 type Wanted = Option<Vec<(String, Vec<i32>)>>;
 
-async fn lookup(
-    broker: &Broker,
-    group: &str,
-    wanted: Wanted,
-    require_stable: bool,
-) -> Result<Vec<(String, Vec<(i32, Option<Committed>)>)>, i16> {
-    if require_stable && broker.groups.has_pending_commits(group).await {
-        return Err(kafka_protocol::ResponseError::UnstableOffsetCommit.code());
-    }
+/// (partition, committed offset, error code) rows per topic.
+type Rows = Vec<(String, Vec<(i32, Option<Committed>, i16)>)>;
+
+/// With require_stable, a partition with an offset commit pending in an open transaction answers
+/// UNSTABLE_OFFSET_COMMIT (the client retries it), as Kafka does, partition by partition.
+async fn lookup(broker: &Broker, group: &str, wanted: Wanted, require_stable: bool) -> Result<Rows, i16> {
     let committed = broker.groups.fetch_offsets(group).await;
+    let pending = if require_stable { broker.groups.pending_txn_partitions(group).await } else { Default::default() };
+    let row = |t: &str, p: i32, c: Option<Committed>| {
+        let code = if pending.contains(&(t.to_string(), p)) {
+            kafka_protocol::ResponseError::UnstableOffsetCommit.code()
+        } else {
+            0
+        };
+        (p, c, code)
+    };
     Ok(match wanted {
         Some(topics) => topics
             .into_iter()
             .map(|(t, parts)| {
-                let rows = parts.into_iter().map(|p| (p, committed.get(&(t.clone(), p)).cloned())).collect();
+                let rows = parts.into_iter().map(|p| row(&t, p, committed.get(&(t.clone(), p)).cloned())).collect();
                 (t, rows)
             })
             .collect(),
         None => {
-            let mut by_topic: BTreeMap<String, Vec<(i32, Option<Committed>)>> = BTreeMap::new();
+            let mut by_topic: BTreeMap<String, Vec<(i32, Option<Committed>, i16)>> = BTreeMap::new();
             for ((t, p), c) in committed {
-                by_topic.entry(t).or_default().push((p, Some(c)));
+                let r = row(&t, p, Some(c));
+                by_topic.entry(t).or_default().push(r);
             }
             by_topic.into_iter().collect()
         }
@@ -79,9 +86,10 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: OffsetFetchReque
                             ot.name = TopicName(str_bytes(t));
                             ot.partitions = parts
                                 .into_iter()
-                                .map(|(p, c)| {
+                                .map(|(p, c, code)| {
                                     let mut op = OffsetFetchResponsePartitions::default();
                                     op.partition_index = p;
+                                    op.error_code = code;
                                     op.committed_offset = c.as_ref().map(|c| c.offset).unwrap_or(-1);
                                     op.committed_leader_epoch = c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1);
                                     op.metadata = Some(str_bytes(c.map(|c| c.metadata).unwrap_or_default()));
@@ -110,9 +118,10 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: OffsetFetchReque
                     ot.name = TopicName(str_bytes(t));
                     ot.partitions = parts
                         .into_iter()
-                        .map(|(p, c)| {
+                        .map(|(p, c, code)| {
                             let mut op = OffsetFetchResponsePartition::default();
                             op.partition_index = p;
+                            op.error_code = code;
                             op.committed_offset = c.as_ref().map(|c| c.offset).unwrap_or(-1);
                             if ctx.version >= 5 {
                                 op.committed_leader_epoch = c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1);
