@@ -308,7 +308,11 @@ async fn compacted_topics_refuse_records_without_a_key() {
         &RecordEncodeOptions { version: 2, compression: Compression::Snappy },
     )
     .unwrap();
-    assert_eq!(produce(&mut c, 9, "keyed-only", 0, buf.freeze()).await.0, ResponseError::InvalidRecord.code());
+    let refused = produce_partition(&mut c, 9, "keyed-only", 0, buf.freeze()).await;
+    assert_eq!(refused.error_code, ResponseError::InvalidRecord.code());
+    // Produce v8+: the record at fault is named, as Kafka does.
+    assert_eq!(refused.record_errors.len(), 1);
+    assert_eq!(refused.record_errors[0].batch_index, 0);
     assert_eq!(produce(&mut c, 9, "keyed-only", 0, batch(2, -1, -1, -1, Compression::Snappy)).await, (0, 0));
     b.stop().await;
 }

@@ -230,6 +230,18 @@ fn batch_with(n: usize, pid: i64, epoch: i16, seq: i32, compression: Compression
 
 /// Produces `records` to one partition and returns (error code, base offset).
 pub async fn produce(c: &mut Client, version: i16, topic: &str, partition: i32, records: Bytes) -> (i16, i64) {
+    let pr = produce_partition(c, version, topic, partition, records).await;
+    (pr.error_code, pr.base_offset)
+}
+
+/// Produces `records` to one partition and returns its whole answer.
+pub async fn produce_partition(
+    c: &mut Client,
+    version: i16,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> produce_response::PartitionProduceResponse {
     let mut p = produce_request::PartitionProduceData::default();
     p.index = partition;
     p.records = Some(records);
@@ -241,8 +253,7 @@ pub async fn produce(c: &mut Client, version: i16, topic: &str, partition: i32, 
     req.timeout_ms = 5000;
     req.topic_data = vec![t];
     let ResponseKind::Produce(r) = c.send(version, RequestKind::Produce(req)).await else { unreachable!() };
-    let pr = &r.responses[0].partition_responses[0];
-    (pr.error_code, pr.base_offset)
+    r.responses[0].partition_responses[0].clone()
 }
 
 /// Decodes the records of a fetch response partition.

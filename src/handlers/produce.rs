@@ -29,6 +29,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
         let settings = topic.map(|tp| TopicSettings::of(broker, tp));
         for p in t.partition_data {
             let mut pr = PartitionProduceResponse::default();
+            let mut record_errors: Vec<(i32, String)> = Vec::new();
             pr.index = p.index;
             pr.base_offset = -1;
             pr.log_append_time_ms = -1;
@@ -43,7 +44,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
                     };
                     Err((e, None))
                 }
-                (Some(topic), Some(s)) => append(broker, topic, s, p.index, p.records.as_ref()),
+                (Some(topic), Some(s)) => append(broker, topic, s, p.index, p.records.as_ref(), &mut record_errors),
             };
             match result {
                 Ok(outcome) => {
@@ -54,6 +55,29 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
                 Err((e, msg)) => {
                     pr.error_code = e.code();
                     pr.error_message = msg.map(str_bytes);
+                    if ctx.version >= 8 && !record_errors.is_empty() {
+                        // As Kafka: the records at fault, and a summary of the first three.
+                        let first: Vec<String> = record_errors
+                            .iter()
+                            .take(3)
+                            .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+                            .collect();
+                        pr.error_message = Some(str_bytes(format!(
+                            "One or more records have been rejected due to {} record errors in total, and only showing the first three errors at most: [{}]",
+                            record_errors.len(),
+                            first.join(", ")
+                        )));
+                        pr.record_errors = record_errors
+                            .into_iter()
+                            .map(|(i, m)| {
+                                let mut b =
+                                    kafka_protocol::messages::produce_response::BatchIndexAndErrorMessage::default();
+                                b.batch_index = i;
+                                b.batch_index_error_message = Some(str_bytes(m));
+                                b
+                            })
+                            .collect();
+                    }
                 }
             }
             out.partition_responses.push(pr);
@@ -103,6 +127,7 @@ fn append(
     s: &TopicSettings,
     index: i32,
     records: Option<&bytes::Bytes>,
+    record_errors: &mut Vec<(i32, String)>,
 ) -> AppendResult {
     let meta = usize::try_from(index).ok().and_then(|i| topic.partitions.get(i));
     let Some(meta) = meta else {
@@ -138,11 +163,12 @@ fn append(
             let mut buf = raw.clone();
             let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
                 .map_err(|e| (ResponseError::CorruptMessage, Some(format!("cannot decode the batch: {e}"))))?;
-            if set.records.iter().any(|r| r.key.is_none()) {
-                let msg = format!(
-                    "Compacted topic cannot accept message without key in topic partition {}-{index}.",
-                    topic.name
-                );
+            let msg =
+                format!("Compacted topic cannot accept message without key in topic partition {}-{index}.", topic.name);
+            for (i, _) in set.records.iter().enumerate().filter(|(_, r)| r.key.is_none()) {
+                record_errors.push((i as i32, msg.clone()));
+            }
+            if !record_errors.is_empty() {
                 return Err((ResponseError::InvalidRecord, Some(msg)));
             }
         }
