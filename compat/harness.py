@@ -520,3 +520,67 @@ def verify_readback(topic: str, records: list[dict], acks: dict, got: dict, part
                   f"{topic}: key {rec['key']!r} in partitions {key_part[rec['key']]} and {p}")
             if key_partition is not None:
                 check_eq(p, key_partition(rec["key"]), f"{where}: partition of key {rec['key']!r}")
+
+
+# ---------------------------------------------------------------------------- shared by scenarios
+# `kafka-configs --describe --all --entity-type topics` of Apache Kafka 4.3.1: every topic config name.
+KAFKA_TOPIC_CONFIG_NAMES = sorted("""
+cleanup.policy compression.gzip.level compression.lz4.level compression.type compression.zstd.level
+delete.retention.ms file.delete.delay.ms flush.messages flush.ms follower.replication.throttled.replicas
+index.interval.bytes leader.replication.throttled.replicas local.retention.bytes local.retention.ms
+max.compaction.lag.ms max.message.bytes message.timestamp.after.max.ms message.timestamp.before.max.ms
+message.timestamp.type min.cleanable.dirty.ratio min.compaction.lag.ms min.insync.replicas preallocate
+remote.log.copy.disable remote.log.delete.on.disable remote.storage.enable retention.bytes retention.ms
+segment.bytes segment.index.bytes segment.jitter.ms segment.ms unclean.leader.election.enable
+""".split())
+
+
+class Soft:
+    """Checks of output details (full lines, synonyms, error texts) that do not change what later
+    steps see: every mismatch is printed and collected, and the scenario fails at the end with all
+    of them (not only the first)."""
+
+    def __init__(self):
+        self.failures = []
+
+    def eq(self, got, want, what):
+        try:
+            check_eq(got, want, what)
+        except CompatFailure as e:
+            self.fail(str(e))
+
+    def true(self, cond, what):
+        if not cond:
+            self.fail(what)
+
+    def fail(self, msg):
+        print(f"  MISMATCH: {msg}", flush=True)
+        self.failures.append(msg)
+
+    def done(self):
+        if self.failures:
+            raise CompatFailure(f"{len(self.failures)} mismatch(es):\n  - " + "\n  - ".join(self.failures))
+
+
+def parallel(*calls):
+    """Run (fn, args...) tuples two at a time (2 cores); return results in order."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        futs = [ex.submit(c[0], *c[1:]) for c in calls]
+        return [f.result() for f in futs]
+
+
+def run_tool(main_class, args, timeout=120.0, check_rc=True):
+    """Like run_cli, for a Kafka tool that compat/setup has no wrapper for (its main class)."""
+    home = KAFKA_HOME
+    cmd = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
+           "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={home}/config/tools-log4j2.properties",
+           "-cp", f"{home}/libs/*", main_class] + list(args)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        raise CompatFailure(f"{main_class} {' '.join(args)} timed out after {timeout}s\n{e.stdout}\n{e.stderr}")
+    if check_rc and r.returncode != 0:
+        raise CompatFailure(f"{main_class} {' '.join(args)} exited {r.returncode}\nstdout:\n{r.stdout[-3000:]}\n"
+                            f"stderr:\n{r.stderr[-3000:]}")
+    return r

@@ -7,19 +7,7 @@ async fn advertises_the_table_at_every_version() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     for v in 0..=4 {
-        let ResponseKind::ApiVersions(r) = c
-            .send(
-                v,
-                RequestKind::ApiVersions(
-                    ApiVersionsRequest::default()
-                        .with_client_software_name(s("protocol-tests"))
-                        .with_client_software_version(s("1.0")),
-                ),
-            )
-            .await
-        else {
-            unreachable!()
-        };
+        let r = api_versions(&mut c, v).await;
         assert_eq!(r.error_code, 0);
         let produce = r.api_keys.iter().find(|k| k.api_key == ApiKey::Produce as i16).expect("Produce advertised");
         assert_eq!((produce.min_version, produce.max_version), (0, 13));

@@ -181,6 +181,15 @@ pub fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
 
+/// ApiVersions at `version`, with the client software fields v3+ requires.
+pub async fn api_versions(c: &mut Client, version: i16) -> ApiVersionsResponse {
+    let req = ApiVersionsRequest::default()
+        .with_client_software_name(s("protocol-tests"))
+        .with_client_software_version(s("1.0"));
+    let ResponseKind::ApiVersions(r) = c.send(version, RequestKind::ApiVersions(req)).await else { unreachable!() };
+    r
+}
+
 /// Creates a topic and asserts success.
 pub async fn create_topic(c: &mut Client, topic: &str, partitions: i32) -> uuid::Uuid {
     let mut t = create_topics_request::CreatableTopic::default();

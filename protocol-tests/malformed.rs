@@ -6,19 +6,7 @@ use crate::common::*;
 
 async fn still_serves(b: &TestBroker) {
     let mut c = b.client().await;
-    let ResponseKind::ApiVersions(r) = c
-        .send(
-            3,
-            RequestKind::ApiVersions(
-                ApiVersionsRequest::default()
-                    .with_client_software_name(s("protocol-tests"))
-                    .with_client_software_version(s("1.0")),
-            ),
-        )
-        .await
-    else {
-        unreachable!()
-    };
+    let r = api_versions(&mut c, 3).await;
     assert_eq!(r.error_code, 0);
 }
 

@@ -18,45 +18,18 @@ import os
 import re
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import harness  # noqa: E402
-from harness import CompatFailure, check, check_eq, run_cli, wait_until  # noqa: E402
-from confluent_kafka import Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import ConfigResource, ConfigSource, OffsetSpec, ResourceType  # noqa: E402
+import harness   # noqa: E402
+from harness import CompatFailure, check, check_eq, run_cli, wait_until, Soft, parallel  # noqa: E402
+from confluent_kafka import Producer, TopicPartition   # noqa: E402
+from confluent_kafka.admin import ConfigResource, ConfigSource, OffsetSpec, ResourceType   # noqa: E402
 
 NODE = "1"  # node.id the harness gives both brokers
 TOPIC = "bc-plain"  # no topic overrides: its configs come from the broker
 RECORDS = 20
 BIG = 1_500_000  # over the default message.max.bytes (1048588), under 2000000
 KEYS = ("log.retention.ms", "log.retention.bytes", "message.max.bytes")
-
-
-class Soft:
-    """Checks of output details (full lines with synonyms, error texts) that do not change what later
-    steps see: every mismatch is printed and collected, and the scenario fails at the end with all."""
-
-    def __init__(self):
-        self.failures = []
-
-    def eq(self, got, want, what):
-        try:
-            check_eq(got, want, what)
-        except CompatFailure as e:
-            print(f"  MISMATCH: {e}", flush=True)
-            self.failures.append(str(e))
-
-    def done(self):
-        if self.failures:
-            raise CompatFailure(f"{len(self.failures)} mismatch(es):\n  - " + "\n  - ".join(self.failures))
-
-
-def parallel(*calls):
-    """Run (fn, args...) tuples two at a time (2 cores); return results in order."""
-    with ThreadPoolExecutor(max_workers=2) as ex:
-        futs = [ex.submit(c[0], *c[1:]) for c in calls]
-        return [f.result() for f in futs]
 
 
 def body(b: harness.Broker) -> None:

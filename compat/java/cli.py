@@ -11,24 +11,16 @@ import os
 import re
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import harness  # noqa: E402
-from harness import check, check_eq, java_partition, run_cli  # noqa: E402
+import harness   # noqa: E402
+from harness import check, check_eq, java_partition, run_cli, parallel  # noqa: E402
 
 DEFAULT_PARTITIONS = 2  # the broker's num.partitions for this scenario
 KEYED, KEYED_PARTITIONS = "cli-keyed", 3
 PERF = "cli-perf"  # created without --partitions/--replication-factor
 DOOMED = "cli-doomed"
 PERF_RECORDS = 20000
-
-
-def parallel(*calls):
-    """Run (fn, args...) tuples two at a time (2 cores); return results in order."""
-    with ThreadPoolExecutor(max_workers=2) as ex:
-        futs = [ex.submit(c[0], *c[1:]) for c in calls]
-        return [f.result() for f in futs]
 
 
 def body(b: harness.Broker) -> None:

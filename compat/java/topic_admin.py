@@ -31,13 +31,12 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import harness  # noqa: E402
-from harness import CompatFailure, check, check_eq, java_partition, run_cli, wait_until  # noqa: E402
-from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
-from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType  # noqa: E402
+import harness   # noqa: E402
+from harness import CompatFailure, check, check_eq, java_partition, run_cli, wait_until, Soft, parallel, run_tool, KAFKA_TOPIC_CONFIG_NAMES  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition   # noqa: E402
+from confluent_kafka.admin import ConfigResource, OffsetSpec, ResourceType   # noqa: E402
 
 CONFIGS = "ta-configs"      # created with retention.ms=86400000
 GROW = "ta-grow"            # 2 partitions, then 4
@@ -49,67 +48,6 @@ MIB = 1048576
 RETAIN_RECORDS, RETAIN_SIZE = 400, 10000
 COMPACT_KEYS, COMPACT_ROUNDS, COMPACT_PER_ROUND = 5, 4, 10
 DELETE_RETENTION_MS = 10000
-
-# `kafka-configs --describe --all --entity-type topics` of Apache Kafka 4.3.1: every topic config name.
-KAFKA_TOPIC_CONFIG_NAMES = sorted("""
-cleanup.policy compression.gzip.level compression.lz4.level compression.type compression.zstd.level
-delete.retention.ms file.delete.delay.ms flush.messages flush.ms follower.replication.throttled.replicas
-index.interval.bytes leader.replication.throttled.replicas local.retention.bytes local.retention.ms
-max.compaction.lag.ms max.message.bytes message.timestamp.after.max.ms message.timestamp.before.max.ms
-message.timestamp.type min.cleanable.dirty.ratio min.compaction.lag.ms min.insync.replicas preallocate
-remote.log.copy.disable remote.log.delete.on.disable remote.storage.enable retention.bytes retention.ms
-segment.bytes segment.index.bytes segment.jitter.ms segment.ms unclean.leader.election.enable
-""".split())
-
-
-class Soft:
-    """Checks of output text that do not change what later steps see: every mismatch is printed
-    and collected, and the scenario fails at the end with all of them (not only the first)."""
-
-    def __init__(self):
-        self.failures = []
-
-    def eq(self, got, want, what):
-        try:
-            check_eq(got, want, what)
-        except CompatFailure as e:
-            self.fail(str(e))
-
-    def true(self, cond, what):
-        if not cond:
-            self.fail(what)
-
-    def fail(self, msg):
-        print(f"  MISMATCH: {msg}", flush=True)
-        self.failures.append(msg)
-
-    def done(self):
-        if self.failures:
-            raise CompatFailure(f"{len(self.failures)} mismatch(es):\n  - " + "\n  - ".join(self.failures))
-
-
-def parallel(*calls):
-    """Run (fn, args...) tuples two at a time (2 cores); return results in order."""
-    with ThreadPoolExecutor(max_workers=2) as ex:
-        futs = [ex.submit(c[0], *c[1:]) for c in calls]
-        return [f.result() for f in futs]
-
-
-def run_tool(main_class, args, timeout=120.0, check_rc=True):
-    """Like harness.run_cli, for a Kafka tool that compat/setup has no wrapper for."""
-    home = harness.KAFKA_HOME
-    cmd = ["java", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
-           "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={home}/config/tools-log4j2.properties",
-           "-cp", f"{home}/libs/*", main_class] + list(args)
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        raise CompatFailure(f"{main_class} {' '.join(args)} timed out after {timeout}s\n{e.stdout}\n{e.stderr}")
-    if check_rc and r.returncode != 0:
-        raise CompatFailure(f"{main_class} {' '.join(args)} exited {r.returncode}\nstdout:\n{r.stdout[-3000:]}\n"
-                            f"stderr:\n{r.stderr[-3000:]}")
-    return r
-
 
 def caused_by(r):
     """The last 'Caused by: ...' line of a failed tool's stderr (the broker's error)."""

@@ -25,11 +25,11 @@ import time
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import harness  # noqa: E402
-from harness import CompatFailure, check, check_eq, wait_until  # noqa: E402
-from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer, TopicPartition,  # noqa: E402
+import harness   # noqa: E402
+from harness import CompatFailure, check, check_eq, wait_until, Soft, KAFKA_TOPIC_CONFIG_NAMES  # noqa: E402
+from confluent_kafka import (Consumer, KafkaError, KafkaException, Producer, TopicPartition,   # noqa: E402
                              TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, OFFSET_BEGINNING)
-from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,  # noqa: E402
+from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,   # noqa: E402
                                    NewPartitions, OffsetSpec, ResourceType)
 
 CONFIGS = "ac-configs"
@@ -42,37 +42,6 @@ MAX_BYTES = "ac-max-bytes"
 GZIP = "ac-gzip"
 MISSING = "ac-no-such-topic"
 BASE_TS = 1_700_000_000_000
-
-# describe_configs of a topic on Apache Kafka 4.3.1: every topic config name.
-KAFKA_TOPIC_CONFIG_NAMES = sorted("""
-cleanup.policy compression.gzip.level compression.lz4.level compression.type compression.zstd.level
-delete.retention.ms file.delete.delay.ms flush.messages flush.ms follower.replication.throttled.replicas
-index.interval.bytes leader.replication.throttled.replicas local.retention.bytes local.retention.ms
-max.compaction.lag.ms max.message.bytes message.timestamp.after.max.ms message.timestamp.before.max.ms
-message.timestamp.type min.cleanable.dirty.ratio min.compaction.lag.ms min.insync.replicas preallocate
-remote.log.copy.disable remote.log.delete.on.disable remote.storage.enable retention.bytes retention.ms
-segment.bytes segment.index.bytes segment.jitter.ms segment.ms unclean.leader.election.enable
-""".split())
-
-
-class Soft:
-    """Checks of details (error texts, synonyms, the config name set) that do not change what later
-    steps see: every mismatch is printed and collected, and the scenario fails at the end with all."""
-
-    def __init__(self):
-        self.failures = []
-
-    def eq(self, got, want, what):
-        try:
-            check_eq(got, want, what)
-        except CompatFailure as e:
-            print(f"  MISMATCH: {e}", flush=True)
-            self.failures.append(str(e))
-
-    def done(self):
-        if self.failures:
-            raise CompatFailure(f"{len(self.failures)} mismatch(es):\n  - " + "\n  - ".join(self.failures))
-
 
 def outcome(fut, timeout=30):
     """('ok', result) or ('err', code name, message) of an admin future."""

@@ -54,6 +54,32 @@ pub struct ConsumerMember {
     last_sent: Option<Assignment>,
 }
 
+impl ConsumerMember {
+    /// A member that has just joined: epoch 0, nothing assigned yet.
+    fn new(id: &str, instance_id: Option<String>, now: Instant) -> ConsumerMember {
+        ConsumerMember {
+            id: id.to_string(),
+            instance_id,
+            rack_id: None,
+            client_id: String::new(),
+            client_host: String::new(),
+            rebalance_timeout_ms: 0,
+            subscribed_names: vec![],
+            subscribed_regex: None,
+            server_assignor: None,
+            epoch: 0,
+            previous_epoch: -1,
+            state: MemberState::Stable,
+            assigned: Assignment::new(),
+            pending_revocation: Assignment::new(),
+            classic: None,
+            last_seen: now,
+            revoke_deadline: None,
+            last_sent: None,
+        }
+    }
+}
+
 /// What a classic member brought with its last JoinGroup.
 #[derive(Debug, Clone)]
 pub struct ClassicMeta {
@@ -363,26 +389,11 @@ impl ConsumerGroup {
             // Rejoining with epoch 0: it starts over.
             drop(old);
         }
-        let m = ConsumerMember {
-            id: id.clone(),
-            instance_id: hb.instance_id.clone(),
-            rack_id: hb.rack_id.clone(),
-            client_id: hb.client_id.clone(),
-            client_host: hb.client_host.clone(),
-            rebalance_timeout_ms: hb.rebalance_timeout_ms.max(0),
-            subscribed_names: vec![],
-            subscribed_regex: None,
-            server_assignor: None,
-            epoch: 0,
-            previous_epoch: -1,
-            state: MemberState::Stable,
-            assigned: Assignment::new(),
-            pending_revocation: Assignment::new(),
-            classic: None,
-            last_seen: now,
-            revoke_deadline: None,
-            last_sent: None,
-        };
+        let mut m = ConsumerMember::new(&id, hb.instance_id.clone(), now);
+        m.rack_id = hb.rack_id.clone();
+        m.client_id = hb.client_id.clone();
+        m.client_host = hb.client_host.clone();
+        m.rebalance_timeout_ms = hb.rebalance_timeout_ms.max(0);
         self.members.insert(id.clone(), m);
         if let Some(inst) = &hb.instance_id {
             self.static_members.insert(inst.clone(), id.clone());
@@ -516,26 +527,15 @@ impl ConsumerGroup {
                 g.static_members.insert(inst.clone(), mm.id.clone());
             }
             g.target.insert(mm.id.clone(), assigned.clone());
-            let m = ConsumerMember {
-                id: mm.id.clone(),
-                instance_id: mm.instance_id,
-                rack_id: sub.rack_id,
-                client_id: mm.client_id,
-                client_host: mm.client_host,
-                rebalance_timeout_ms: mm.rebalance_timeout_ms,
-                subscribed_names: sub.topics,
-                subscribed_regex: None,
-                server_assignor: None,
-                epoch: generation,
-                previous_epoch: generation,
-                state: MemberState::Stable,
-                assigned,
-                pending_revocation: Assignment::new(),
-                classic: Some(classic),
-                last_seen: now,
-                revoke_deadline: None,
-                last_sent: None,
-            };
+            let mut m = ConsumerMember::new(&mm.id, mm.instance_id, now);
+            m.rack_id = sub.rack_id;
+            m.client_id = mm.client_id;
+            m.client_host = mm.client_host;
+            m.rebalance_timeout_ms = mm.rebalance_timeout_ms;
+            m.subscribed_names = sub.topics;
+            (m.epoch, m.previous_epoch) = (generation, generation);
+            m.assigned = assigned;
+            m.classic = Some(classic);
             g.members.insert(mm.id, m);
         }
         g.topics_seen = g.snapshot(topics);
@@ -639,29 +639,7 @@ impl ConsumerGroup {
             if let Some(inst) = &j.instance_id {
                 self.static_members.insert(inst.clone(), id.clone());
             }
-            self.members.insert(
-                id.clone(),
-                ConsumerMember {
-                    id: id.clone(),
-                    instance_id: j.instance_id.clone(),
-                    rack_id: None,
-                    client_id: String::new(),
-                    client_host: String::new(),
-                    rebalance_timeout_ms: 0,
-                    subscribed_names: vec![],
-                    subscribed_regex: None,
-                    server_assignor: None,
-                    epoch: 0,
-                    previous_epoch: -1,
-                    state: MemberState::Stable,
-                    assigned: Assignment::new(),
-                    pending_revocation: Assignment::new(),
-                    classic: None,
-                    last_seen: now,
-                    revoke_deadline: None,
-                    last_sent: None,
-                },
-            );
+            self.members.insert(id.clone(), ConsumerMember::new(&id, j.instance_id.clone(), now));
             bump = true;
         }
         let owned = to_ids(&sub.owned, topics);
