@@ -1,6 +1,5 @@
 //! Bad input closes only the offending connection; the broker keeps serving others.
 
-
 use crate::common::*;
 
 async fn still_serves(b: &TestBroker) {

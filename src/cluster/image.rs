@@ -103,6 +103,13 @@ pub enum CommandResult {
     },
 }
 
+impl Topic {
+    /// The partition at `index`; None if the topic has no such partition.
+    pub fn partition(&self, index: i32) -> Option<&PartitionMeta> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
+    }
+}
+
 impl Image {
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&Topic> {
         self.topic_names.get(id).and_then(|n| self.topics.get(n))

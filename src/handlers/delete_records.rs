@@ -22,7 +22,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: DeleteRecordsRe
             let mut pr = DeleteRecordsPartitionResult::default();
             pr.partition_index = p.partition_index;
             pr.low_watermark = -1;
-            let meta = topic.and_then(|tp| usize::try_from(p.partition_index).ok().and_then(|i| tp.partitions.get(i)));
+            let meta = topic.and_then(|tp| tp.partition(p.partition_index));
             match meta.map(|m| broker.partition(m.uid)) {
                 None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(Err(e)) => pr.error_code = errors::store_error(&e).code(),

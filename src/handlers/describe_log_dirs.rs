@@ -26,7 +26,7 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext, req: DescribeLogDirsReques
         let mut t = DescribeLogDirsTopic::default();
         t.name = TopicName(str_bytes(name.clone()));
         for index in parts {
-            let Some(meta) = usize::try_from(index).ok().and_then(|i| topic.partitions.get(i)) else { continue };
+            let Some(meta) = topic.partition(index) else { continue };
             let Ok(part) = broker.partition(meta.uid) else { continue };
             let mut p = DescribeLogDirsPartition::default();
             p.partition_index = index;

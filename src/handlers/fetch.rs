@@ -115,7 +115,7 @@ fn read_all(
         pd.high_watermark = -1;
         pd.last_stable_offset = -1;
         pd.log_start_offset = -1;
-        let meta = topic.and_then(|t| usize::try_from(key.partition).ok().and_then(|i| t.partitions.get(i)));
+        let meta = topic.and_then(|t| t.partition(key.partition));
         let mut records = 0;
         match meta.map(|m| broker.partition(m.uid)) {
             None => {
@@ -196,13 +196,16 @@ fn read_all(
 fn respond(broker: &Broker, ctx: &RequestContext, plan: &Plan, results: Vec<PartitionResult>) -> FetchResponse {
     let mut r = FetchResponse::default();
     r.session_id = plan.session_id;
+    let mut sent = Vec::new();
     for (res, (_, sp)) in results.into_iter().zip(&plan.partitions) {
         let hw = res.data.high_watermark;
         let log_start = res.data.log_start_offset;
         if plan.incremental && !fetch_session::has_news(sp, hw, log_start, res.records, res.error) {
             continue;
         }
-        broker.fetch_sessions.sent(plan.session_id, &res.key, hw, log_start, res.records > 0);
+        if plan.session_id != 0 {
+            sent.push((res.key.clone(), hw, log_start, res.records > 0));
+        }
         let same_topic = r.responses.last().is_some_and(|t: &FetchableTopicResponse| {
             if ctx.version >= 13 { t.topic_id == res.key.topic_id } else { t.topic.0.as_str() == res.key.topic }
         });
@@ -214,5 +217,6 @@ fn respond(broker: &Broker, ctx: &RequestContext, plan: &Plan, results: Vec<Part
         }
         r.responses.last_mut().expect("pushed above").partitions.push(res.data);
     }
+    broker.fetch_sessions.sent(plan.session_id, &sent);
     r
 }

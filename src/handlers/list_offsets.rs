@@ -30,7 +30,7 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: ListOffsetsRequest) ->
             pr.timestamp = -1;
             pr.offset = -1;
             pr.leader_epoch = -1;
-            let meta = topic.and_then(|t| usize::try_from(p.partition_index).ok().and_then(|i| t.partitions.get(i)));
+            let meta = topic.and_then(|t| t.partition(p.partition_index));
             let Some(meta) = meta else {
                 pr.error_code = ResponseError::UnknownTopicOrPartition.code();
                 out.partitions.push(pr);

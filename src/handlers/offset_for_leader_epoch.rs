@@ -27,7 +27,7 @@ pub fn handle(
             e.partition = p.partition;
             e.leader_epoch = -1;
             e.end_offset = -1;
-            let meta = topic.and_then(|tp| usize::try_from(p.partition).ok().and_then(|i| tp.partitions.get(i)));
+            let meta = topic.and_then(|tp| tp.partition(p.partition));
             match meta {
                 None => e.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(m) if p.current_leader_epoch > m.leader_epoch => {

@@ -26,7 +26,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
         let mut out = TopicProduceResponse::default();
         out.name = t.name.clone();
         out.topic_id = t.topic_id;
-        let settings = topic.map(|tp| TopicSettings::of(broker, tp));
+        let settings = topic.map(|tp| TopicSettings::of(broker, &broker.defaults(&image), tp));
         for p in t.partition_data {
             let mut pr = PartitionProduceResponse::default();
             let mut record_errors: Vec<(i32, String)> = Vec::new();
@@ -104,10 +104,8 @@ struct TopicSettings {
 }
 
 impl TopicSettings {
-    fn of(broker: &Broker, topic: &Topic) -> TopicSettings {
-        let image = broker.image();
-        let defaults = broker.defaults(&image);
-        let get = |name| topic_config::value_of(&topic.configs, &defaults, name).unwrap_or_default();
+    fn of(broker: &Broker, defaults: &topic_config::Defaults, topic: &Topic) -> TopicSettings {
+        let get = |name| topic_config::value_of(&topic.configs, defaults, name).unwrap_or_default();
         TopicSettings {
             batch_bytes_max: get("max.message.bytes").parse().unwrap_or(broker.config.message_max_bytes as usize),
             log_append_time: get("message.timestamp.type") == "LogAppendTime",
@@ -129,7 +127,7 @@ fn append(
     records: Option<&bytes::Bytes>,
     record_errors: &mut Vec<(i32, String)>,
 ) -> AppendResult {
-    let meta = usize::try_from(index).ok().and_then(|i| topic.partitions.get(i));
+    let meta = topic.partition(index);
     let Some(meta) = meta else {
         return Err((ResponseError::UnknownTopicOrPartition, None));
     };

@@ -23,7 +23,7 @@ pub const LIST_REASSIGN_VERSIONS: (i16, i16) = (0, 0);
 pub const LOG_DIRS_VERSIONS: (i16, i16) = (1, 2);
 
 fn partition<'a>(image: &'a Image, topic: &str, index: i32) -> Option<&'a PartitionMeta> {
-    image.topics.get(topic).and_then(|t| usize::try_from(index).ok().and_then(|i| t.partitions.get(i)))
+    image.topics.get(topic).and_then(|t| t.partition(index))
 }
 
 pub fn elect_leaders(broker: &Broker, _ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {

@@ -100,7 +100,7 @@ pub async fn producers(
         for index in t.partition_indexes {
             let mut pr = PartitionResponse::default();
             pr.partition_index = index;
-            let meta = topic.and_then(|tp| usize::try_from(index).ok().and_then(|i| tp.partitions.get(i)));
+            let meta = topic.and_then(|tp| tp.partition(index));
             match meta.map(|m| broker.partition(m.uid)) {
                 None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(Err(e)) => pr.error_code = crate::protocol::errors::store_error(&e).code(),

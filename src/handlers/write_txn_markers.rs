@@ -27,7 +27,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: WriteTxnMarkers
             let mut tr = WritableTxnMarkerTopicResult::default();
             tr.name = t.name.clone();
             for index in t.partition_indexes {
-                let meta = topic.and_then(|tp| usize::try_from(index).ok().and_then(|i| tp.partitions.get(i)));
+                let meta = topic.and_then(|tp| tp.partition(index));
                 let error = match meta {
                     None => Some(ResponseError::UnknownTopicOrPartition),
                     Some(_) if t.name.0.as_str() == OFFSETS_TOPIC => {

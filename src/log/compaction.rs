@@ -162,19 +162,29 @@ mod tests {
     use kafka_protocol::records::{Record, TimestampType};
 
     fn stored(base: i64, kvs: &[(&str, Option<&str>)], ts: i64) -> StoredBatch {
+        batch_of(base, None, kvs, ts)
+    }
+
+    /// A transactional batch of producer `pid`.
+    fn stored_txn(base: i64, pid: i64, kvs: &[(&str, &str)]) -> StoredBatch {
+        let kvs: Vec<(&str, Option<&str>)> = kvs.iter().map(|(k, v)| (*k, Some(*v))).collect();
+        batch_of(base, Some(pid), &kvs, 0)
+    }
+
+    fn batch_of(base: i64, txn_producer: Option<i64>, kvs: &[(&str, Option<&str>)], ts: i64) -> StoredBatch {
         let records: Vec<Record> = kvs
             .iter()
             .enumerate()
             .map(|(i, (k, v))| Record {
-                transactional: false,
+                transactional: txn_producer.is_some(),
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id: txn_producer.unwrap_or(-1),
+                producer_epoch: if txn_producer.is_some() { 0 } else { -1 },
                 timestamp_type: TimestampType::Creation,
                 offset: base + i as i64,
-                sequence: i as i32 - 1,
+                sequence: if txn_producer.is_some() { i as i32 } else { i as i32 - 1 },
                 timestamp: ts,
                 key: Some(Bytes::copy_from_slice(k.as_bytes())),
                 value: v.map(|v| Bytes::copy_from_slice(v.as_bytes())),
@@ -229,37 +239,6 @@ mod tests {
         let (old_base, Some(bytes)) = &plan[0] else { panic!("rewrite expected") };
         assert_eq!(*old_base, 0);
         assert_eq!(decode(bytes), vec![(2, "a".to_string(), Some("2".to_string()))]);
-    }
-
-    fn stored_txn(base: i64, pid: i64, kvs: &[(&str, &str)]) -> StoredBatch {
-        let records: Vec<Record> = kvs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Record {
-                transactional: true,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: pid,
-                producer_epoch: 0,
-                timestamp_type: TimestampType::Creation,
-                offset: base + i as i64,
-                sequence: i as i32,
-                timestamp: 0,
-                key: Some(Bytes::from(k.to_string())),
-                value: Some(Bytes::from(v.to_string())),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            records.iter(),
-            &RecordEncodeOptions { version: 2, compression: Compression::None },
-        )
-        .unwrap();
-        let bytes = buf.freeze();
-        StoredBatch { header: BatchHeader::read(&bytes), bytes }
     }
 
     #[test]

@@ -106,20 +106,28 @@ impl FetchSessions {
         Ok(Plan { session_id, incremental: true, partitions })
     }
 
-    /// Records what was sent for a partition (high watermark, log start) after a response. A
-    /// partition that returned records moves to the end of the session, so the next fetch
-    /// serves the others first when the response size limit is small (as Kafka rotates them).
-    pub fn sent(&self, session_id: i32, key: &PartitionKey, hw: i64, log_start: i64, had_records: bool) {
-        if session_id == 0 {
+    /// Records what a response sent for its partitions: (key, high watermark, log start, had
+    /// records). Partitions that returned records move to the end of the session, in one pass,
+    /// so the next fetch serves the others first when the response size limit is small (as
+    /// Kafka rotates them).
+    pub fn sent(&self, session_id: i32, sent: &[(PartitionKey, i64, i64, bool)]) {
+        if session_id == 0 || sent.is_empty() {
             return;
         }
         let mut g = self.inner.lock().unwrap();
         let Some(s) = g.sessions.get_mut(&session_id) else { return };
-        if had_records && let Some(mut p) = s.partitions.shift_remove(key) {
-            p.sent = Some((hw, log_start));
-            s.partitions.insert(key.clone(), p);
-        } else if let Some(p) = s.partitions.get_mut(key) {
-            p.sent = Some((hw, log_start));
+        for (key, hw, log_start, _) in sent {
+            if let Some(p) = s.partitions.get_mut(key) {
+                p.sent = Some((*hw, *log_start));
+            }
+        }
+        let with_data: std::collections::HashSet<&PartitionKey> =
+            sent.iter().filter(|(_, _, _, had)| *had).map(|(k, _, _, _)| k).collect();
+        if !with_data.is_empty() {
+            let (front, back): (IndexMap<_, _>, IndexMap<_, _>) =
+                std::mem::take(&mut s.partitions).into_iter().partition(|(k, _)| !with_data.contains(k));
+            s.partitions = front;
+            s.partitions.extend(back);
         }
     }
 }
@@ -168,7 +176,7 @@ mod tests {
         let plan = s.begin(0, INITIAL_EPOCH, vec![(key(0), part(0)), (key(1), part(0))], vec![]).unwrap();
         assert!(!plan.incremental && plan.session_id != 0);
         let id = plan.session_id;
-        s.sent(id, &key(0), 5, 0, false);
+        s.sent(id, &[(key(0), 5, 0, false)]);
         // Incremental: only partition 0 moves on; partition 1 is still in the session.
         let plan = s.begin(id, 1, vec![(key(0), part(5))], vec![]).unwrap();
         assert!(plan.incremental);
@@ -178,7 +186,7 @@ mod tests {
         assert!(!has_news(&plan.partitions[0].1, 5, 0, 0, false));
         assert!(has_news(&plan.partitions[1].1, 0, 0, 0, false), "never sent");
         // Partition 0 returned records: it goes to the back, so partition 1 is read first.
-        s.sent(id, &key(0), 9, 0, true);
+        s.sent(id, &[(key(0), 9, 0, true)]);
         let plan = s.begin(id, 2, vec![], vec![]).unwrap();
         assert_eq!(plan.partitions.iter().map(|(k, _)| k.partition).collect::<Vec<_>>(), vec![1, 0]);
         // Forgetting removes; a wrong epoch is refused; FINAL closes.
