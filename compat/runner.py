@@ -32,6 +32,7 @@ SCENARIOS = [
     ("java", "streams_eos"),
     ("java", "transactions_cli"),
     ("librdkafka", "txn_restart"),
+    ("java", "acls_cli"),
 ]
 
 # Scenarios whose feature a later issue builds. Against gregor they still run, and are reported

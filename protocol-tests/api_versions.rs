@@ -14,7 +14,8 @@ async fn advertises_the_table_at_every_version() {
         let fetch = r.api_keys.iter().find(|k| k.api_key == ApiKey::Fetch as i16).expect("Fetch advertised");
         assert_eq!((fetch.min_version, fetch.max_version), (4, 18));
         assert!(r.api_keys.iter().any(|k| k.api_key == ApiKey::DescribeTopicPartitions as i16));
-        assert!(!r.api_keys.iter().any(|k| k.api_key == ApiKey::DescribeAcls as i16), "no handler, not advertised");
+        let scram = ApiKey::DescribeUserScramCredentials as i16;
+        assert!(!r.api_keys.iter().any(|k| k.api_key == scram), "no handler, not advertised");
     }
     b.stop().await;
 }

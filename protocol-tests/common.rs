@@ -169,6 +169,10 @@ pub fn api_key_of(req: &RequestKind) -> ApiKey {
         RequestKind::DescribeLogDirs(_) => ApiKey::DescribeLogDirs,
         RequestKind::ConsumerGroupHeartbeat(_) => ApiKey::ConsumerGroupHeartbeat,
         RequestKind::ConsumerGroupDescribe(_) => ApiKey::ConsumerGroupDescribe,
+        RequestKind::DescribeAcls(_) => ApiKey::DescribeAcls,
+        RequestKind::CreateAcls(_) => ApiKey::CreateAcls,
+        RequestKind::DeleteAcls(_) => ApiKey::DeleteAcls,
+        RequestKind::DescribeQuorum(_) => ApiKey::DescribeQuorum,
         other => panic!("add {:?} to api_key_of", std::mem::discriminant(other)),
     }
 }

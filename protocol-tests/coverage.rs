@@ -288,6 +288,14 @@ pub fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
             ]))
         }
         ApiKey::DescribeLogDirs => RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(None)),
+        ApiKey::DescribeAcls => RequestKind::DescribeAcls(crate::acls::describe_all()),
+        ApiKey::CreateAcls => RequestKind::CreateAcls(
+            CreateAclsRequest::default().with_creations(vec![crate::acls::alice_reads("cover")]),
+        ),
+        ApiKey::DeleteAcls => {
+            RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![crate::acls::delete_all()]))
+        }
+        ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(crate::acls::metadata_quorum()),
         other => panic!("no sample request for {other:?}: add one"),
     }
 }
@@ -423,6 +431,18 @@ async fn every_api_at_min_and_max_version() {
                     // v4+ reports the disk's total and usable bytes.
                     let space = version < 4 || (d.total_bytes > 0 && (0..=d.total_bytes).contains(&d.usable_bytes));
                     space && d.topics.iter().any(|t| t.name.0.as_str() == "cover" && t.partitions[0].partition_size > 0)
+                }
+                // Without authorizer.class.name, as Kafka without an authorizer.
+                ResponseKind::DescribeAcls(r) => r.error_code == ResponseError::SecurityDisabled.code(),
+                ResponseKind::CreateAcls(r) => r.results[0].error_code == ResponseError::SecurityDisabled.code(),
+                ResponseKind::DeleteAcls(r) => r.filter_results[0].error_code == ResponseError::SecurityDisabled.code(),
+                ResponseKind::DescribeQuorum(r) => {
+                    let p = &r.topics[0].partitions[0];
+                    p.error_code == 0
+                        && p.leader_id.0 == 1
+                        && p.high_watermark > 0
+                        && p.current_voters.len() == 1
+                        && (version < 2 || r.nodes.len() == 1)
                 }
                 ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
                 ResponseKind::OffsetDelete(r) => {

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod acls;
 mod admin;
 mod api_versions;
 mod coverage;

@@ -78,6 +78,8 @@ pub struct Config {
     pub transaction_max_timeout_ms: i32,
     pub transaction_state_log_num_partitions: i32,
     pub transactional_id_expiration_ms: i64,
+    /// `authorizer.class.name`: empty means no authorizer, and the ACL APIs answer SECURITY_DISABLED.
+    pub authorizer_class_name: String,
 }
 
 impl Default for Config {
@@ -111,6 +113,7 @@ impl Default for Config {
             transaction_max_timeout_ms: 900_000,
             transaction_state_log_num_partitions: 50,
             transactional_id_expiration_ms: 604_800_000,
+            authorizer_class_name: String::new(),
         }
     }
 }
@@ -153,6 +156,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("transaction.state.log.num.partitions", "partitions of __transaction_state (default 50)"),
     ("transactional.id.expiration.ms", "how long an idle transactional id is kept (default 604800000)"),
     ("group.consumer.assignors", "server-side assignors, the first is the default (default uniform,range)"),
+    (
+        "authorizer.class.name",
+        "any non-empty value turns the ACL APIs on (ACLs are stored and listed; not yet enforced)",
+    ),
 ];
 
 impl Config {
@@ -232,6 +239,7 @@ impl Config {
                     c.transaction_state_log_num_partitions = parse_num(key, v, 1, 10_000)? as i32
                 }
                 "transactional.id.expiration.ms" => c.transactional_id_expiration_ms = parse_num(key, v, 1, i64::MAX)?,
+                "authorizer.class.name" => c.authorizer_class_name = v.to_string(),
                 "group.consumer.heartbeat.interval.ms" => {
                     c.group_consumer_heartbeat_interval_ms = parse_num(key, v, 1, i32::MAX as i64)? as i32
                 }

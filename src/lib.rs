@@ -55,6 +55,12 @@ impl Running {
 
 /// Starts a broker and its listeners.
 pub async fn start(config: Config) -> anyhow::Result<Running> {
+    if !config.authorizer_class_name.trim().is_empty() {
+        tracing::warn!(
+            authorizer = %config.authorizer_class_name,
+            "ACL administration is on; ACLs are stored and listed but not yet enforced"
+        );
+    }
     let broker = Broker::start(config).await?;
     let server = server::Server::bind(broker.clone()).await?;
     let addrs = server.local_addrs();

@@ -1,10 +1,12 @@
 //! The cluster image: what the metadata log says the cluster is. `Image::apply` is the pure
 //! transition function of the raft state machine; request handlers read an immutable snapshot.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use super::acl::AclBinding;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerInfo {
@@ -42,6 +44,9 @@ pub struct Image {
     /// Dynamic broker configs by scope: "" for the cluster-wide default, a node id for one broker.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// ACL bindings (CreateAcls / DeleteAcls).
+    #[serde(default)]
+    pub acls: BTreeSet<AclBinding>,
 }
 
 /// Changes to the image, replicated through the metadata log.
@@ -80,6 +85,14 @@ pub enum Command {
     SetBrokerConfigs {
         scope: String,
         configs: BTreeMap<String, String>,
+    },
+    /// Adds ACL bindings; one already present stays as it is.
+    CreateAcls {
+        bindings: Vec<AclBinding>,
+    },
+    /// Removes these exact bindings (those a DeleteAcls filter selected).
+    DeleteAcls {
+        bindings: Vec<AclBinding>,
     },
 }
 
@@ -188,6 +201,16 @@ impl Image {
                     self.broker_configs.remove(scope);
                 } else {
                     self.broker_configs.insert(scope.clone(), configs.clone());
+                }
+                CommandResult::Done
+            }
+            Command::CreateAcls { bindings } => {
+                self.acls.extend(bindings.iter().cloned());
+                CommandResult::Done
+            }
+            Command::DeleteAcls { bindings } => {
+                for b in bindings {
+                    self.acls.remove(b);
                 }
                 CommandResult::Done
             }

@@ -1,6 +1,7 @@
 //! Cluster metadata: an openraft group whose state machine is the `Image`. The default broker is
 //! a group of one, initialized on first start.
 
+pub mod acl;
 pub mod image;
 pub mod raft;
 
@@ -81,7 +82,48 @@ impl Metadata {
         self.raft.client_write(cmd).await.map(|r| r.data).map_err(|e| MetadataError::Write(e.to_string()))
     }
 
+    /// The metadata quorum as DescribeQuorum reports it.
+    pub fn quorum(&self) -> Quorum {
+        let m = self.raft.metrics().borrow().clone();
+        let end = |index: Option<u64>| index.map_or(0, |i| i as i64 + 1);
+        let matched = m.replication.as_ref();
+        let replica = |id: u64| {
+            let log_end = if Some(id) == m.current_leader && id == m.id {
+                end(m.last_log_index)
+            } else {
+                matched.and_then(|r| r.get(&id)).map_or(-1, |l| end(l.as_ref().map(|l| l.index)))
+            };
+            QuorumReplica { id: id as i32, log_end_offset: log_end }
+        };
+        let membership = m.membership_config.membership();
+        Quorum {
+            leader: m.current_leader.map(|l| l as i32),
+            term: m.current_term as i32,
+            high_watermark: end(m.last_applied.map(|l| l.index)),
+            voters: membership.voter_ids().map(replica).collect(),
+            observers: membership.learner_ids().map(replica).collect(),
+        }
+    }
+
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
     }
+}
+
+/// What DescribeQuorum reports of the metadata raft group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quorum {
+    pub leader: Option<i32>,
+    pub term: i32,
+    /// Applied entries: the next index to be applied (Kafka's high watermark is an end offset).
+    pub high_watermark: i64,
+    pub voters: Vec<QuorumReplica>,
+    pub observers: Vec<QuorumReplica>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumReplica {
+    pub id: i32,
+    /// -1 when the leader has not heard from the replica.
+    pub log_end_offset: i64,
 }

@@ -8,13 +8,19 @@ use crate::broker::Broker;
 
 pub const VERSIONS: (i16, i16) = (0, 2);
 
+/// Every operation on the cluster, as Kafka reports them when nothing is denied: CREATE (5),
+/// ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11),
+/// IDEMPOTENT_WRITE (12).
+const CLUSTER_OPERATIONS_ALL: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
 pub fn handle(broker: &Broker, _ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
     let image = broker.image();
     let mut r = DescribeClusterResponse::default();
     r.cluster_id = str_bytes(image.cluster_id.clone());
     r.controller_id = BrokerId(broker.config.node_id);
     r.endpoint_type = req.endpoint_type;
-    r.cluster_authorized_operations = if req.include_cluster_authorized_operations { 0 } else { i32::MIN };
+    r.cluster_authorized_operations =
+        if req.include_cluster_authorized_operations { CLUSTER_OPERATIONS_ALL } else { i32::MIN };
     r.brokers = image
         .brokers
         .iter()

@@ -2,6 +2,7 @@
 //! in `protocol::versions`) and one `handle` function: decode-level logic only, delegating to the
 //! broker's log and metadata.
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
@@ -17,6 +18,7 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod end_txn;
 pub mod fetch;

@@ -135,6 +135,10 @@ async fn route(
         RequestKind::ListConfigResources(r) => {
             ResponseKind::ListConfigResources(describe_configs::list_resources(broker, ctx, r))
         }
+        RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(acls::describe(broker, ctx, r)),
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(broker, ctx, r).await),
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(broker, ctx, r).await),
+        RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(broker, ctx, r)),
         RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(replicas::elect_leaders(broker, ctx, r)),
         RequestKind::AlterPartitionReassignments(r) => {
             ResponseKind::AlterPartitionReassignments(replicas::alter_reassignments(broker, ctx, r))
