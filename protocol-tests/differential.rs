@@ -44,6 +44,8 @@ const NORMALIZED: &[&str] = &[
     "unknown_tagged_fields",
     "coordinator_epoch",
     "current_txn_start_offset",
+    "last_fetch_timestamp",
+    "last_caught_up_timestamp",
 ];
 
 /// Flattens a pretty Debug rendering into (field path, value) pairs; list items get indices.
