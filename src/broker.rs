@@ -229,7 +229,11 @@ impl Broker {
                     segment_bytes: num("segment.bytes"),
                     segment_ms: num("segment.ms"),
                     min_compaction_lag_ms: num("min.compaction.lag.ms").max(0),
+                    max_compaction_lag_ms: num("max.compaction.lag.ms").max(1),
                     delete_retention_ms: num("delete.retention.ms"),
+                    min_cleanable_ratio: value_of(&topic.configs, &defaults, "min.cleanable.dirty.ratio")
+                        .and_then(|v| v.parse::<f64>().ok())
+                        .unwrap_or(0.5),
                 };
                 for meta in &topic.partitions {
                     let p = self.partition(meta.uid)?;

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
 use super::batch::{self, BatchHeader};
+use super::store::BatchMeta;
 
 /// Settings of one topic that steer its cleaning.
 #[derive(Debug, Clone, Copy)]
@@ -17,7 +18,11 @@ pub struct CompactionSettings {
     pub segment_bytes: i64,
     pub segment_ms: i64,
     pub min_compaction_lag_ms: i64,
+    pub max_compaction_lag_ms: i64,
     pub delete_retention_ms: i64,
+    /// min.cleanable.dirty.ratio: the share of the cleanable part not yet cleaned that makes a
+    /// pass worth its reading.
+    pub min_cleanable_ratio: f64,
 }
 
 /// One stored batch as the cleaner sees it.
@@ -28,25 +33,56 @@ pub struct StoredBatch {
 }
 
 /// Where cleaning stops: the first offset of the head that is never compacted.
-pub fn cleanable_end(batches: &[StoredBatch], last_stable: i64, now_ms: i64, s: &CompactionSettings) -> i64 {
+pub fn cleanable_end(batches: &[BatchMeta], last_stable: i64, now_ms: i64, s: &CompactionSettings) -> i64 {
     let mut end = last_stable;
     // The "active segment": the newest batches within segment.bytes and younger than segment.ms
     // (Kafka rolls a segment when either limit is passed).
     let mut head_bytes = 0i64;
     for b in batches.iter().rev() {
-        head_bytes += b.bytes.len() as i64;
-        let age = now_ms.saturating_sub(b.header.max_timestamp);
+        head_bytes += b.size as i64;
+        let age = now_ms.saturating_sub(b.max_timestamp);
         if head_bytes <= s.segment_bytes && age < s.segment_ms {
-            end = end.min(b.header.base_offset);
+            end = end.min(b.base_offset);
         } else {
             break;
         }
     }
     // Nothing younger than min.compaction.lag.ms is cleaned.
-    if let Some(b) = batches.iter().find(|b| now_ms.saturating_sub(b.header.max_timestamp) < s.min_compaction_lag_ms) {
-        end = end.min(b.header.base_offset);
+    if let Some(b) = batches.iter().find(|b| now_ms.saturating_sub(b.max_timestamp) < s.min_compaction_lag_ms) {
+        end = end.min(b.base_offset);
     }
     end
+}
+
+/// Whether a pass is worth running, as Kafka's cleaner picks a log: the part cleaned since the
+/// last pass (from `cleaned_to` up to `end`) is at least min.cleanable.dirty.ratio of the
+/// cleanable part, or its oldest batch has waited max.compaction.lag.ms; or a tombstone the
+/// last pass kept has reached delete.retention.ms (`tombstones_expire_at`).
+pub fn is_due(
+    batches: &[BatchMeta],
+    cleaned_to: i64,
+    end: i64,
+    tombstones_expire_at: i64,
+    now_ms: i64,
+    s: &CompactionSettings,
+) -> bool {
+    if now_ms >= tombstones_expire_at {
+        return true;
+    }
+    let (mut clean, mut dirty, mut oldest_dirty) = (0u64, 0u64, None);
+    for b in batches.iter().filter(|b| b.last_offset < end) {
+        if b.base_offset < cleaned_to {
+            clean += b.size as u64;
+        } else {
+            dirty += b.size as u64;
+            oldest_dirty.get_or_insert(b.max_timestamp);
+        }
+    }
+    if dirty == 0 {
+        return false;
+    }
+    dirty as f64 / (clean + dirty) as f64 >= s.min_cleanable_ratio
+        || oldest_dirty.is_some_and(|ts| now_ms.saturating_sub(ts) >= s.max_compaction_lag_ms)
 }
 
 /// A change to one stored batch: its base offset, and its replacement (None: delete it).
@@ -68,6 +104,25 @@ pub fn clean_with_aborted(
     s: &CompactionSettings,
     aborted: &[crate::log::store::AbortedTxn],
 ) -> Result<Vec<Change>, String> {
+    clean_pass(batches, end, now_ms, s, aborted).map(|p| p.changes)
+}
+
+/// What one pass changes, and when the first tombstone it kept may go.
+#[derive(Debug, Default)]
+pub struct Pass {
+    pub changes: Vec<Change>,
+    pub tombstones_expire_at: Option<i64>,
+}
+
+/// `clean_with_aborted`, also telling when a kept tombstone reaches delete.retention.ms.
+pub fn clean_pass(
+    batches: &[StoredBatch],
+    end: i64,
+    now_ms: i64,
+    s: &CompactionSettings,
+    aborted: &[crate::log::store::AbortedTxn],
+) -> Result<Pass, String> {
+    let mut expiry: Option<i64> = None;
     let is_aborted = |h: &BatchHeader| {
         h.is_transactional()
             && aborted.iter().any(|a| {
@@ -113,6 +168,10 @@ pub fn clean_with_aborted(
             })
             .cloned()
             .collect();
+        if keep.iter().any(|r| r.value.is_none() && r.key.is_some()) {
+            let at = b.header.max_timestamp.saturating_add(s.delete_retention_ms).saturating_add(1);
+            expiry = Some(expiry.map_or(at, |e| e.min(at)));
+        }
         if keep.len() == set.records.len() {
             continue;
         }
@@ -153,7 +212,7 @@ pub fn clean_with_aborted(
         assert_eq!(h.record_count as usize, records.len(), "a cleaned batch is one batch");
         out.push((b.header.base_offset, Some(rebuilt)));
     }
-    Ok(out)
+    Ok(Pass { changes: out, tombstones_expire_at: expiry })
 }
 
 #[cfg(test)]
@@ -207,8 +266,33 @@ mod tests {
             segment_bytes: 1 << 20,
             segment_ms: 1000,
             min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
             delete_retention_ms: 5000,
+            min_cleanable_ratio: 0.5,
         }
+    }
+
+    fn metas(log: &[StoredBatch]) -> Vec<BatchMeta> {
+        log.iter().map(|b| BatchMeta::of(b.header.base_offset, &b.bytes)).collect()
+    }
+
+    #[test]
+    fn a_pass_waits_for_enough_dirt_or_a_deadline() {
+        let meta =
+            |base: i64, size: u32, ts: i64| BatchMeta { base_offset: base, last_offset: base, max_timestamp: ts, size };
+        let log = [meta(0, 600, 0), meta(1, 300, 0), meta(2, 100, 0), meta(3, 100, 9_000)];
+        let s = settings();
+        let due = |cleaned_to, expire_at, now, s: &CompactionSettings| is_due(&log, cleaned_to, 3, expire_at, now, s);
+        assert!(due(0, i64::MAX, 1_000, &s), "never cleaned: all of it is dirty");
+        assert!(!due(3, i64::MAX, 1_000, &s), "nothing new below the head");
+        assert!(!due(2, i64::MAX, 1_000, &s), "100 of 1000 bytes is under the 0.5 ratio");
+        assert!(!due(1, i64::MAX, 1_000, &s), "400 of 1000 bytes is still under it");
+        let lower = CompactionSettings { min_cleanable_ratio: 0.4, ..s };
+        assert!(due(1, i64::MAX, 1_000, &lower));
+        assert!(!due(2, i64::MAX, 1_000, &lower));
+        let lagging = CompactionSettings { max_compaction_lag_ms: 500, ..s };
+        assert!(due(2, i64::MAX, 1_000, &lagging), "the dirty batch waited past max.compaction.lag.ms");
+        assert!(due(3, 900, 1_000, &s), "a kept tombstone expired");
     }
 
     fn decode(b: &Bytes) -> Vec<(i64, String, Option<String>)> {
@@ -232,7 +316,7 @@ mod tests {
             stored(5, &[("a", Some("3"))], 9_000),
         ];
         let s = CompactionSettings { delete_retention_ms: 60_000, ..settings() };
-        let end = cleanable_end(&log, 6, 9_500, &s);
+        let end = cleanable_end(&metas(&log), 6, 9_500, &s);
         assert_eq!(end, 5, "the young last batch is the head");
         let plan = clean(&log, end, 9_500, &s).unwrap();
         assert_eq!(plan.len(), 1, "only the first batch changes (the tombstone is still within delete.retention.ms)");
@@ -298,10 +382,10 @@ mod tests {
             stored(3, &[("z", Some("head"))], 100_000),
         ];
         let now = 100_000;
-        let end = cleanable_end(&log, 4, now, &settings());
+        let end = cleanable_end(&metas(&log), 4, now, &settings());
         assert_eq!(end, 3);
         let plan = clean(&log, end, now, &settings()).unwrap();
         assert_eq!(plan, vec![(0, None), (1, None)]);
-        assert!(cleanable_end(&log, 1, now, &settings()) <= 1, "never past the last stable offset");
+        assert!(cleanable_end(&metas(&log), 1, now, &settings()) <= 1, "never past the last stable offset");
     }
 }

@@ -80,6 +80,10 @@ pub struct Partition {
     log_start: AtomicI64,
     last_stable: AtomicI64,
     high_watermark: watch::Sender<i64>,
+    /// Compaction: where the last pass stopped (0 until a pass runs in this process), and when
+    /// the first tombstone it kept may go (i64::MAX: none).
+    cleaned_to: AtomicI64,
+    tombstones_expire_at: AtomicI64,
 }
 
 impl Partition {
@@ -118,6 +122,8 @@ impl Partition {
             log_start: AtomicI64::new(log_start),
             last_stable: AtomicI64::new(last_stable),
             high_watermark: watch::Sender::new(log_end),
+            cleaned_to: AtomicI64::new(0),
+            tombstones_expire_at: AtomicI64::new(i64::MAX),
         })
     }
 
@@ -370,12 +376,11 @@ impl Partition {
         let hw = self.high_watermark();
         let start = self.log_start();
         let mut batches: Vec<(i64, i64, usize)> = Vec::new();
-        self.store.visit(self.uid, start, &mut |base, b| {
-            if base >= hw {
+        self.store.visit_meta(self.uid, start, &mut |m| {
+            if m.base_offset >= hw {
                 return false;
             }
-            let h = batch::stored_header(b);
-            batches.push((h.last_offset(), h.max_timestamp, b.len()));
+            batches.push((m.last_offset, m.max_timestamp, m.size as usize));
             true
         })?;
         let mut remaining: i64 = batches.iter().map(|b| b.2 as i64).sum();
@@ -396,29 +401,55 @@ impl Partition {
     pub fn compact(&self, now_ms: i64, s: &super::compaction::CompactionSettings) -> Result<usize, StoreError> {
         use super::compaction::{self, StoredBatch};
         let hw = self.high_watermark();
+        let mut metas = Vec::new();
+        self.store.visit_meta(self.uid, self.log_start(), &mut |m| {
+            if m.base_offset >= hw {
+                return false;
+            }
+            metas.push(m);
+            true
+        })?;
+        let end = compaction::cleanable_end(&metas, self.last_stable(), now_ms, s);
+        let (cleaned_to, expire_at) =
+            (self.cleaned_to.load(Ordering::Acquire), self.tombstones_expire_at.load(Ordering::Acquire));
+        if !compaction::is_due(&metas, cleaned_to, end, expire_at, now_ms, s) {
+            return Ok(0);
+        }
         let mut batches = Vec::new();
         self.store.visit(self.uid, self.log_start(), &mut |base, b| {
-            if base >= hw {
+            if base >= end {
                 return false;
             }
             batches.push(StoredBatch { header: batch::stored_header(b), bytes: Bytes::copy_from_slice(b) });
             true
         })?;
-        let end = compaction::cleanable_end(&batches, self.last_stable(), now_ms, s);
         let aborted = self.state.lock().unwrap().aborted.clone();
-        let changes =
-            compaction::clean_with_aborted(&batches, end, now_ms, s, &aborted).map_err(StoreError::Corrupt)?;
-        if !changes.is_empty() {
-            self.store.replace(self.uid, &changes)?;
+        let pass = compaction::clean_pass(&batches, end, now_ms, s, &aborted).map_err(StoreError::Corrupt)?;
+        if !pass.changes.is_empty() {
+            self.store.replace(self.uid, &pass.changes)?;
         }
-        Ok(changes.len())
+        self.cleaned_to.store(end, Ordering::Release);
+        self.tombstones_expire_at.store(pass.tombstones_expire_at.unwrap_or(i64::MAX), Ordering::Release);
+        Ok(pass.changes.len())
+    }
+
+    /// The stored batch whose base offset is `base`, if it is still there.
+    fn stored_batch(&self, base: i64) -> Result<Option<Bytes>, StoreError> {
+        let mut out = None;
+        self.store.visit(self.uid, base, &mut |b, bytes| {
+            if b == base {
+                out = Some(Bytes::copy_from_slice(bytes));
+            }
+            false
+        })?;
+        Ok(out)
     }
 
     /// Bytes of the stored batches from the log start on.
     pub fn size_bytes(&self) -> Result<u64, StoreError> {
         let mut total = 0u64;
-        self.store.visit(self.uid, self.log_start(), &mut |_, b| {
-            total += b.len() as u64;
+        self.store.visit_meta(self.uid, self.log_start(), &mut |m| {
+            total += m.size as u64;
             true
         })?;
         Ok(total)
@@ -427,45 +458,48 @@ impl Partition {
     /// The first offset whose timestamp is at or after `ts`, with that timestamp.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, StoreError> {
         let hw = self.high_watermark();
-        let mut found = None;
-        let mut err = None;
-        self.store.visit(self.uid, self.log_start(), &mut |base, b| {
-            if base >= hw {
+        // The batches' metadata says which ones may hold it; only those are read.
+        let mut candidates = Vec::new();
+        self.store.visit_meta(self.uid, self.log_start(), &mut |m| {
+            if m.base_offset >= hw {
                 return false;
             }
-            let h = batch::stored_header(b);
-            if h.max_timestamp < ts {
-                return true;
+            if m.max_timestamp >= ts {
+                candidates.push(m.base_offset);
             }
-            match first_record_at_or_after(b, &h, ts) {
-                Ok(hit) => found = hit,
-                Err(e) => err = Some(e),
-            }
-            found.is_none() && err.is_none()
+            true
         })?;
-        match err {
-            Some(e) => Err(e),
-            None => Ok(found),
+        for base in candidates {
+            if let Some(b) = self.stored_batch(base)? {
+                let h = batch::stored_header(&b);
+                if let Some(hit) = first_record_at_or_after(&b, &h, ts)? {
+                    return Ok(Some(hit));
+                }
+            }
         }
+        Ok(None)
     }
 
     /// The offset and timestamp of the record with the largest timestamp (first such one).
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, StoreError> {
         let hw = self.high_watermark();
-        let mut best: Option<(BatchHeader, Bytes)> = None;
-        self.store.visit(self.uid, self.log_start(), &mut |base, b| {
-            if base >= hw {
+        let mut best: Option<(i64, i64)> = None;
+        self.store.visit_meta(self.uid, self.log_start(), &mut |m| {
+            if m.base_offset >= hw {
                 return false;
             }
-            let h = batch::stored_header(b);
-            if best.as_ref().is_none_or(|(bh, _)| h.max_timestamp > bh.max_timestamp) {
-                best = Some((h, Bytes::copy_from_slice(b)));
+            if best.is_none_or(|(_, ts)| m.max_timestamp > ts) {
+                best = Some((m.base_offset, m.max_timestamp));
             }
             true
         })?;
-        match best {
+        let Some((base, _)) = best else { return Ok(None) };
+        match self.stored_batch(base)? {
             None => Ok(None),
-            Some((h, b)) => first_record_at_or_after(&b, &h, h.max_timestamp),
+            Some(b) => {
+                let h = batch::stored_header(&b);
+                first_record_at_or_after(&b, &h, h.max_timestamp)
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! RocksDB implementation of `Store`, and the one database a broker opens.
 //!
-//! Column families: `records` (uid ++ base offset -> batch), `partitions` (uid -> log start),
-//! `producers` (uid ++ producer id -> entry) and the raft families used by `cluster::raft`.
+//! Column families: `records` (uid ++ base offset -> batch), `batch_meta` (uid ++ base offset ->
+//! last offset, max timestamp, size: what retention and look-ups need without reading a batch),
+//! `partitions` (uid -> log start), `producers` (uid ++ producer id -> entry) and the raft
+//! families used by `cluster::raft`.
 //! Keys are fixed-width big-endian so byte order is offset order.
 
 use std::path::Path;
@@ -14,7 +16,7 @@ use rocksdb::{
 };
 
 use super::batch;
-use super::store::{AbortedTxn, AppendBatch, Store, StoreError};
+use super::store::{AbortedTxn, AppendBatch, BatchMeta, Store, StoreError};
 
 pub const CF_RECORDS: &str = "records";
 pub const CF_PARTITIONS: &str = "partitions";
@@ -22,7 +24,9 @@ pub const CF_PRODUCERS: &str = "producers";
 pub const CF_RAFT_LOG: &str = "raft_log";
 pub const CF_RAFT_META: &str = "raft_meta";
 pub const CF_TXN_INDEX: &str = "txn_index";
-const FAMILIES: &[&str] = &[CF_RECORDS, CF_PARTITIONS, CF_PRODUCERS, CF_RAFT_LOG, CF_RAFT_META, CF_TXN_INDEX];
+pub const CF_BATCH_META: &str = "batch_meta";
+const FAMILIES: &[&str] =
+    &[CF_RECORDS, CF_PARTITIONS, CF_PRODUCERS, CF_RAFT_LOG, CF_RAFT_META, CF_TXN_INDEX, CF_BATCH_META];
 
 /// Opens (creating if needed) the broker's database with all column families.
 /// Batches at least this large are stored in blob files rather than in the LSM tree.
@@ -58,9 +62,58 @@ pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
         }
         ColumnFamilyDescriptor::new(*name, o)
     });
+    // A store written before `batch_meta` existed gets its metadata built once, here.
+    let existing = DB::list_cf(&opts, path).unwrap_or_default();
+    let build_meta = !existing.is_empty() && !existing.iter().any(|f| f == CF_BATCH_META);
     let db = DB::open_cf_descriptors(&opts, path, families)
         .map_err(|e| StoreError::Io(format!("open RocksDB at {}: {e}", path.display())))?;
+    if build_meta {
+        index_stored_batches(&db)?;
+    }
     Ok(Arc::new(db))
+}
+
+fn index_stored_batches(db: &DB) -> Result<(), StoreError> {
+    let (records, meta) = (db.cf_handle(CF_RECORDS).unwrap(), db.cf_handle(CF_BATCH_META).unwrap());
+    let mut it = db.raw_iterator_cf(records);
+    it.seek_to_first();
+    let (mut wb, mut count) = (WriteBatch::default(), 0u64);
+    while it.valid() {
+        let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+        let (_, base) = split_key(k);
+        wb.put_cf(meta, k, encode_meta(&BatchMeta::of(base, v)));
+        count += 1;
+        if wb.len() >= 10_000 {
+            db.write(std::mem::take(&mut wb)).map_err(io)?;
+        }
+        it.next();
+    }
+    it.status().map_err(io)?;
+    db.write(wb).map_err(io)?;
+    tracing::info!(batches = count, "indexed the stored batches' metadata");
+    Ok(())
+}
+
+const META_LEN: usize = 20;
+
+fn encode_meta(m: &BatchMeta) -> [u8; META_LEN] {
+    let mut v = [0u8; META_LEN];
+    v[..8].copy_from_slice(&m.last_offset.to_be_bytes());
+    v[8..16].copy_from_slice(&m.max_timestamp.to_be_bytes());
+    v[16..].copy_from_slice(&m.size.to_be_bytes());
+    v
+}
+
+fn decode_meta(base: i64, v: &[u8]) -> Result<BatchMeta, StoreError> {
+    if v.len() != META_LEN {
+        return Err(StoreError::Corrupt(format!("batch metadata at offset {base} has {} bytes", v.len())));
+    }
+    Ok(BatchMeta {
+        base_offset: base,
+        last_offset: i64::from_be_bytes(v[..8].try_into().unwrap()),
+        max_timestamp: i64::from_be_bytes(v[8..16].try_into().unwrap()),
+        size: u32::from_be_bytes(v[16..].try_into().unwrap()),
+    })
 }
 
 fn io(e: rocksdb::Error) -> StoreError {
@@ -97,9 +150,10 @@ impl RocksStore {
 impl Store for RocksStore {
     fn append(&self, w: AppendBatch<'_>, sync: bool) -> Result<(), StoreError> {
         let mut wb = WriteBatch::default();
-        let records = self.cf(CF_RECORDS);
+        let (records, meta) = (self.cf(CF_RECORDS), self.cf(CF_BATCH_META));
         for (base, b) in w.batches {
             wb.put_cf(records, key(w.uid, *base), b);
+            wb.put_cf(meta, key(w.uid, *base), encode_meta(&BatchMeta::of(*base, b)));
         }
         if let Some((pid, entry)) = &w.producer {
             wb.put_cf(self.cf(CF_PRODUCERS), key(w.uid, *pid), entry);
@@ -135,6 +189,30 @@ impl Store for RocksStore {
         it.status().map_err(io)
     }
 
+    fn visit_meta(&self, uid: u64, from: i64, visit: &mut dyn FnMut(BatchMeta) -> bool) -> Result<(), StoreError> {
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_BATCH_META));
+        it.seek_for_prev(key(uid, from.max(0)));
+        let mut holds_from = false;
+        if it.valid()
+            && let (Some(k), Some(v)) = (it.key(), it.value())
+        {
+            let (u, base) = split_key(k);
+            holds_from = u == uid && decode_meta(base, v)?.last_offset >= from;
+        }
+        if !holds_from {
+            it.seek(key(uid, from.max(0)));
+        }
+        while it.valid() {
+            let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
+            let (u, base) = split_key(k);
+            if u != uid || !visit(decode_meta(base, v)?) {
+                break;
+            }
+            it.next();
+        }
+        it.status().map_err(io)
+    }
+
     fn last_batch(&self, uid: u64) -> Result<Option<Bytes>, StoreError> {
         let mut it = self.db.raw_iterator_cf(self.cf(CF_RECORDS));
         it.seek_for_prev(key(uid, i64::MAX));
@@ -157,13 +235,14 @@ impl Store for RocksStore {
     fn truncate_front(&self, uid: u64, log_start: i64) -> Result<(), StoreError> {
         // Drop whole batches that end before the new start; the one holding it stays.
         let mut keep_from = log_start;
-        self.visit(uid, log_start, &mut |base, _| {
-            keep_from = base.min(log_start);
+        self.visit_meta(uid, log_start, &mut |m| {
+            keep_from = m.base_offset.min(log_start);
             false
         })?;
         let mut wb = WriteBatch::default();
         wb.put_cf(self.cf(CF_PARTITIONS), uid.to_be_bytes(), log_start.to_be_bytes());
         wb.delete_range_cf(self.cf(CF_RECORDS), key(uid, 0), key(uid, keep_from));
+        wb.delete_range_cf(self.cf(CF_BATCH_META), key(uid, 0), key(uid, keep_from));
         self.db.write(wb).map_err(io)
     }
 
@@ -183,11 +262,14 @@ impl Store for RocksStore {
 
     fn replace(&self, uid: u64, changes: &[(i64, Option<Bytes>)]) -> Result<(), StoreError> {
         let mut wb = WriteBatch::default();
-        let records = self.cf(CF_RECORDS);
+        let (records, meta) = (self.cf(CF_RECORDS), self.cf(CF_BATCH_META));
         for (old, new) in changes {
             wb.delete_cf(records, key(uid, *old));
+            wb.delete_cf(meta, key(uid, *old));
             if let Some(b) = new {
-                wb.put_cf(records, key(uid, batch::stored_header(b).base_offset), b);
+                let base = batch::stored_header(b).base_offset;
+                wb.put_cf(records, key(uid, base), b);
+                wb.put_cf(meta, key(uid, base), encode_meta(&BatchMeta::of(base, b)));
             }
         }
         self.db.write(wb).map_err(io)
@@ -221,6 +303,7 @@ impl Store for RocksStore {
         wb.delete_range_cf(self.cf(CF_RECORDS), from, to);
         wb.delete_range_cf(self.cf(CF_PRODUCERS), from, to);
         wb.delete_range_cf(self.cf(CF_TXN_INDEX), from, to);
+        wb.delete_range_cf(self.cf(CF_BATCH_META), from, to);
         wb.delete_cf(self.cf(CF_PARTITIONS), uid.to_be_bytes());
         self.db.write(wb).map_err(io)
     }
@@ -317,6 +400,67 @@ mod tests {
             })
             .unwrap();
         assert_eq!(read, vec![(0, big.1.len())], "the other partition's batch survives the reclaim");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn batch_metadata_follows_the_batches_and_is_built_for_an_older_store() {
+        let dir = std::env::temp_dir().join(format!("gregor-rocks-meta-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let read_both = |store: &RocksStore, uid: u64, from: i64| {
+            let (mut from_batches, mut from_meta) = (Vec::new(), Vec::new());
+            store
+                .visit(uid, from, &mut |base, b| {
+                    from_batches.push(BatchMeta::of(base, b));
+                    true
+                })
+                .unwrap();
+            store
+                .visit_meta(uid, from, &mut |m| {
+                    from_meta.push(m);
+                    true
+                })
+                .unwrap();
+            (from_batches, from_meta)
+        };
+        {
+            let db = open_db(&dir).unwrap();
+            let rocks = Arc::new(RocksStore::new(db.clone()));
+            let store: Arc<dyn Store> = rocks.clone();
+            let p = Partition::open(7, store.clone(), false).unwrap();
+            for n in [1, 40, 3, 100] {
+                p.append(std::slice::from_ref(&batch_of(n)), AppendOptions::default()).unwrap();
+            }
+            let (batches, meta) = read_both(&rocks, 7, 0);
+            assert_eq!(meta.iter().map(|m| m.base_offset).collect::<Vec<_>>(), vec![0, 2, 4, 6]);
+            assert_eq!(meta, batches);
+            // From the middle of a batch, both start with the batch that holds the offset.
+            assert_eq!(read_both(&rocks, 7, 3).1.first().map(|m| m.base_offset), Some(2));
+            // A replaced batch (as compaction writes it) and a dropped one.
+            let mut at_4 = None;
+            store
+                .visit(7, 4, &mut |_, b| {
+                    at_4 = Some(Bytes::copy_from_slice(b));
+                    false
+                })
+                .unwrap();
+            store.replace(7, &[(2, None), (4, at_4)]).unwrap();
+            p.delete_records(1).unwrap();
+            let (batches, meta) = read_both(&rocks, 7, 0);
+            assert_eq!(meta, batches);
+            assert_eq!(meta.len(), 3, "{meta:?}");
+            assert_eq!(p.size_bytes().unwrap(), meta.iter().map(|m| m.size as u64).sum::<u64>());
+            drop((p, store, rocks));
+            // A store from before the metadata family: reopening builds it.
+            let mut db = Arc::try_unwrap(db).ok().expect("no other handle");
+            db.drop_cf(CF_BATCH_META).unwrap();
+        }
+        let db = open_db(&dir).unwrap();
+        let rocks = RocksStore::new(db);
+        let (batches, meta) = read_both(&rocks, 7, 0);
+        assert_eq!(meta.len(), 3);
+        assert_eq!(meta, batches);
+        drop(rocks);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

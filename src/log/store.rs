@@ -32,6 +32,29 @@ pub struct AbortedTxn {
     pub last_offset: i64,
 }
 
+/// What the log needs to know of a stored batch without reading it: retention, sizes and
+/// timestamp look-ups walk these instead of the batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchMeta {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+    pub size: u32,
+}
+
+impl BatchMeta {
+    /// The metadata of a stored batch kept under `base`.
+    pub fn of(base: i64, stored: &[u8]) -> BatchMeta {
+        let h = super::batch::stored_header(stored);
+        BatchMeta {
+            base_offset: base,
+            last_offset: h.last_offset(),
+            max_timestamp: h.max_timestamp,
+            size: stored.len() as u32,
+        }
+    }
+}
+
 /// Durable storage of record batches and partition state. Keys are (partition uid, base offset).
 pub trait Store: Send + Sync + 'static {
     /// Writes the batches and producer state in one atomic write; `sync` forces it to disk.
@@ -39,6 +62,11 @@ pub trait Store: Send + Sync + 'static {
     /// Visits stored batches of `uid` in offset order, starting with the batch that holds
     /// `from` (or the first after it), while `visit` returns true.
     fn visit(&self, uid: u64, from: i64, visit: &mut dyn FnMut(i64, &[u8]) -> bool) -> Result<(), StoreError>;
+    /// As `visit`, with each batch's metadata instead of its bytes (a store may keep them apart,
+    /// so that this reads no batch).
+    fn visit_meta(&self, uid: u64, from: i64, visit: &mut dyn FnMut(BatchMeta) -> bool) -> Result<(), StoreError> {
+        self.visit(uid, from, &mut |base, b| visit(BatchMeta::of(base, b)))
+    }
     /// The last stored batch of `uid`.
     fn last_batch(&self, uid: u64) -> Result<Option<Bytes>, StoreError>;
     /// The persisted log start offset, if one was ever set.
