@@ -452,7 +452,7 @@ mod tests {
             assert_eq!(p.size_bytes().unwrap(), meta.iter().map(|m| m.size as u64).sum::<u64>());
             drop((p, store, rocks));
             // A store from before the metadata family: reopening builds it.
-            let mut db = Arc::try_unwrap(db).ok().expect("no other handle");
+            let Ok(mut db) = Arc::try_unwrap(db) else { panic!("another handle to the database is open") };
             db.drop_cf(CF_BATCH_META).unwrap();
         }
         let db = open_db(&dir).unwrap();
