@@ -382,3 +382,42 @@ async fn dynamic_broker_configs_become_topic_defaults() {
     assert_eq!(describe_config(&mut c, "dyn", "retention.ms").await, Some(("604800000".into(), 5)));
     b.stop().await;
 }
+
+/// Group configs (kafka-configs --entity-type groups): set on a group that need not exist,
+/// described with their sources, checked, and used by the consumer-protocol coordinator.
+#[tokio::test]
+async fn group_configs_are_set_described_and_used() {
+    const GROUP: i8 = 32;
+    let b = TestBroker::start_with(&["offsets.topic.num.partitions=1"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "cover", 1).await;
+    assert_eq!(describe_on(&mut c, GROUP, "g1", "consumer.session.timeout.ms").await, Some(("45000".into(), 5)));
+    let set = |k: &'static str, v: &'static str| (k, 0i8, Some(v));
+    assert_eq!(incremental_on(&mut c, GROUP, "g1", &[set("consumer.session.timeout.ms", "50000")]).await.0, 0);
+    assert_eq!(incremental_on(&mut c, GROUP, "g1", &[set("consumer.heartbeat.interval.ms", "6000")]).await.0, 0);
+    assert_eq!(describe_on(&mut c, GROUP, "g1", "consumer.session.timeout.ms").await, Some(("50000".into(), 8)));
+    assert_eq!(describe_on(&mut c, GROUP, "g1", "share.isolation.level").await, Some(("read_uncommitted".into(), 5)));
+    let bad = incremental_on(&mut c, GROUP, "g1", &[set("consumer.session.timeout.ms", "1000")]).await;
+    assert_eq!(bad.0, ResponseError::InvalidConfig.code(), "{bad:?}");
+    let unknown = incremental_on(&mut c, GROUP, "g1", &[set("no.such.config", "1")]).await;
+    assert_eq!(unknown.0, ResponseError::InvalidConfig.code(), "{unknown:?}");
+
+    // A consumer-protocol member of g1 is told the group's heartbeat interval.
+    let hb = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s("g1")))
+        .with_member_id(s("x6cSZ0dRQk2rVh1n4bE0Ag"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![name("cover")]))
+        .with_topic_partitions(Some(vec![]));
+    let ResponseKind::ConsumerGroupHeartbeat(r) = c.send(0, RequestKind::ConsumerGroupHeartbeat(hb)).await else {
+        unreachable!()
+    };
+    assert_eq!((r.error_code, r.heartbeat_interval_ms), (0, 6000));
+
+    // DELETE goes back to the default.
+    let del = incremental_on(&mut c, GROUP, "g1", &[("consumer.session.timeout.ms", 1, None)]).await;
+    assert_eq!(del.0, 0);
+    assert_eq!(describe_on(&mut c, GROUP, "g1", "consumer.session.timeout.ms").await, Some(("45000".into(), 5)));
+    b.stop().await;
+}

@@ -162,6 +162,10 @@ impl Broker {
                 .collect()
         });
         let groups = Coordinator::new(group_cfg, consumer_cfg, topics, config.offsets_topic_num_partitions, group_log);
+        let image = metadata.image_handle();
+        groups.set_group_timings(Arc::new(move |group: &str| {
+            crate::group::configs::consumer_timings(image.load().group_configs.get(group))
+        }));
         let txn_log =
             Arc::new(InternalTopicLog { topic: TXN_TOPIC, logs: logs.clone(), image: metadata.image_handle() });
         let txns = TxnCoordinator::new(

@@ -44,6 +44,9 @@ pub struct Image {
     /// Dynamic broker configs by scope: "" for the cluster-wide default, a node id for one broker.
     #[serde(default)]
     pub broker_configs: BTreeMap<String, BTreeMap<String, String>>,
+    /// Group configs by group id (kafka-configs --entity-type groups).
+    #[serde(default)]
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// ACL bindings (CreateAcls / DeleteAcls).
     #[serde(default)]
     pub acls: BTreeSet<AclBinding>,
@@ -84,6 +87,11 @@ pub enum Command {
     /// Replaces the dynamic broker configs of a scope ("" cluster default, or a node id).
     SetBrokerConfigs {
         scope: String,
+        configs: BTreeMap<String, String>,
+    },
+    /// Replaces a group's configs (empty: it has none).
+    SetGroupConfigs {
+        group: String,
         configs: BTreeMap<String, String>,
     },
     /// Adds ACL bindings; one already present stays as it is.
@@ -201,6 +209,14 @@ impl Image {
                     self.broker_configs.remove(scope);
                 } else {
                     self.broker_configs.insert(scope.clone(), configs.clone());
+                }
+                CommandResult::Done
+            }
+            Command::SetGroupConfigs { group, configs } => {
+                if configs.is_empty() {
+                    self.group_configs.remove(group);
+                } else {
+                    self.group_configs.insert(group.clone(), configs.clone());
                 }
                 CommandResult::Done
             }

@@ -52,9 +52,14 @@ fn offset_records(group: &str, offsets: &[(String, i32, Committed)]) -> Vec<(Byt
 /// How often timers are checked.
 const TICK: Duration = Duration::from_millis(100);
 
+/// A group's own consumer-protocol timings (session timeout, heartbeat interval), from its
+/// group configs.
+pub type GroupTimings = Arc<dyn Fn(&str) -> (Option<i32>, Option<i32>) + Send + Sync>;
+
 pub struct Coordinator {
     cfg: GroupConfig,
     consumer_cfg: ConsumerGroupConfig,
+    timings: std::sync::OnceLock<GroupTimings>,
     topics: TopicSource,
     partitions: i32,
     groups: DashMap<String, Arc<Mutex<Entry>>>,
@@ -88,7 +93,31 @@ impl Coordinator {
         partitions: i32,
         log: Arc<dyn GroupLog>,
     ) -> Arc<Coordinator> {
-        Arc::new(Coordinator { cfg, consumer_cfg, topics, partitions, groups: DashMap::new(), log })
+        Arc::new(Coordinator {
+            cfg,
+            consumer_cfg,
+            timings: std::sync::OnceLock::new(),
+            topics,
+            partitions,
+            groups: DashMap::new(),
+            log,
+        })
+    }
+
+    /// Where groups' own timings come from (kafka-configs --entity-type groups); set once.
+    pub fn set_group_timings(&self, timings: GroupTimings) {
+        let _ = self.timings.set(timings);
+    }
+
+    /// The consumer-protocol settings of one group: the broker's, with the group's own timings.
+    fn consumer_cfg_of(&self, group: &str) -> ConsumerGroupConfig {
+        let mut cfg = self.consumer_cfg.clone();
+        if let Some(t) = self.timings.get() {
+            let (session, heartbeat) = t(group);
+            cfg.session_timeout_ms = session.unwrap_or(cfg.session_timeout_ms);
+            cfg.heartbeat_interval_ms = heartbeat.unwrap_or(cfg.heartbeat_interval_ms);
+        }
+        cfg
     }
 
     /// Rebuilds groups and offsets by replaying every partition of `__consumer_offsets`.
@@ -154,7 +183,8 @@ impl Coordinator {
                         c.persist_group(&e.group);
                     }
                     if let Some(cg) = e.consumer.as_mut() {
-                        cg.tick(&c.consumer_cfg, &topics, Instant::now());
+                        let cfg = c.consumer_cfg_of(&cg.id);
+                        cg.tick(&cfg, &topics, Instant::now());
                         c.maybe_downgrade(&mut e, &topics);
                     }
                 }
@@ -240,6 +270,7 @@ impl Coordinator {
         }
         let topics = (self.topics)();
         let cg = e.consumer.as_mut().expect("consumer group is active");
+        let cfg = self.consumer_cfg_of(&cg.id);
         let join = ClassicJoin {
             member_id: member_id.clone(),
             new_id,
@@ -250,7 +281,7 @@ impl Coordinator {
             rebalance_timeout_ms: req.rebalance_timeout_ms,
             protocols: req.protocols,
         };
-        match cg.classic_join(join, &topics, &self.consumer_cfg, Instant::now()) {
+        match cg.classic_join(join, &topics, &cfg, Instant::now()) {
             Ok((epoch, protocol)) => JoinOutcome {
                 error: None,
                 generation: epoch,
@@ -594,7 +625,7 @@ impl Coordinator {
             };
         }
         let cg = e.consumer.get_or_insert_with(|| ConsumerGroup::new(group));
-        let out = cg.heartbeat(hb, &topics, &self.consumer_cfg, Instant::now());
+        let out = cg.heartbeat(hb, &topics, &self.consumer_cfg_of(group), Instant::now());
         self.maybe_downgrade(&mut e, &topics);
         out
     }
@@ -614,8 +645,8 @@ impl Coordinator {
         e.consumer.as_ref().map(view)
     }
 
-    pub fn heartbeat_interval_ms(&self) -> i32 {
-        self.consumer_cfg.heartbeat_interval_ms
+    pub fn heartbeat_interval_ms(&self, group: &str) -> i32 {
+        self.consumer_cfg_of(group).heartbeat_interval_ms
     }
 
     /// OffsetFetch v9+ from a consumer-protocol member: it must be current.

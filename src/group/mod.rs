@@ -2,6 +2,7 @@
 //! `coordinator` drives it (waiting members, timers, persistence), `records` is the layout of
 //! `__consumer_offsets`, where offsets and group metadata are kept and replayed from.
 
+pub mod configs;
 pub mod consumer;
 pub mod consumer_protocol;
 pub mod coordinator;

@@ -20,6 +20,7 @@ pub const INCREMENTAL_VERSIONS: (i16, i16) = (0, 1);
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_GROUP: i8 = 32;
 
 type Outcome = Result<(), (ResponseError, String)>;
 
@@ -33,6 +34,7 @@ async fn apply(
     match resource_type {
         RESOURCE_TOPIC => {}
         RESOURCE_BROKER => return apply_broker(broker, name, validate_only, change).await,
+        RESOURCE_GROUP => return apply_group(broker, name, validate_only, change).await,
         other => return Err((ResponseError::InvalidRequest, format!("Unsupported resource type {other}"))),
     }
     let image = broker.image();
@@ -112,6 +114,35 @@ async fn apply_broker(
         return Ok(());
     }
     broker.set_broker_configs(name, normalized).await.map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
+}
+
+/// A group's configs; the group need not exist (Kafka keeps them for a group to come).
+async fn apply_group(
+    broker: &Broker,
+    name: &str,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Outcome,
+) -> Outcome {
+    if name.is_empty() {
+        return Err((ResponseError::InvalidRequest, "Group name must not be empty".into()));
+    }
+    let image = broker.image();
+    let mut configs = image.group_configs.get(name).cloned().unwrap_or_default();
+    change(&mut configs)?;
+    let mut checked = BTreeMap::new();
+    for (k, v) in configs {
+        let v = crate::group::configs::validate(&k, &v).map_err(|m| (ResponseError::InvalidConfig, m))?;
+        checked.insert(k, v);
+    }
+    if validate_only {
+        return Ok(());
+    }
+    broker
+        .metadata
+        .submit(crate::cluster::Command::SetGroupConfigs { group: name.to_string(), configs: checked })
+        .await
+        .map(|_| ())
+        .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
 }
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {

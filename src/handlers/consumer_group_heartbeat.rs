@@ -68,7 +68,7 @@ pub async fn handle(
     }
     r.member_id = Some(str_bytes(out.member_id));
     r.member_epoch = out.epoch;
-    r.heartbeat_interval_ms = broker.groups.heartbeat_interval_ms();
+    r.heartbeat_interval_ms = broker.groups.heartbeat_interval_ms(&group);
     r.assignment = out.assignment.map(|a| {
         let mut asg = Assignment::default();
         asg.topic_partitions = a

@@ -15,6 +15,9 @@ pub const VERSIONS: (i16, i16) = (1, 4);
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
+const RESOURCE_GROUP: i8 = 32;
+/// ConfigSource GROUP_CONFIG: set on the group.
+const SOURCE_GROUP: i8 = 8;
 
 pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let mut r = DescribeConfigsResponse::default();
@@ -113,6 +116,21 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                         }
                         out.configs.push(c);
                     }
+                }
+            }
+            RESOURCE_GROUP => {
+                let set = image.group_configs.get(res.resource_name.as_str());
+                for e in crate::group::configs::describe(set, &broker.config) {
+                    if !wanted(e.name) {
+                        continue;
+                    }
+                    let source = if e.dynamic { SOURCE_GROUP } else { Source::Default as i8 };
+                    let mut c = entry(e.name, &e.value, source, false, ctx.version);
+                    c.config_type = e.config_type;
+                    if req.include_synonyms {
+                        c.synonyms.push(synonym(e.name, &e.value, source));
+                    }
+                    out.configs.push(c);
                 }
             }
             other => {
@@ -257,7 +275,8 @@ pub fn list_resources(
             BROKER | BROKER_LOGGER => {
                 r.config_resources.extend(image.brokers.keys().map(|id| resource(t, id.to_string())))
             }
-            // No client-metrics subscriptions and no group configs exist here.
+            GROUP => r.config_resources.extend(image.group_configs.keys().map(|g| resource(GROUP, g.clone()))),
+            // No client-metrics subscriptions exist here.
             _ => {}
         }
     }
