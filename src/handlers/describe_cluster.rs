@@ -3,15 +3,11 @@
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
 
+use super::metadata::CLUSTER_OPERATIONS_ALL;
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 
 pub const VERSIONS: (i16, i16) = (0, 2);
-
-/// Every operation on the cluster, as Kafka reports them when nothing is denied: CREATE (5),
-/// ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11),
-/// IDEMPOTENT_WRITE (12).
-const CLUSTER_OPERATIONS_ALL: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 pub fn handle(broker: &Broker, _ctx: &RequestContext, req: DescribeClusterRequest) -> DescribeClusterResponse {
     let image = broker.image();

@@ -18,6 +18,11 @@ pub const VERSIONS: (i16, i16) = (0, 13);
 pub const TOPIC_OPERATIONS_ALL: i32 =
     (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
 
+/// Every operation on the cluster, as Kafka reports them when nothing is denied: CREATE (5),
+/// ALTER (7), DESCRIBE (8), CLUSTER_ACTION (9), DESCRIBE_CONFIGS (10), ALTER_CONFIGS (11),
+/// IDEMPOTENT_WRITE (12).
+pub const CLUSTER_OPERATIONS_ALL: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest) -> MetadataResponse {
     let auto_create = broker.config.auto_create_topics_enable && (ctx.version < 4 || req.allow_auto_topic_creation);
     let mut r = MetadataResponse::default();
@@ -52,7 +57,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest)
         .collect();
     r.cluster_id = Some(str_bytes(image.cluster_id.clone()));
     r.controller_id = BrokerId(broker.config.node_id);
-    r.cluster_authorized_operations = i32::MIN;
+    // Asked for by v8-10 only (KIP-700 moved it to DescribeCluster).
+    let cluster_ops = (8..=10).contains(&ctx.version) && req.include_cluster_authorized_operations;
+    r.cluster_authorized_operations = if cluster_ops { CLUSTER_OPERATIONS_ALL } else { i32::MIN };
     r.topics = topics;
     r
 }
