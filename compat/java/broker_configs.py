@@ -12,6 +12,12 @@ record is accepted while message.max.bytes=2000000 is set for the broker and ref
 (MSG_SIZE_TOO_LARGE) after --delete-config; a cluster default log.retention.ms=1000 deletes a
 topic's records. Refused with InvalidRequestException: a read-only config (node.id), a bad type,
 out of range, a string not in the valid set. --delete-config removes them again.
+
+Group configs (KIP-848, resource type GROUP = 32) with --entity-type groups on a group that does not
+exist: --add-config consumer.session.timeout.ms and consumer.heartbeat.interval.ms, --describe (with
+the broker's group.consumer.* defaults as DEFAULT_CONFIG synonyms), --describe --all (every group
+config), --describe without --entity-name, InvalidConfigurationException for an out-of-range value
+and an unknown name, --delete-config one and then the other (the group is gone again).
 """
 
 import os
@@ -30,6 +36,29 @@ TOPIC = "bc-plain"  # no topic overrides: its configs come from the broker
 RECORDS = 20
 BIG = 1_500_000  # over the default message.max.bytes (1048588), under 2000000
 KEYS = ("log.retention.ms", "log.retention.bytes", "message.max.bytes")
+GROUP = "bc-group"  # never joined by anyone: kafka-configs sets its configs all the same
+# `kafka-configs --describe --all --entity-type groups` of Apache Kafka 4.3.1, a group without dynamic configs:
+# every group config: (default, the name in its DEFAULT_CONFIG synonym: the broker config it defaults to, or
+# its own name for the three share.* configs that have none).
+KAFKA_GROUP_CONFIGS = {
+    "consumer.assignment.interval.ms": ("1000", "group.consumer.assignment.interval.ms"),
+    "consumer.heartbeat.interval.ms": ("5000", "group.consumer.heartbeat.interval.ms"),
+    "consumer.session.timeout.ms": ("45000", "group.consumer.session.timeout.ms"),
+    "share.assignment.interval.ms": ("1000", "group.share.assignment.interval.ms"),
+    "share.auto.offset.reset": ("latest", "share.auto.offset.reset"),
+    "share.delivery.count.limit": ("5", "group.share.delivery.count.limit"),
+    "share.heartbeat.interval.ms": ("5000", "group.share.heartbeat.interval.ms"),
+    "share.isolation.level": ("read_uncommitted", "share.isolation.level"),
+    "share.partition.max.record.locks": ("2000", "group.share.partition.max.record.locks"),
+    "share.record.lock.duration.ms": ("30000", "group.share.record.lock.duration.ms"),
+    "share.renew.acknowledge.enable": ("true", "share.renew.acknowledge.enable"),
+    "share.session.timeout.ms": ("45000", "group.share.session.timeout.ms"),
+    "streams.assignment.interval.ms": ("1000", "group.streams.assignment.interval.ms"),
+    "streams.heartbeat.interval.ms": ("5000", "group.streams.heartbeat.interval.ms"),
+    "streams.initial.rebalance.delay.ms": ("3000", "group.streams.initial.rebalance.delay.ms"),
+    "streams.num.standby.replicas": ("0", "group.streams.num.standby.replicas"),
+    "streams.session.timeout.ms": ("45000", "group.streams.session.timeout.ms"),
+}
 
 
 def body(b: harness.Broker) -> None:
@@ -241,6 +270,125 @@ def body(b: harness.Broker) -> None:
                                "max.message.bytes": ("1048588", "DEFAULT_CONFIG", True)},
              f"describe_configs TOPIC {TOPIC} after every dynamic broker config is deleted")
     print(f"  cluster default acted and deleted ({time.monotonic() - t0:.1f}s)", flush=True)
+
+    # ------------------------------------------------------------------ group configs (GROUP = 32)
+    # Kafka 4.3.1's kafka-configs, word for word (G = the group):
+    #   --describe --entity-name G of a group that neither exists (ListGroups) nor has dynamic configs
+    #   (ListConfigResources), exit 0 (with --all there is no such check: all the defaults are listed):
+    #     The group 'G' doesn't exist and doesn't have dynamic config.
+    #   --alter --add-config / --delete-config (also of a config that is not set: no client-side check):
+    #     Completed updating config for group G.
+    #   --describe --entity-name G:
+    #     Dynamic configs for group G are:
+    #       consumer.heartbeat.interval.ms=6000 sensitive=false synonyms={DYNAMIC_GROUP_CONFIG:consumer.heartbeat.interval.ms=6000, DEFAULT_CONFIG:group.consumer.heartbeat.interval.ms=5000}
+    #       consumer.session.timeout.ms=50000 sensitive=false synonyms={DYNAMIC_GROUP_CONFIG:consumer.session.timeout.ms=50000, DEFAULT_CONFIG:group.consumer.session.timeout.ms=45000}
+    #   --describe --all: "All configs for group G are:", then a line per KAFKA_GROUP_CONFIGS name, sorted, e.g.
+    #       share.isolation.level=read_uncommitted sensitive=false synonyms={DEFAULT_CONFIG:share.isolation.level=read_uncommitted}
+    #   --describe without --entity-name: the --describe block of every group with dynamic configs.
+    #   Refused: exit 1, stderr "Error while executing config command with args '...'", the
+    #   java.util.concurrent.ExecutionException with its stack trace, then (INVALID_CONFIG):
+    #     Caused by: org.apache.kafka.common.errors.InvalidConfigurationException: consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms
+    #     Caused by: org.apache.kafka.common.errors.InvalidConfigurationException: Unknown group config name: bogus.name
+    #   (70000: "consumer.session.timeout.ms must be less than or equal to group.consumer.max.session.timeout.ms";
+    #   consumer.heartbeat.interval.ms=1000: "... must be greater than or equal to group.consumer.min.heartbeat.interval.ms";
+    #   abc: "Invalid value abc for configuration consumer.session.timeout.ms: Not a number of type INT").
+    #   When its last dynamic config is deleted the group is "doesn't exist" again.
+    t1 = time.monotonic()
+    GE = ["--entity-type", "groups", "--entity-name", GROUP]
+    GN = ["--entity-name", GROUP]
+    SESSION, HEARTBEAT = "consumer.session.timeout.ms", "consumer.heartbeat.interval.ms"
+
+    def group_describe(*args):
+        """kafka-configs --describe --entity-type groups [args]: {group: {name: full line}}; a group
+        with Kafka's "doesn't exist and doesn't have dynamic config" line as {group: None}."""
+        r = configs("--describe", "--entity-type", "groups", *args)
+        what = f"kafka-configs --describe --entity-type groups {' '.join(args)}"
+        head = "All" if "--all" in args else "Dynamic"
+        out, cur = {}, None
+        for ln in r.stdout.splitlines():
+            m = re.fullmatch(r"(\w+) configs for group (\S+) are:", ln)
+            gone = re.fullmatch(r"The group '(\S+)' doesn't exist and doesn't have dynamic config\.", ln)
+            if m:
+                check(m.group(1) == head, f"{what}: {ln!r} (Kafka: {head} configs for group ...)")
+                cur = out.setdefault(m.group(2), {})
+            elif gone:
+                out[gone.group(1)], cur = None, None
+            else:
+                c = re.match(r"  ([a-z0-9._-]+)=", ln)
+                check(c and cur is not None, f"{what}: unexpected line {ln!r} in {r.stdout!r}")
+                cur[c.group(1)] = ln
+        return out
+
+    def group_line(name, value=None):
+        """(value, synonyms) of a group config as Kafka describes it: set to value, or at its default."""
+        default, broker_name = KAFKA_GROUP_CONFIGS[name]
+        syn = f"DEFAULT_CONFIG:{broker_name}={default}"
+        return (default, syn) if value is None else (value, f"DYNAMIC_GROUP_CONFIG:{name}={value}, {syn}")
+
+    def lines_check(lines, want, what):
+        """want: {name: (value, synonyms)}, exactly these names. Soft: one mismatch for the names, one
+        for the (name=value, source) pairs and one for the full lines, each listing every difference."""
+        soft.eq(sorted(lines), sorted(want), f"{what}: configs")
+        bad = [f"{n}: got {source_of(lines.get(n))!r}, want {(f'{n}={v}', s.split(':')[0])!r}"
+               for n, (v, s) in want.items() if source_of(lines.get(n)) != (f"{n}={v}", s.split(":")[0])]
+        soft.true(not bad, f"{what}: (value, source) differ:\n      " + "\n      ".join(bad))
+        bad = [f"got {lines.get(n)!r}\n      want {f'  {n}={v} sensitive=false synonyms={{{s}}}'!r}"
+               for n, (v, s) in want.items() if lines.get(n) != f"  {n}={v} sensitive=false synonyms={{{s}}}"]
+        soft.true(not bad, f"{what}: {len(bad)} line(s) differ:\n      " + "\n      ".join(bad))
+
+    def group_wait(cond, what, *calls):
+        """Run the describe calls (in parallel) until cond(first result's configs of GROUP) holds."""
+        last = []
+
+        def once():
+            last[:] = parallel(*calls)
+            return cond(last[0].get(GROUP))
+        try:
+            wait_until(once, 30, what, interval=0.5)
+        except CompatFailure as e:
+            raise CompatFailure(f"{e}; last: {last}")
+        return last
+
+    soft.eq(group_describe(*GN), {GROUP: None}, f"--describe --entity-name {GROUP} before any --alter")
+    r = configs("--alter", *GE, "--add-config", f"{SESSION}=50000,{HEARTBEAT}=6000")
+    check_eq(r.stdout.strip(), f"Completed updating config for group {GROUP}.",
+             f"kafka-configs --alter --entity-type groups --entity-name {GROUP} --add-config")
+    gd, gall = group_wait(lambda g: g and sorted(g) == [HEARTBEAT, SESSION], f"--describe of group {GROUP} to show "
+                          f"{SESSION} and {HEARTBEAT}", (group_describe, *GN), (group_describe, *GN, "--all"))
+    want_dyn = {SESSION: group_line(SESSION, "50000"), HEARTBEAT: group_line(HEARTBEAT, "6000")}
+    lines_check(gd[GROUP], want_dyn, f"--describe --entity-name {GROUP}")
+    check_eq(sorted(gall), [GROUP], f"--describe --all --entity-name {GROUP}: groups")
+    lines_check(gall[GROUP], {n: group_line(n) for n in KAFKA_GROUP_CONFIGS} | want_dyn,
+                f"--describe --all --entity-name {GROUP}")
+
+    refused = [(f"{SESSION}=1000", SESSION, f"{SESSION} must be greater than or equal to group.consumer.min.session.timeout.ms"),
+               ("bogus.name=1", "bogus.name", "Unknown group config name: bogus.name")]
+    results = parallel(*[(lambda kv=kv: configs("--alter", *GE, "--add-config", kv, check=False),)
+                         for kv, _, _ in refused])
+    for (kv, key, msg), r in zip(refused, results):
+        what = f"kafka-configs --alter --entity-type groups --entity-name {GROUP} --add-config {kv}"
+        check(r.returncode != 0, f"{what} was accepted:\n{r.stdout}")
+        caused = [ln[len("Caused by: "):] for ln in r.stderr.splitlines() if ln.startswith("Caused by: ")]
+        cb = caused[-1] if caused else r.stderr[-500:]
+        check(key in cb, f"{what}: the error does not name {key}: {cb!r}")
+        check_eq(cb.split(":")[0], "org.apache.kafka.common.errors.InvalidConfigurationException",
+                 f"{what}: exception (Kafka: INVALID_CONFIG for a group resource)")
+        soft.eq(cb, f"org.apache.kafka.common.errors.InvalidConfigurationException: {msg}", f"{what}: error")
+
+    r = configs("--alter", *GE, "--delete-config", HEARTBEAT)
+    check_eq(r.stdout.strip(), f"Completed updating config for group {GROUP}.",
+             f"kafka-configs --alter --entity-name {GROUP} --delete-config {HEARTBEAT}")
+    gd, listed = group_wait(lambda g: g and sorted(g) == [SESSION], f"--describe of group {GROUP} to show only {SESSION}",
+                            (group_describe, *GN), (group_describe,))
+    lines_check(gd[GROUP], {SESSION: want_dyn[SESSION]}, f"--describe --entity-name {GROUP} after --delete-config {HEARTBEAT}")
+    soft.eq(listed, gd, "--describe --entity-type groups (no --entity-name): the groups with dynamic configs")
+
+    r = configs("--alter", *GE, "--delete-config", SESSION)
+    check_eq(r.stdout.strip(), f"Completed updating config for group {GROUP}.",
+             f"kafka-configs --alter --entity-name {GROUP} --delete-config {SESSION}")
+    gd, = group_wait(lambda g: not g, f"group {GROUP} to have no dynamic config", (group_describe, *GN))
+    soft.eq(gd, {GROUP: None}, f"--describe --entity-name {GROUP} after its last config is deleted")
+    print(f"  group configs ({time.monotonic() - t1:.1f}s of {time.monotonic() - t0:.1f}s)", flush=True)
     soft.done()
 
 

@@ -57,6 +57,25 @@ pub struct Entry {
     /// Set on the group (GROUP_CONFIG), else the default (DEFAULT_CONFIG).
     pub dynamic: bool,
     pub config_type: i8,
+    /// The broker config the default comes from, and its value (the DEFAULT_CONFIG synonym).
+    pub default_name: String,
+    pub default_value: String,
+}
+
+/// The broker config that holds a group config's default: `group.` + the name, except for the
+/// three share settings Kafka keeps under their own names.
+fn broker_name(name: &str) -> String {
+    match name {
+        "share.auto.offset.reset" | "share.isolation.level" | "share.renew.acknowledge.enable" => name.to_string(),
+        _ => format!("group.{name}"),
+    }
+}
+
+/// The broker bounds named in Kafka's message for a timing outside them, e.g.
+/// `group.consumer.min.session.timeout.ms` for `consumer.session.timeout.ms`.
+fn bound_name(name: &str, bound: &str) -> Option<String> {
+    let (kind, rest) = name.split_once('.')?;
+    matches!(rest, "session.timeout.ms" | "heartbeat.interval.ms").then(|| format!("group.{kind}.{bound}.{rest}"))
 }
 
 fn default_of(name: &str, fallback: &str, config: &Config) -> String {
@@ -73,11 +92,14 @@ pub fn describe(set: Option<&BTreeMap<String, String>>, config: &Config) -> Vec<
         .iter()
         .map(|(name, kind, fallback)| {
             let own = set.and_then(|s| s.get(*name));
+            let default_value = default_of(name, fallback, config);
             Entry {
                 name,
-                value: own.cloned().unwrap_or_else(|| default_of(name, fallback, config)),
+                value: own.cloned().unwrap_or_else(|| default_value.clone()),
                 dynamic: own.is_some(),
                 config_type: type_code(*kind),
+                default_name: broker_name(name),
+                default_value,
             }
         })
         .collect()
@@ -95,10 +117,16 @@ pub fn validate(name: &str, value: &str) -> Result<String, String> {
                 .parse()
                 .map_err(|_| format!("Invalid value {value} for configuration {name}: Not a number of type INT"))?;
             if n < *min {
-                return Err(format!("Invalid value {n} for configuration {name}: Value must be at least {min}"));
+                return Err(match bound_name(name, "min") {
+                    Some(b) => format!("{name} must be greater than or equal to {b}"),
+                    None => format!("Invalid value {n} for configuration {name}: Value must be at least {min}"),
+                });
             }
             if n > *max {
-                return Err(format!("Invalid value {n} for configuration {name}: Value must be no more than {max}"));
+                return Err(match bound_name(name, "max") {
+                    Some(b) => format!("{name} must be less than or equal to {b}"),
+                    None => format!("Invalid value {n} for configuration {name}: Value must be no more than {max}"),
+                });
             }
             Ok(n.to_string())
         }
@@ -137,7 +165,13 @@ mod tests {
         let reset = all.iter().find(|e| e.name == "share.auto.offset.reset").unwrap();
         assert_eq!((reset.value.as_str(), reset.dynamic, reset.config_type), ("latest", false, 2));
         assert_eq!(validate(CONSUMER_SESSION, "50000"), Ok("50000".into()));
-        assert!(validate(CONSUMER_SESSION, "1000").unwrap_err().contains("at least 45000"));
+        assert_eq!(
+            validate(CONSUMER_SESSION, "1000"),
+            Err("consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"
+                .into())
+        );
+        assert_eq!(session.default_name, "group.consumer.session.timeout.ms");
+        assert_eq!(reset.default_name, "share.auto.offset.reset");
         assert!(validate(CONSUMER_HEARTBEAT, "x").is_err());
         assert!(validate("share.renew.acknowledge.enable", "maybe").is_err());
         assert_eq!(validate("nope", "1"), Err("Unknown group config name: nope".into()));

@@ -184,6 +184,8 @@ pub struct Group {
     rebalance_deadline: Option<Instant>,
     /// The earliest moment the first rebalance of an empty group may complete.
     initial_delay_until: Option<Instant>,
+    /// A member joined while the initial delay ran: the delay is extended once more.
+    new_member_added: bool,
     next_member_seq: u64,
 }
 
@@ -201,6 +203,7 @@ impl Group {
             static_members: HashMap::new(),
             rebalance_deadline: None,
             initial_delay_until: None,
+            new_member_added: false,
             next_member_seq: 0,
         }
     }
@@ -382,7 +385,9 @@ impl Group {
             self.leader = Some(id.clone());
         }
         let rx = self.park_join_rx(&id);
-        if self.state != GroupState::PreparingRebalance {
+        if self.state == GroupState::PreparingRebalance {
+            self.new_member_added |= self.initial_delay_until.is_some();
+        } else {
             self.prepare_rebalance(cfg, now);
         }
         self.try_complete_join(now);
@@ -447,18 +452,23 @@ impl Group {
         }
         let timeout = self.members.values().map(|m| m.rebalance_timeout_ms).max().unwrap_or(0).max(0);
         self.rebalance_deadline = Some(now + Duration::from_millis(timeout as u64));
-        if self.state == GroupState::Empty && cfg.initial_rebalance_delay_ms > 0 {
-            self.initial_delay_until = Some(now + Duration::from_millis(cfg.initial_rebalance_delay_ms as u64));
+        // A new group waits group.initial.rebalance.delay.ms for more members, and completes from
+        // the timer even when that is 0, as Kafka does: members that join within one tick share
+        // the first generation.
+        if self.state == GroupState::Empty {
+            self.initial_delay_until = Some(now + Duration::from_millis(cfg.initial_rebalance_delay_ms.max(0) as u64));
+            self.new_member_added = false;
         }
         self.state = GroupState::PreparingRebalance;
     }
 
-    /// Completes the join phase once every member has rejoined (and any initial delay passed).
-    fn try_complete_join(&mut self, now: Instant) -> Persist {
+    /// Completes the join phase once every member has rejoined (the initial delay of a new
+    /// group ends only in `tick`).
+    fn try_complete_join(&mut self, _now: Instant) -> Persist {
         if self.state != GroupState::PreparingRebalance {
             return Persist::Nothing;
         }
-        if self.initial_delay_until.is_some_and(|t| now < t) {
+        if self.initial_delay_until.is_some() {
             return Persist::Nothing;
         }
         if self.members.values().any(|m| m.join_waiter.is_none()) {
@@ -705,8 +715,22 @@ impl Group {
                 persist = Persist::GroupMetadata;
             }
         }
+        if let Some(until) = self.initial_delay_until
+            && now >= until
+        {
+            // Kafka's initial rebalance: while members keep arriving, wait another delay (within
+            // the rebalance timeout).
+            let left = self.rebalance_deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(now));
+            if self.new_member_added && !left.is_zero() {
+                self.new_member_added = false;
+                let delay = Duration::from_millis(cfg.initial_rebalance_delay_ms.max(0) as u64);
+                self.initial_delay_until = Some(now + delay.min(left));
+            } else {
+                self.initial_delay_until = None;
+            }
+        }
         if self.state == GroupState::PreparingRebalance {
-            if self.rebalance_deadline.is_some_and(|d| now >= d) && self.initial_delay_until.is_none_or(|t| now >= t) {
+            if self.rebalance_deadline.is_some_and(|d| now >= d) && self.initial_delay_until.is_none() {
                 // Members that did not rejoin in time are dropped; the rest go on.
                 let late: Vec<String> =
                     self.members.values().filter(|m| m.join_waiter.is_none()).map(|m| m.id.clone()).collect();
@@ -855,7 +879,10 @@ mod tests {
         let first = now_join(g.join(req("", &["range"]), &cfg(), t));
         assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
         let id = first.member_id.clone();
-        (id.clone(), later(g.join(req(&id, &["range"]), &cfg(), t).0))
+        let rx = later(g.join(req(&id, &["range"]), &cfg(), t).0);
+        // A new group's first join completes from the timer (delay 0 here).
+        g.tick(&cfg(), t);
+        (id, rx)
     }
 
     #[test]
@@ -944,6 +971,7 @@ mod tests {
         let mut r = req("", &["range"]);
         r.instance_id = Some("i1".into());
         let mut rx = later(g.join(r.clone(), &cfg(), t).0);
+        g.tick(&cfg(), t);
         let old = rx.try_recv().unwrap().member_id;
         later(g.sync(&old, Some("i1"), 1, (None, None), vec![(old.clone(), Bytes::from_static(b"A"))], t).0);
         let out = now_join(g.join(r, &cfg(), t));
@@ -959,6 +987,38 @@ mod tests {
         changed.protocols[0].1 = Bytes::from_static(b"other-topics");
         let again = now_join(g.join(changed, &cfg(), t));
         assert_eq!((again.error, again.generation, g.state), (None, 1, GroupState::Stable));
+    }
+
+    #[test]
+    fn a_new_group_waits_while_members_keep_arriving() {
+        let t = Instant::now();
+        let delayed = GroupConfig { initial_rebalance_delay_ms: 1000, ..cfg() };
+        let mut g = Group::new("g");
+        let join = |g: &mut Group, at| {
+            let first = now_join(g.join(req("", &["range"]), &delayed, at));
+            later(g.join(req(&first.member_id, &["range"]), &delayed, at).0)
+        };
+        let mut a = join(&mut g, t);
+        g.tick(&delayed, t + Duration::from_millis(500));
+        let mut b = join(&mut g, t + Duration::from_millis(600));
+        g.tick(&delayed, t + Duration::from_millis(1000));
+        assert!(a.try_recv().is_err(), "b joined during the delay: it runs once more");
+        g.tick(&delayed, t + Duration::from_millis(1900));
+        assert!(a.try_recv().is_err());
+        g.tick(&delayed, t + Duration::from_millis(2000));
+        let (oa, ob) = (a.try_recv().unwrap(), b.try_recv().unwrap());
+        assert_eq!((oa.generation, ob.generation, oa.members.len() + ob.members.len()), (1, 1, 2));
+
+        // With no delay the first join still completes from the timer, so a member that comes
+        // in before it fires shares the first generation.
+        let mut g = Group::new("g0");
+        let first = now_join(g.join(req("", &["range"]), &cfg(), t));
+        let mut a = later(g.join(req(&first.member_id, &["range"]), &cfg(), t).0);
+        assert!(a.try_recv().is_err(), "even with no delay the first join waits for the timer");
+        let mut b = join(&mut g, t);
+        g.tick(&cfg(), t);
+        g.tick(&cfg(), t + Duration::from_millis(100));
+        assert_eq!((a.try_recv().unwrap().generation, b.try_recv().unwrap().generation), (1, 1));
     }
 
     #[test]

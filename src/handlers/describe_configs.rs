@@ -128,7 +128,10 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
                     let mut c = entry(e.name, &e.value, source, false, ctx.version);
                     c.config_type = e.config_type;
                     if req.include_synonyms {
-                        c.synonyms.push(synonym(e.name, &e.value, source));
+                        if e.dynamic {
+                            c.synonyms.push(synonym(e.name, &e.value, SOURCE_GROUP));
+                        }
+                        c.synonyms.push(synonym(&e.default_name, &e.default_value, Source::Default as i8));
                     }
                     out.configs.push(c);
                 }
