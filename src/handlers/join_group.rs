@@ -39,11 +39,16 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: JoinGroupRequest
     let out = broker.groups.join(&group, join).await;
     r.error_code = err_code(out.error);
     r.generation_id = out.generation;
-    r.member_id = str_bytes(out.member_id);
     r.leader = str_bytes(out.leader);
     if ctx.version >= 9 {
         r.skip_assignment = out.skip_assignment;
+        // A returning static leader that skips the assignment is told it leads (KIP-814);
+        // before v9 it is told the old leader id, so it syncs as a follower.
+        if out.skip_assignment {
+            r.leader = str_bytes(out.member_id.clone());
+        }
     }
+    r.member_id = str_bytes(out.member_id);
     // Without skipAssignment (before v9) a returning static leader gets no member list, so it
     // syncs as a follower and keeps the current assignment, as Kafka answers.
     let members = if out.skip_assignment && ctx.version < 9 { vec![] } else { out.members };
