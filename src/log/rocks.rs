@@ -42,6 +42,9 @@ pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
     // write-ahead log file until they flush: past this total the oldest ones are flushed and the
     // logs recycled, which keeps the data directory bounded.
     opts.set_max_total_wal_size(256 << 20);
+    // Hand written data to the kernel's writeback a megabyte at a time instead of in bursts.
+    opts.set_bytes_per_sync(1 << 20);
+    opts.set_wal_bytes_per_sync(1 << 20);
     let families = FAMILIES.iter().map(|name| {
         let mut o = Options::default();
         if *name == CF_RECORDS {
