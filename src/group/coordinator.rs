@@ -110,14 +110,15 @@ impl Coordinator {
     }
 
     /// The consumer-protocol settings of one group: the broker's, with the group's own timings.
-    fn consumer_cfg_of(&self, group: &str) -> ConsumerGroupConfig {
-        let mut cfg = self.consumer_cfg.clone();
-        if let Some(t) = self.timings.get() {
-            let (session, heartbeat) = t(group);
-            cfg.session_timeout_ms = session.unwrap_or(cfg.session_timeout_ms);
-            cfg.heartbeat_interval_ms = heartbeat.unwrap_or(cfg.heartbeat_interval_ms);
+    fn consumer_cfg_of(&self, group: &str) -> std::borrow::Cow<'_, ConsumerGroupConfig> {
+        let (session, heartbeat) = self.timings.get().map_or((None, None), |t| t(group));
+        if session.is_none() && heartbeat.is_none() {
+            return std::borrow::Cow::Borrowed(&self.consumer_cfg);
         }
-        cfg
+        let mut cfg = self.consumer_cfg.clone();
+        cfg.session_timeout_ms = session.unwrap_or(cfg.session_timeout_ms);
+        cfg.heartbeat_interval_ms = heartbeat.unwrap_or(cfg.heartbeat_interval_ms);
+        std::borrow::Cow::Owned(cfg)
     }
 
     /// Rebuilds groups and offsets by replaying every partition of `__consumer_offsets`.

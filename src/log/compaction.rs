@@ -88,25 +88,6 @@ pub fn is_due(
 /// A change to one stored batch: its base offset, and its replacement (None: delete it).
 pub type Change = (i64, Option<Bytes>);
 
-/// The batches before `end` that cleaning changes; the others stay as they are. A replacement
-/// may live under a later base offset when its first records were removed.
-pub fn clean(batches: &[StoredBatch], end: i64, now_ms: i64, s: &CompactionSettings) -> Result<Vec<Change>, String> {
-    clean_with_aborted(batches, end, now_ms, s, &[])
-}
-
-/// `clean`, knowing the partition's aborted transactions: their data batches are dropped (as
-/// Kafka's cleaner does), and committed transactional records are compacted like any others.
-/// Control batches (markers) stay.
-pub fn clean_with_aborted(
-    batches: &[StoredBatch],
-    end: i64,
-    now_ms: i64,
-    s: &CompactionSettings,
-    aborted: &[crate::log::store::AbortedTxn],
-) -> Result<Vec<Change>, String> {
-    clean_pass(batches, end, now_ms, s, aborted).map(|p| p.changes)
-}
-
 /// What one pass changes, and when the first tombstone it kept may go.
 #[derive(Debug, Default)]
 pub struct Pass {
@@ -114,7 +95,11 @@ pub struct Pass {
     pub tombstones_expire_at: Option<i64>,
 }
 
-/// `clean_with_aborted`, also telling when a kept tombstone reaches delete.retention.ms.
+/// The batches before `end` that cleaning changes (the others stay as they are), and when the
+/// first tombstone kept reaches delete.retention.ms. A replacement may live under a later base
+/// offset when its first records were removed. Data batches of the partition's `aborted`
+/// transactions are dropped (as Kafka's cleaner does), committed transactional records are
+/// compacted like any others, and control batches (markers) stay.
 pub fn clean_pass(
     batches: &[StoredBatch],
     end: i64,
@@ -270,6 +255,20 @@ mod tests {
             delete_retention_ms: 5000,
             min_cleanable_ratio: 0.5,
         }
+    }
+
+    fn clean(batches: &[StoredBatch], end: i64, now_ms: i64, s: &CompactionSettings) -> Result<Vec<Change>, String> {
+        clean_with_aborted(batches, end, now_ms, s, &[])
+    }
+
+    fn clean_with_aborted(
+        batches: &[StoredBatch],
+        end: i64,
+        now_ms: i64,
+        s: &CompactionSettings,
+        aborted: &[crate::log::store::AbortedTxn],
+    ) -> Result<Vec<Change>, String> {
+        clean_pass(batches, end, now_ms, s, aborted).map(|p| p.changes)
     }
 
     fn metas(log: &[StoredBatch]) -> Vec<BatchMeta> {

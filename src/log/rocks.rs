@@ -150,6 +150,27 @@ impl RocksStore {
     }
 }
 
+impl RocksStore {
+    /// Where reading `uid` from `from` starts: the base offset of the batch that holds `from`,
+    /// else `from` itself (the first batch after it). Asked of the batch metadata, so no batch
+    /// is read to find it.
+    fn start_of(&self, uid: u64, from: i64) -> Result<i64, StoreError> {
+        let from = from.max(0);
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_BATCH_META));
+        it.seek_for_prev(key(uid, from));
+        if it.valid()
+            && let (Some(k), Some(v)) = (it.key(), it.value())
+        {
+            let (u, base) = split_key(k);
+            if u == uid && decode_meta(base, v)?.last_offset >= from {
+                return Ok(base);
+            }
+        }
+        it.status().map_err(io)?;
+        Ok(from)
+    }
+}
+
 impl Store for RocksStore {
     fn append(&self, w: AppendBatch<'_>, sync: bool) -> Result<(), StoreError> {
         let mut wb = WriteBatch::default();
@@ -174,13 +195,7 @@ impl Store for RocksStore {
 
     fn visit(&self, uid: u64, from: i64, visit: &mut dyn FnMut(i64, &[u8]) -> bool) -> Result<(), StoreError> {
         let mut it = self.db.raw_iterator_cf(self.cf(CF_RECORDS));
-        it.seek_for_prev(key(uid, from.max(0)));
-        let holds_from = it.valid()
-            && it.key().is_some_and(|k| split_key(k).0 == uid)
-            && it.value().is_some_and(|v| batch::stored_header(v).last_offset() >= from);
-        if !holds_from {
-            it.seek(key(uid, from.max(0)));
-        }
+        it.seek(key(uid, self.start_of(uid, from)?));
         while it.valid() {
             let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
             let (u, base) = split_key(k);
@@ -194,17 +209,7 @@ impl Store for RocksStore {
 
     fn visit_meta(&self, uid: u64, from: i64, visit: &mut dyn FnMut(BatchMeta) -> bool) -> Result<(), StoreError> {
         let mut it = self.db.raw_iterator_cf(self.cf(CF_BATCH_META));
-        it.seek_for_prev(key(uid, from.max(0)));
-        let mut holds_from = false;
-        if it.valid()
-            && let (Some(k), Some(v)) = (it.key(), it.value())
-        {
-            let (u, base) = split_key(k);
-            holds_from = u == uid && decode_meta(base, v)?.last_offset >= from;
-        }
-        if !holds_from {
-            it.seek(key(uid, from.max(0)));
-        }
+        it.seek(key(uid, self.start_of(uid, from)?));
         while it.valid() {
             let (Some(k), Some(v)) = (it.key(), it.value()) else { break };
             let (u, base) = split_key(k);
