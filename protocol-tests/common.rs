@@ -50,6 +50,12 @@ impl TestBroker {
         self.boot().await;
     }
 
+    /// Bytes of queued.max.request.bytes not taken by frames being read or handled.
+    pub fn queued_bytes_available(&self) -> usize {
+        let r = self.running.as_ref().expect("running");
+        r.request_budget.as_ref().expect("queued.max.request.bytes is set").available()
+    }
+
     pub async fn client(&self) -> Client {
         Client::connect(self.addr).await
     }

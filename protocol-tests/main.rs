@@ -10,6 +10,8 @@ mod coverage;
 mod differential;
 mod fetch;
 mod groups;
+mod hostile;
+mod limits;
 mod list_offsets;
 mod malformed;
 mod metadata;

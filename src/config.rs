@@ -58,13 +58,13 @@ pub struct Config {
     pub default_replication_factor: i16,
     pub auto_create_topics_enable: bool,
     pub message_max_bytes: i32,
-    pub socket_request_max_bytes: i32,
+    /// What one client connection may cost: frames, connections, idle time.
+    pub limits: ConnectionLimits,
     pub log_flush_interval_messages: i64,
     pub log_retention_ms: i64,
     pub log_retention_bytes: i64,
     pub log_cleanup_policy: String,
     pub log_retention_check_interval_ms: i64,
-    pub connections_max: usize,
     pub cluster_id: Option<String>,
     pub offsets_topic_num_partitions: i32,
     pub offsets_retention_minutes: i64,
@@ -93,13 +93,12 @@ impl Default for Config {
             default_replication_factor: 1,
             auto_create_topics_enable: true,
             message_max_bytes: 1_048_588,
-            socket_request_max_bytes: 104_857_600,
+            limits: ConnectionLimits::default(),
             log_flush_interval_messages: i64::MAX,
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
             log_cleanup_policy: "delete".into(),
             log_retention_check_interval_ms: 300_000,
-            connections_max: 10_000,
             cluster_id: None,
             offsets_topic_num_partitions: 50,
             offsets_retention_minutes: 10_080,
@@ -139,7 +138,21 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("log.cleanup.policy", "topic default cleanup.policy (default delete)"),
     ("log.retention.check.interval.ms", "how often retention is enforced (default 300000)"),
     ("cleanup.policy", "alias of log.cleanup.policy"),
-    ("max.connections", "connections accepted at once (default 10000)"),
+    ("max.connections", "connections accepted at once; more wait to be accepted (default 10000)"),
+    ("max.connections.per.ip", "connections from one address; more are closed at once (default 2147483647)"),
+    ("max.connections.per.ip.overrides", "comma-separated host:count or ip:count exceptions to max.connections.per.ip"),
+    (
+        "connections.max.idle.ms",
+        "close a connection that sends nothing and takes nothing for this long (default 600000)",
+    ),
+    (
+        "queued.max.request.bytes",
+        "bytes of requests read but not yet answered, all connections together; reading waits above it (default 536870912; -1 = no limit)",
+    ),
+    (
+        "gregor.request.read.timeout.ms",
+        "a request must arrive whole this long after its first byte, or the connection closes (default 60000)",
+    ),
     ("cluster.id", "cluster id reported to clients (default: generated on first start)"),
     ("offsets.topic.num.partitions", "partitions of __consumer_offsets (default 50)"),
     ("offsets.retention.minutes", "how long committed offsets of an empty group are kept (default 10080)"),
@@ -203,9 +216,6 @@ impl Config {
                 }
                 "auto.create.topics.enable" => c.auto_create_topics_enable = parse_bool(key, v)?,
                 "message.max.bytes" => c.message_max_bytes = parse_num(key, v, 0, i32::MAX as i64)? as i32,
-                "socket.request.max.bytes" => {
-                    c.socket_request_max_bytes = parse_num(key, v, 1, i32::MAX as i64)? as i32
-                }
                 "log.flush.interval.messages" => c.log_flush_interval_messages = parse_num(key, v, 1, i64::MAX)?,
                 "log.retention.ms" => retention_ms = Some(parse_num(key, v, -1, i64::MAX)?),
                 "log.retention.minutes" => retention_minutes = Some(parse_num(key, v, -1, i32::MAX as i64)?),
@@ -218,7 +228,7 @@ impl Config {
                 "log.retention.check.interval.ms" => {
                     c.log_retention_check_interval_ms = parse_num(key, v, 1, i64::MAX)?
                 }
-                "max.connections" => c.connections_max = parse_num(key, v, 1, 1_000_000)? as usize,
+                k if ConnectionLimits::KEYS.contains(&k) => c.limits.set(k, v)?,
                 "cluster.id" => c.cluster_id = Some(v.to_string()),
                 "offsets.topic.num.partitions" => c.offsets_topic_num_partitions = parse_num(key, v, 1, 10_000)? as i32,
                 "offsets.retention.minutes" => c.offsets_retention_minutes = parse_num(key, v, 1, i64::MAX / 60_000)?,
@@ -300,9 +310,9 @@ impl Config {
                 "must not exceed group.max.session.timeout.ms",
             ));
         }
-        if self.socket_request_max_bytes < self.message_max_bytes {
+        if self.limits.request_bytes_max < self.message_max_bytes {
             tracing::warn!(
-                socket_request_max_bytes = self.socket_request_max_bytes,
+                socket_request_max_bytes = self.limits.request_bytes_max,
                 message_max_bytes = self.message_max_bytes,
                 "socket.request.max.bytes is below message.max.bytes"
             );
@@ -331,6 +341,108 @@ impl Config {
     pub fn data_dir(&self) -> &PathBuf {
         &self.log_dirs[0]
     }
+}
+
+/// The limits on what one client connection may cost, each under Kafka's property name where
+/// Kafka has one. A client over a limit gets Kafka's answer: its connection closed with a log
+/// line, or its requests read later; never an unbounded allocation.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// `socket.request.max.bytes`: the largest request frame; a larger one closes the connection.
+    pub request_bytes_max: i32,
+    /// `max.connections`: connections served at once; further ones wait in the accept backlog.
+    pub connections_max: usize,
+    /// `max.connections.per.ip`: connections from one address; more are closed when accepted.
+    pub connections_per_ip_max: usize,
+    /// `max.connections.per.ip.overrides`: per-address exceptions, by IP or host name.
+    pub connections_per_ip_overrides: Vec<(String, usize)>,
+    /// `connections.max.idle.ms`: a connection with no request and no response for this long is closed.
+    pub idle_ms_max: u64,
+    /// `queued.max.request.bytes`: request bytes read but not answered, over every connection;
+    /// `None` for Kafka's -1 (no limit). Above it, connections wait before reading a frame.
+    pub queued_request_bytes_max: Option<usize>,
+    /// `gregor.request.read.timeout.ms` (Kafka has no such limit): a frame must arrive whole this
+    /// long after its first byte, so a client trickling bytes cannot hold memory and a slot forever.
+    pub request_read_timeout_ms: u64,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            request_bytes_max: 104_857_600,
+            connections_max: 10_000,
+            connections_per_ip_max: i32::MAX as usize,
+            connections_per_ip_overrides: Vec::new(),
+            idle_ms_max: 600_000,
+            queued_request_bytes_max: Some(512 << 20),
+            request_read_timeout_ms: 60_000,
+        }
+    }
+}
+
+impl ConnectionLimits {
+    pub const KEYS: &[&str] = &[
+        "socket.request.max.bytes",
+        "max.connections",
+        "max.connections.per.ip",
+        "max.connections.per.ip.overrides",
+        "connections.max.idle.ms",
+        "queued.max.request.bytes",
+        "gregor.request.read.timeout.ms",
+    ];
+
+    fn set(&mut self, key: &str, v: &str) -> Result<(), ConfigError> {
+        let count = |min| parse_num(key, v, min, i32::MAX as i64).map(|n| n as usize);
+        match key {
+            "socket.request.max.bytes" => self.request_bytes_max = count(1)? as i32,
+            "max.connections" => self.connections_max = count(1)?.min(1 << 24),
+            "max.connections.per.ip" => self.connections_per_ip_max = count(0)?,
+            "max.connections.per.ip.overrides" => self.connections_per_ip_overrides = parse_overrides(key, v)?,
+            "connections.max.idle.ms" => self.idle_ms_max = count(1)? as u64,
+            "queued.max.request.bytes" => {
+                let n = parse_num(key, v, -1, i64::MAX)?;
+                if n == 0 {
+                    return Err(invalid(key, v, "must be -1 (no limit) or positive"));
+                }
+                self.queued_request_bytes_max = (n > 0).then_some(n as usize);
+            }
+            "gregor.request.read.timeout.ms" => self.request_read_timeout_ms = count(1)? as u64,
+            _ => unreachable!("{key} is in KEYS"),
+        }
+        Ok(())
+    }
+
+    /// The overrides by address, host names resolved once (when the listeners start, not per
+    /// accepted connection: resolving blocks).
+    pub fn per_ip_overrides(&self) -> std::collections::HashMap<std::net::IpAddr, usize> {
+        use std::net::ToSocketAddrs;
+        let mut out = std::collections::HashMap::new();
+        for (host, n) in &self.connections_per_ip_overrides {
+            match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => {
+                    out.insert(ip, *n);
+                }
+                Err(_) => match (host.as_str(), 0).to_socket_addrs() {
+                    Ok(addrs) => out.extend(addrs.map(|a| (a.ip(), *n))),
+                    Err(e) => {
+                        tracing::warn!(host = %host, error = %e, "max.connections.per.ip.overrides: cannot resolve")
+                    }
+                },
+            }
+        }
+        out
+    }
+}
+
+/// `host:count,host:count`, as Kafka's max.connections.per.ip.overrides.
+fn parse_overrides(key: &str, v: &str) -> Result<Vec<(String, usize)>, ConfigError> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (host, n) = item.rsplit_once(':').ok_or_else(|| invalid(key, v, "expected host:count"))?;
+        let n = parse_num(key, n, 0, i32::MAX as i64)? as usize;
+        out.push((host.trim().trim_start_matches('[').trim_end_matches(']').to_string(), n));
+    }
+    Ok(out)
 }
 
 fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
@@ -385,6 +497,29 @@ mod tests {
         let err = Config::from_props(&props(&[("num.partitions", "zero")])).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("num.partitions") && msg.contains("zero"), "{msg}");
+    }
+
+    #[test]
+    fn connection_limits_parse_with_kafka_names() {
+        let c = Config::from_props(&props(&[
+            ("max.connections.per.ip", "3"),
+            ("max.connections.per.ip.overrides", "127.0.0.2:7, [::1]:9"),
+            ("queued.max.request.bytes", "-1"),
+            ("connections.max.idle.ms", "1000"),
+            ("socket.request.max.bytes", "2048"),
+        ]))
+        .unwrap();
+        let l = &c.limits;
+        let o = l.per_ip_overrides();
+        assert_eq!(l.connections_per_ip_max, 3);
+        assert_eq!(o.get(&"127.0.0.2".parse().unwrap()), Some(&7));
+        assert_eq!(o.get(&"::1".parse().unwrap()), Some(&9));
+        assert_eq!(o.len(), 2);
+        assert_eq!(l.queued_request_bytes_max, None);
+        assert_eq!((l.idle_ms_max, l.request_bytes_max), (1000, 2048));
+        for bad in [("queued.max.request.bytes", "0"), ("max.connections.per.ip.overrides", "nohost")] {
+            assert!(Config::from_props(&props(&[bad])).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub fn now_ms() -> i64 {
 pub struct Running {
     pub broker: Arc<Broker>,
     pub addrs: Vec<SocketAddr>,
+    /// The queued.max.request.bytes budget of the listeners (tests watch it).
+    pub request_budget: Option<protocol::frame::QueuedBytes>,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -64,7 +66,8 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let broker = Broker::start(config).await?;
     let server = server::Server::bind(broker.clone()).await?;
     let addrs = server.local_addrs();
+    let request_budget = server.request_budget();
     let (shutdown, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(server.serve(rx));
-    Ok(Running { broker, addrs, shutdown, task })
+    Ok(Running { broker, addrs, request_budget, shutdown, task })
 }

@@ -41,6 +41,12 @@ async fn add(
             format!("The topic {name} currently has {current} partition(s); {} would not be an increase.", t.count),
         ));
     }
+    if t.count > super::create_topics::PARTITIONS_MAX {
+        return Err((
+            ResponseError::InvalidPartitions,
+            format!("Number of partitions must be between 1 and {}: {}", super::create_topics::PARTITIONS_MAX, t.count),
+        ));
+    }
     if t.count == current {
         return Err((ResponseError::InvalidPartitions, format!("Topic already has {current} partition(s).")));
     }

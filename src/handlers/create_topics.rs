@@ -14,8 +14,9 @@ use crate::log::topic_config;
 
 pub const VERSIONS: (i16, i16) = (2, 7);
 
-/// Largest partition count one request may create.
-const PARTITIONS_MAX: i32 = 100_000;
+/// Largest partition count of a topic (created, or grown by CreatePartitions): the placement is
+/// built in memory, so a count from the wire must not size it unchecked.
+pub const PARTITIONS_MAX: i32 = 100_000;
 
 /// Replica assignment: partition i gets `rf` consecutive brokers starting at i.
 pub fn assign(nodes: &[i32], partitions: i32, rf: i16) -> Vec<Vec<i32>> {

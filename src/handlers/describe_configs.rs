@@ -213,8 +213,8 @@ fn broker_configs(broker: &Broker) -> Vec<(&'static str, String, Option<String>)
         ),
         (
             "socket.request.max.bytes",
-            c.socket_request_max_bytes.to_string(),
-            Some(d.socket_request_max_bytes.to_string()),
+            c.limits.request_bytes_max.to_string(),
+            Some(d.limits.request_bytes_max.to_string()),
         ),
         (
             "log.retention.check.interval.ms",

@@ -8,9 +8,9 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::cluster::Topic;
-use crate::log::batch;
 use crate::log::partition::AppendOptions;
 use crate::log::topic_config;
+use crate::log::{batch, codec};
 use crate::now_ms;
 use crate::protocol::errors;
 
@@ -44,6 +44,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
                     };
                     Err((e, None))
                 }
+                // As Kafka: clients never write the coordinators' own logs.
+                (Some(topic), _) if super::is_internal(&topic.name) => Err((
+                    ResponseError::InvalidTopicException,
+                    Some(format!("Cannot append to internal topic {}", topic.name)),
+                )),
                 (Some(topic), Some(s)) => append(broker, topic, s, p.index, p.records.as_ref(), &mut record_errors),
             };
             match result {
@@ -158,9 +163,10 @@ fn append(
     if s.compacted {
         // As Kafka, the only case where the broker looks inside (and decompresses) a batch.
         for (_, raw) in &batches {
-            let mut buf = raw.clone();
-            let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
-                .map_err(|e| (ResponseError::CorruptMessage, Some(format!("cannot decode the batch: {e}"))))?;
+            let set = codec::decode(raw, codec::DECOMPRESSED_BYTES_MAX).map_err(|e| {
+                let e = batch::BatchError::from(e);
+                (errors::batch_error(&e), Some(e.to_string()))
+            })?;
             let msg =
                 format!("Compacted topic cannot accept message without key in topic partition {}-{index}.", topic.name);
             for (i, _) in set.records.iter().enumerate().filter(|(_, r)| r.key.is_none()) {

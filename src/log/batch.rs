@@ -43,6 +43,8 @@ pub enum BatchError {
     Empty,
     #[error("record batch is corrupt: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Decode(#[from] super::codec::DecodeError),
 }
 
 /// The header fields of one v2 batch, read without touching its records.
@@ -127,7 +129,7 @@ pub fn topic_codec(compression_type: &str) -> Option<kafka_protocol::records::Co
 /// differs from the producer's: the records, offsets, timestamps, producer id, epoch and
 /// sequence stay; only the compression changes. A batch already in `target` is returned as is.
 pub fn recompress(raw: &Bytes, target: kafka_protocol::records::Compression) -> Result<Bytes, BatchError> {
-    use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+    use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
     let h = BatchHeader::read(raw);
     let codec = match target {
         Compression::None => 0,
@@ -139,8 +141,7 @@ pub fn recompress(raw: &Bytes, target: kafka_protocol::records::Compression) -> 
     if h.codec() == codec || h.is_control() {
         return Ok(raw.clone());
     }
-    let mut buf = raw.clone();
-    let set = RecordBatchDecoder::decode(&mut buf).map_err(|e| BatchError::Corrupt(format!("cannot decode: {e}")))?;
+    let set = super::codec::decode(raw, super::codec::DECOMPRESSED_BYTES_MAX)?;
     let mut out = BytesMut::with_capacity(raw.len());
     RecordBatchEncoder::encode(&mut out, set.records.iter(), &RecordEncodeOptions { version: 2, compression: target })
         .map_err(|e| BatchError::Corrupt(format!("cannot re-encode: {e}")))?;

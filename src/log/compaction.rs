@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
-use kafka_protocol::records::{Compression, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
+use kafka_protocol::records::{Compression, RecordBatchEncoder, RecordEncodeOptions};
 
 use super::batch::{self, BatchHeader};
 use super::store::BatchMeta;
@@ -128,9 +128,8 @@ pub fn clean_pass(
             decoded.push(None);
             continue;
         }
-        let mut buf = b.bytes.clone();
-        let set =
-            RecordBatchDecoder::decode(&mut buf).map_err(|e| format!("batch at {}: {e}", b.header.base_offset))?;
+        let set = super::codec::decode(&b.bytes, super::codec::DECOMPRESSED_BYTES_MAX)
+            .map_err(|e| format!("batch at {}: {e}", b.header.base_offset))?;
         for r in &set.records {
             if let Some(k) = &r.key {
                 last.insert(k.clone(), r.offset);
@@ -203,7 +202,7 @@ pub fn clean_pass(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kafka_protocol::records::{Record, TimestampType};
+    use kafka_protocol::records::{Record, RecordBatchDecoder, TimestampType};
 
     fn stored(base: i64, kvs: &[(&str, Option<&str>)], ts: i64) -> StoredBatch {
         batch_of(base, None, kvs, ts)

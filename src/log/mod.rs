@@ -5,6 +5,7 @@
 //! map (`store::MemStore`) in unit tests. `Partition` owns offset assignment and reads.
 
 pub mod batch;
+pub mod codec;
 pub mod compaction;
 pub mod internal;
 pub mod partition;

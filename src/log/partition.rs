@@ -508,8 +508,7 @@ fn first_record_at_or_after(b: &[u8], h: &BatchHeader, ts: i64) -> Result<Option
     if h.log_append_time() {
         return Ok(Some((h.base_offset, h.max_timestamp)));
     }
-    let mut buf = Bytes::copy_from_slice(b);
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
+    let set = super::codec::decode(&Bytes::copy_from_slice(b), super::codec::DECOMPRESSED_BYTES_MAX)
         .map_err(|e| StoreError::Corrupt(format!("batch at offset {}: {e}", h.base_offset)))?;
     Ok(set.records.iter().find(|r| r.timestamp >= ts).map(|r| (r.offset, r.timestamp)))
 }

@@ -3,6 +3,7 @@
 use kafka_protocol::ResponseError;
 
 use crate::log::batch::BatchError;
+use crate::log::codec::DecodeError;
 use crate::log::{AppendError, ReadError, StoreError};
 use crate::txn::SequenceError;
 
@@ -21,6 +22,8 @@ pub fn batch_error(e: &BatchError) -> ResponseError {
         | BatchError::LengthMismatch { .. }
         | BatchError::Corrupt(_) => ResponseError::CorruptMessage,
         BatchError::Empty => ResponseError::InvalidRecord,
+        BatchError::Decode(DecodeError::TooLarge { .. }) => ResponseError::MessageTooLarge,
+        BatchError::Decode(_) => ResponseError::CorruptMessage,
     }
 }
 

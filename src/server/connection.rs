@@ -9,17 +9,22 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::broker::Broker;
-use crate::protocol::frame::{FrameError, read_frame};
+use crate::protocol::frame::{FrameError, FrameLimits, read_frame};
 
-pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    limits: Arc<FrameLimits>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, r);
     let mut writer = BufWriter::with_capacity(64 * 1024, w);
-    let request_bytes_max = broker.config.socket_request_max_bytes;
     loop {
         let frame = tokio::select! {
-            f = read_frame(&mut reader, request_bytes_max) => f,
+            f = read_frame(&mut reader, &limits) => f,
             _ = shutdown.changed() => return,
         };
         let frame = match frame {
@@ -29,12 +34,19 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
                 tracing::debug!(%peer, error = %e, "connection closed");
                 return;
             }
+            Err(e @ (FrameError::Idle { .. } | FrameError::Slow { .. })) => {
+                tracing::info!(%peer, error = %e, "closing connection");
+                return;
+            }
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection: bad frame");
                 return;
             }
         };
-        let response = match super::dispatch::handle(&broker, frame, peer).await {
+        // The frame's share of queued.max.request.bytes is given back once it is handled.
+        let handled = super::dispatch::handle(&broker, frame.bytes.clone(), peer).await;
+        drop(frame);
+        let response = match handled {
             Ok(Some(r)) => r,
             Ok(None) => continue, // acks=0 produce: no response
             Err(e) => {
@@ -42,9 +54,18 @@ pub async fn serve(broker: Arc<Broker>, stream: TcpStream, peer: SocketAddr, mut
                 return;
             }
         };
-        if let Err(e) = write_response(&mut writer, &response).await {
-            tracing::debug!(%peer, error = %e, "connection closed while writing");
-            return;
+        // A client that stops reading holds one response, not a growing queue: the next request
+        // is read only after this one is written, and the write gives up after the idle limit.
+        match tokio::time::timeout(limits.idle, write_response(&mut writer, &response)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "connection closed while writing");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%peer, idle_ms = limits.idle.as_millis() as u64, "closing connection: the client reads no responses");
+                return;
+            }
         }
     }
 }

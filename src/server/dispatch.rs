@@ -29,12 +29,24 @@ pub enum DispatchError {
     Encode { key: ApiKey, version: i16, reason: String },
 }
 
-/// Handles one request frame; `Ok(None)` means the request gets no response (acks=0).
-pub async fn handle(
-    broker: &Arc<Broker>,
-    frame: Bytes,
-    peer: std::net::SocketAddr,
-) -> Result<Option<BytesMut>, DispatchError> {
+/// A request frame decoded as the broker reads it: what `handle` routes.
+pub enum Decoded {
+    Request {
+        key: ApiKey,
+        version: i16,
+        correlation_id: i32,
+        header: RequestHeader,
+        request: RequestKind,
+    },
+    /// An ApiVersions request newer than the broker: answered in v0 with the supported ranges.
+    NewerApiVersions {
+        correlation_id: i32,
+    },
+}
+
+/// Reads a frame's header, checks its version against the one table and decodes its body. Every
+/// count and length inside is the client's word; the decoders never allocate by it alone.
+pub fn decode(frame: &Bytes) -> Result<Decoded, DispatchError> {
     if frame.len() < 8 {
         return Err(DispatchError::Short(frame.len()));
     }
@@ -45,9 +57,8 @@ pub async fn handle(
     let support = versions::lookup(key).ok_or(DispatchError::Unsupported { key })?;
     let (min, max) = support.served;
     if key == ApiKey::ApiVersions && (version < min || version > max) {
-        // A client newer than the broker: answer in v0 with the supported ranges (KIP-511).
-        let body = handlers::api_versions::unsupported_version();
-        return encode(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Some);
+        // A client newer than the broker (KIP-511).
+        return Ok(Decoded::NewerApiVersions { correlation_id });
     }
     if version < min || version > max {
         return Err(DispatchError::Version { key, version, min, max });
@@ -56,6 +67,24 @@ pub async fn handle(
     let mut buf = frame.clone();
     let header = RequestHeader::decode(&mut buf, key.request_header_version(version)).map_err(decode_err)?;
     let request = RequestKind::decode(key, &mut buf, version).map_err(decode_err)?;
+    Ok(Decoded::Request { key, version, correlation_id, header, request })
+}
+
+/// Handles one request frame; `Ok(None)` means the request gets no response (acks=0).
+pub async fn handle(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    peer: std::net::SocketAddr,
+) -> Result<Option<BytesMut>, DispatchError> {
+    let (key, version, correlation_id, header, request) = match decode(&frame)? {
+        Decoded::Request { key, version, correlation_id, header, request } => {
+            (key, version, correlation_id, header, request)
+        }
+        Decoded::NewerApiVersions { correlation_id } => {
+            let body = handlers::api_versions::unsupported_version();
+            return encode(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Some);
+        }
+    };
     let ctx = RequestContext {
         version,
         correlation_id,

@@ -1,16 +1,63 @@
 //! Binds the configured listeners and accepts connections, each served by its own task.
+//! `max.connections` bounds them all (further clients wait in the backlog, as Kafka's acceptor
+//! waits), `max.connections.per.ip` each address (further ones are closed when accepted).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
+use dashmap::DashMap;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::broker::Broker;
+use crate::config::ConnectionLimits;
+use crate::protocol::frame::{FrameLimits, QueuedBytes};
+
+/// Open connections per client address.
+#[derive(Default)]
+struct PerIp(DashMap<IpAddr, usize>);
+
+/// One connection's place in `PerIp`, given back when the connection ends.
+struct IpSlot {
+    counts: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    /// Takes a slot for `ip` if it has fewer than `max` connections.
+    fn take(counts: &Arc<PerIp>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut n = counts.0.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot { counts: counts.clone(), ip })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        self.counts.0.remove_if_mut(&self.ip, |_, n| {
+            *n -= 1;
+            *n == 0
+        });
+    }
+}
+
+fn frame_limits(l: &ConnectionLimits) -> FrameLimits {
+    FrameLimits {
+        request_bytes_max: l.request_bytes_max,
+        idle: Duration::from_millis(l.idle_ms_max),
+        read_timeout: Duration::from_millis(l.request_read_timeout_ms),
+        queued: l.queued_request_bytes_max.map(QueuedBytes::new),
+    }
+}
 
 pub struct Server {
     broker: Arc<Broker>,
     listeners: Vec<TcpListener>,
+    frames: Arc<FrameLimits>,
 }
 
 impl Server {
@@ -38,7 +85,13 @@ impl Server {
                 listeners.push(listener);
             }
         }
-        Ok(Server { broker, listeners })
+        let frames = Arc::new(frame_limits(&broker.config.limits));
+        Ok(Server { broker, listeners, frames })
+    }
+
+    /// The queued.max.request.bytes budget the connections share, if there is one.
+    pub fn request_budget(&self) -> Option<QueuedBytes> {
+        self.frames.queued.clone()
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
@@ -47,11 +100,17 @@ impl Server {
 
     /// Accepts connections until `shutdown` turns true.
     pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
-        let limit = Arc::new(Semaphore::new(self.broker.config.connections_max));
+        let limits = self.broker.config.limits.clone();
+        let limit = Arc::new(Semaphore::new(limits.connections_max));
+        let frames = self.frames.clone();
+        let per_ip = Arc::new(PerIp::default());
+        let overrides = Arc::new(limits.per_ip_overrides());
         let mut tasks = Vec::new();
         for listener in self.listeners {
             let broker = self.broker.clone();
             let limit = limit.clone();
+            let (frames, per_ip, overrides) = (frames.clone(), per_ip.clone(), overrides.clone());
+            let ip_max_default = limits.connections_per_ip_max;
             let mut shutdown = shutdown.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
@@ -69,11 +128,17 @@ impl Server {
                         },
                         _ = shutdown.changed() => return,
                     };
+                    let ip_max = overrides.get(&peer.ip()).copied().unwrap_or(ip_max_default);
+                    let Some(slot) = PerIp::take(&per_ip, peer.ip(), ip_max) else {
+                        tracing::info!(%peer, max = ip_max, "rejected connection: the address has max.connections.per.ip");
+                        continue;
+                    };
                     let broker = broker.clone();
+                    let frames = frames.clone();
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
-                        super::connection::serve(broker, stream, peer, shutdown).await;
-                        drop(permit);
+                        super::connection::serve(broker, stream, peer, frames, shutdown).await;
+                        drop((permit, slot));
                     });
                 }
             }));
