@@ -100,11 +100,12 @@ pub async fn read_frame<R: AsyncRead + Unpin>(r: &mut R, limits: &FrameLimits) -
     let size = size as usize;
     // Waiting for budget is Kafka's muted channel: this connection reads nothing meanwhile,
     // and the wait does not count against the frame's deadline.
+    let waiting = tokio::time::Instant::now();
     let budget = match &limits.queued {
         Some(q) => Some(q.take(size).await),
         None => None,
     };
-    let deadline = deadline + started.elapsed();
+    let deadline = deadline + waiting.elapsed();
     let mut buf = BytesMut::zeroed(size);
     match tokio::time::timeout_at(deadline, r.read_exact(&mut buf)).await {
         Err(_) => Err(slow(size)),
