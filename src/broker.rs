@@ -42,6 +42,17 @@ pub struct Logs {
 }
 
 impl Logs {
+    /// Expires idle producers in every open partition; returns how many were forgotten.
+    pub fn expire_producers(&self, expiration_ms: i64) -> Result<usize, StoreError> {
+        let now = crate::now_ms();
+        let open: Vec<Arc<Partition>> = self.partitions.iter().map(|e| e.value().clone()).collect();
+        let mut n = 0;
+        for p in open {
+            n += p.expire_producers(now, expiration_ms)?;
+        }
+        Ok(n)
+    }
+
     /// The open partition with this storage id, opening it on first use.
     pub fn partition(&self, uid: u64) -> Result<Arc<Partition>, StoreError> {
         if let Some(p) = self.partitions.get(&uid) {
@@ -176,12 +187,13 @@ impl Broker {
         );
         let txn_effects =
             Arc::new(BrokerEffects { logs: logs.clone(), image: metadata.image_handle(), groups: groups.clone() });
+        let fetch_sessions = FetchSessions::new(config.fetch_session_slots);
         let broker = Arc::new(Broker {
             config,
             metadata,
             logs,
             producer_ids,
-            fetch_sessions: FetchSessions::default(),
+            fetch_sessions,
             groups,
             txns,
             txn_effects,
@@ -198,7 +210,30 @@ impl Broker {
         }
         broker.txns.spawn_timeouts(&broker.txn_effects);
         broker.spawn_retention();
+        broker.spawn_producer_expiry();
         Ok(broker)
+    }
+
+    /// Forgets idle producers' state in every open partition every
+    /// producer.id.expiration.check.interval.ms, so that a client minting producer ids cannot
+    /// grow it without bound.
+    fn spawn_producer_expiry(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = std::time::Duration::from_millis(self.config.producer_id_expiration_check_interval_ms as u64);
+        let expiration_ms = self.config.producer_id_expiration_ms;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(b) = weak.upgrade() else { return };
+                let pass = tokio::task::spawn_blocking(move || b.logs.expire_producers(expiration_ms)).await;
+                match pass {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => tracing::info!(producers = n, "expired idle producers (producer.id.expiration.ms)"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "producer expiry failed"),
+                    Err(e) => tracing::warn!(error = %e, "producer expiry task failed"),
+                }
+            }
+        });
     }
 
     /// Enforces retention.ms and retention.bytes of `delete` topics every

@@ -72,6 +72,13 @@ pub struct Config {
     pub group_min_session_timeout_ms: i32,
     pub group_max_session_timeout_ms: i32,
     pub group_max_size: i32,
+    /// `max.incremental.fetch.session.cache.slots`: fetch sessions kept at once (0: none).
+    pub fetch_session_slots: usize,
+    /// `producer.id.expiration.ms`: a producer's state in a partition is forgotten this long
+    /// after its last write there (unless a transaction is open), checked every
+    /// `producer.id.expiration.check.interval.ms`.
+    pub producer_id_expiration_ms: i64,
+    pub producer_id_expiration_check_interval_ms: i64,
     pub group_consumer_heartbeat_interval_ms: i32,
     pub group_consumer_session_timeout_ms: i32,
     pub group_consumer_assignors: Vec<String>,
@@ -106,6 +113,9 @@ impl Default for Config {
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
             group_max_size: i32::MAX,
+            fetch_session_slots: 1000,
+            producer_id_expiration_ms: 86_400_000,
+            producer_id_expiration_check_interval_ms: 600_000,
             group_consumer_heartbeat_interval_ms: 5_000,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_assignors: vec!["uniform".into(), "range".into()],
@@ -163,6 +173,12 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("group.min.session.timeout.ms", "smallest session timeout a member may ask for (default 6000)"),
     ("group.max.session.timeout.ms", "largest session timeout a member may ask for (default 1800000)"),
     ("group.max.size", "members a group may have (default unlimited)"),
+    ("producer.id.expiration.ms", "a producer's state in a partition is forgotten after this idle time (default 86400000)"),
+    ("producer.id.expiration.check.interval.ms", "how often idle producers are looked for (default 600000)"),
+    (
+        "max.incremental.fetch.session.cache.slots",
+        "incremental fetch sessions kept at once, the least recently used evicted (default 1000; 0: none)",
+    ),
     ("group.consumer.heartbeat.interval.ms", "heartbeat interval of consumer-protocol members (default 5000)"),
     ("group.consumer.session.timeout.ms", "session timeout of consumer-protocol members (default 45000)"),
     ("transaction.max.timeout.ms", "largest transaction timeout a producer may ask for (default 900000)"),
@@ -242,6 +258,13 @@ impl Config {
                     c.group_max_session_timeout_ms = parse_num(key, v, 0, i32::MAX as i64)? as i32
                 }
                 "group.max.size" => c.group_max_size = parse_num(key, v, 1, i32::MAX as i64)? as i32,
+                "producer.id.expiration.ms" => c.producer_id_expiration_ms = parse_num(key, v, 1, i64::MAX)?,
+                "producer.id.expiration.check.interval.ms" => {
+                    c.producer_id_expiration_check_interval_ms = parse_num(key, v, 1, i64::MAX)?
+                }
+                "max.incremental.fetch.session.cache.slots" => {
+                    c.fetch_session_slots = parse_num(key, v, 0, i32::MAX as i64)? as usize
+                }
                 "transaction.max.timeout.ms" => {
                     c.transaction_max_timeout_ms = parse_num(key, v, 1, i32::MAX as i64)? as i32
                 }

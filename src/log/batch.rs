@@ -252,7 +252,35 @@ pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, coordinator_epo
     buf.freeze()
 }
 
-/// Reads the header of a stored batch, asserting it is one we wrote.
+/// Reads back a batch the store holds under `base`: its size, magic, declared length and base
+/// offset must be what was written and, with `check_crc`, its CRC must match (recovery, the
+/// cleaner and look-ups inside a batch check it; fetches rely on RocksDB's block and blob
+/// checksums). A batch that fails is reported as corrupt and never served.
+pub fn read_back(value: &[u8], base: i64, check_crc: bool) -> Result<BatchHeader, super::store::StoreError> {
+    let corrupt = |what: String| Err(super::store::StoreError::Corrupt(format!("stored batch at offset {base}: {what}")));
+    if value.len() < HEADER_BYTES {
+        return corrupt(format!("{} bytes, shorter than a batch header", value.len()));
+    }
+    let h = BatchHeader::read(value);
+    let declared = i32::from_be_bytes(value[LENGTH..LENGTH + 4].try_into().expect("4 bytes"));
+    if value[MAGIC] != 2 || declared < 0 || declared as usize + LOG_OVERHEAD != value.len() {
+        return corrupt(format!("magic {} and length {declared} for {} bytes", value[MAGIC] as i8, value.len()));
+    }
+    if h.base_offset != base || h.last_offset_delta < 0 {
+        return corrupt(format!("header says offsets {}+{}", h.base_offset, h.last_offset_delta));
+    }
+    if check_crc {
+        let (stored, computed) =
+            (u32::from_be_bytes(value[CRC..CRC + 4].try_into().expect("4 bytes")), crc32c::crc32c(&value[ATTRIBUTES..]));
+        if stored != computed {
+            return corrupt(format!("CRC {stored:#010x}, computed {computed:#010x}"));
+        }
+    }
+    Ok(h)
+}
+
+/// Reads the header of a batch about to be stored, which the produce path validated (or the
+/// broker wrote), asserting it is one.
 pub fn stored_header(value: &[u8]) -> BatchHeader {
     assert!(value.len() >= HEADER_BYTES, "stored batch of {} bytes is shorter than a header", value.len());
     BatchHeader::read(value)
@@ -305,6 +333,24 @@ mod tests {
         let plain = recompress(&gz, Compression::None).unwrap();
         assert_eq!(BatchHeader::read(&plain).codec(), 0);
         assert_eq!(recompress(&plain, Compression::None).unwrap(), plain, "same codec: untouched");
+    }
+
+    #[test]
+    fn reading_back_checks_size_offset_and_crc() {
+        let b = with_offset(&encode(3, Compression::None), 40, 0);
+        assert_eq!(read_back(&b, 40, true).unwrap().last_offset(), 42);
+        let mut flipped = b.to_vec();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0x20;
+        assert!(read_back(&flipped, 40, false).is_ok(), "without the CRC check a record byte is not looked at");
+        let err = read_back(&flipped, 40, true).unwrap_err().to_string();
+        assert!(err.contains("offset 40") && err.contains("CRC"), "{err}");
+        assert!(read_back(&b, 41, false).is_err(), "stored under another offset");
+        assert!(read_back(&b[..b.len() - 1], 40, false).is_err(), "one byte short");
+        assert!(read_back(&b[..HEADER_BYTES - 1], 40, false).is_err(), "shorter than a header");
+        let mut magic = b.to_vec();
+        magic[MAGIC] = 1;
+        assert!(read_back(&magic, 40, false).is_err(), "magic 1");
     }
 
     #[test]

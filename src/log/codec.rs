@@ -70,7 +70,7 @@ pub fn decompress(records: &mut Bytes, codec: Compression, max: usize) -> Result
 /// Reads a decompressing stream to its end, failing once it passes `max` bytes.
 fn read_bounded(r: impl Read, max: usize, codec: Compression) -> Result<Bytes, DecodeError> {
     let mut out = Vec::new();
-    let read = r.take(max as u64 + 1).read_to_end(&mut out);
+    let read = r.take((max as u64).saturating_add(1)).read_to_end(&mut out);
     read.map_err(|e| DecodeError::Codec { codec, reason: e.to_string() })?;
     if out.len() > max {
         return Err(DecodeError::TooLarge { max });
@@ -159,6 +159,16 @@ mod tests {
                 other => panic!("{c:?}: expected TooLarge, got {other:?}"),
             }
             assert!(decode(&b, 8 << 20).is_ok(), "{c:?} within a larger limit");
+        }
+    }
+
+    #[test]
+    fn no_limit_at_all_still_decodes() {
+        // The streaming codecs read up to `max + 1` bytes; with usize::MAX that sum once wrapped
+        // to 0 and every zstd, gzip and lz4 batch read as empty (found by the fuzz batch target).
+        for c in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            let set = decode(&batch(10, 2, c), usize::MAX).unwrap_or_else(|e| panic!("{c:?}: {e}"));
+            assert_eq!(set.records.len(), 2, "{c:?}");
         }
     }
 

@@ -63,6 +63,9 @@ struct State {
     /// For DescribeProducers, since this process started: each producer's last batch
     /// timestamp and the coordinator epoch of its last marker.
     producer_seen: HashMap<i64, (i64, i32)>,
+    /// The broker's clock when each producer last wrote here (for restored producers: when the
+    /// partition was opened). producer.id.expiration.ms counts from it.
+    producer_used_ms: HashMap<i64, i64>,
 }
 
 impl State {
@@ -90,7 +93,7 @@ impl Partition {
     /// Opens a partition, recovering its offsets and producer state from the store.
     pub fn open(uid: u64, store: Arc<dyn Store>, sync_writes: bool) -> Result<Partition, StoreError> {
         let log_end = match store.last_batch(uid)? {
-            Some(b) => batch::stored_header(&b).last_offset() + 1,
+            Some((base, b)) => batch::read_back(&b, base, true)?.last_offset() + 1,
             None => 0,
         };
         let log_start = match store.log_start(uid)? {
@@ -110,9 +113,13 @@ impl Partition {
                 .ok_or_else(|| StoreError::Corrupt(format!("producer state of {pid} in partition {uid}")))?;
             producers.insert(pid, entry);
         }
-        assert!(log_start <= log_end, "log start {log_start} beyond log end {log_end} in partition {uid}");
+        if log_start > log_end {
+            return Err(StoreError::Corrupt(format!("log start {log_start} beyond log end {log_end} in partition {uid}")));
+        }
         let aborted = store.aborted(uid)?;
-        let state = State { log_end, producers, aborted, producer_seen: HashMap::new() };
+        let opened = crate::now_ms();
+        let producer_used_ms = producers.keys().map(|pid| (*pid, opened)).collect();
+        let state = State { log_end, producers, aborted, producer_seen: HashMap::new(), producer_used_ms };
         let last_stable = state.last_stable(log_end);
         Ok(Partition {
             uid,
@@ -210,6 +217,7 @@ impl Partition {
             .append(AppendBatch { uid: self.uid, batches: &writes, producer, aborted: None }, self.sync_writes)?;
         if let Some((pid, e)) = producer_update {
             state.producers.insert(pid, e);
+            state.producer_used_ms.insert(pid, crate::now_ms());
         }
         assert!(next > state.log_end, "log end must grow on append");
         state.log_end = next;
@@ -253,8 +261,9 @@ impl Partition {
         self.store
             .append(AppendBatch { uid: self.uid, batches: &[(offset, marker)], producer, aborted }, self.sync_writes)?;
         state.producers.insert(producer_id, entry);
-        let seen = state.producer_seen.entry(producer_id).or_insert((-1, -1));
-        *seen = (crate::now_ms(), coordinator_epoch);
+        let now = crate::now_ms();
+        state.producer_seen.insert(producer_id, (now, coordinator_epoch));
+        state.producer_used_ms.insert(producer_id, now);
         if let Some(a) = aborted {
             state.aborted.push(a);
         }
@@ -273,6 +282,32 @@ impl Partition {
         }
         let hw = state.log_end;
         self.publish(&state, hw);
+    }
+
+    /// Forgets the state of producers that have not written here for `expiration_ms` and have no
+    /// open transaction (Kafka's producer.id.expiration.ms): their next batch, if one ever comes,
+    /// starts a new entry. Returns how many were forgotten.
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> Result<usize, StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let expired: Vec<i64> = state
+            .producers
+            .iter()
+            .filter(|(pid, e)| {
+                let used = state.producer_used_ms.get(pid).copied().unwrap_or(now_ms);
+                e.txn_first_offset.is_none() && now_ms.saturating_sub(used) >= expiration_ms
+            })
+            .map(|(pid, _)| *pid)
+            .collect();
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        self.store.forget_producers(self.uid, &expired)?;
+        for pid in &expired {
+            state.producers.remove(pid);
+            state.producer_seen.remove(pid);
+            state.producer_used_ms.remove(pid);
+        }
+        Ok(expired.len())
     }
 
     /// Producers with an open transaction here: (producer id, epoch, first offset).
@@ -316,6 +351,7 @@ impl Partition {
         let mut out = BytesMut::new();
         let mut end = from;
         if from < upto {
+            let mut damaged = None;
             self.store.visit(self.uid, from, &mut |base, b| {
                 if base >= upto {
                     return false;
@@ -323,12 +359,20 @@ impl Partition {
                 if !out.is_empty() && out.len() + b.len() > max_bytes {
                     return false;
                 }
-                let h = batch::stored_header(b);
-                assert_eq!(h.base_offset, base, "stored batch offset differs from its key");
+                let h = match batch::read_back(b, base, false) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        damaged = Some(e);
+                        return false;
+                    }
+                };
                 out.extend_from_slice(b);
                 end = h.last_offset() + 1;
                 out.len() < max_bytes
             })?;
+            if let Some(e) = damaged {
+                return Err(ReadError::Store(e));
+            }
         }
         let aborted = if committed && end > from {
             let state = self.state.lock().unwrap();
@@ -416,13 +460,20 @@ impl Partition {
             return Ok(0);
         }
         let mut batches = Vec::new();
+        let mut damaged = None;
         self.store.visit(self.uid, self.log_start(), &mut |base, b| {
             if base >= end {
                 return false;
             }
-            batches.push(StoredBatch { header: batch::stored_header(b), bytes: Bytes::copy_from_slice(b) });
-            true
+            match batch::read_back(b, base, true) {
+                Ok(header) => batches.push(StoredBatch { header, bytes: Bytes::copy_from_slice(b) }),
+                Err(e) => damaged = Some(e),
+            }
+            damaged.is_none()
         })?;
+        if let Some(e) = damaged {
+            return Err(e);
+        }
         let aborted = self.state.lock().unwrap().aborted.clone();
         let pass = compaction::clean_pass(&batches, end, now_ms, s, &aborted).map_err(StoreError::Corrupt)?;
         if !pass.changes.is_empty() {
@@ -471,7 +522,7 @@ impl Partition {
         })?;
         for base in candidates {
             if let Some(b) = self.stored_batch(base)? {
-                let h = batch::stored_header(&b);
+                let h = batch::read_back(&b, base, true)?;
                 if let Some(hit) = first_record_at_or_after(&b, &h, ts)? {
                     return Ok(Some(hit));
                 }
@@ -497,7 +548,7 @@ impl Partition {
         match self.stored_batch(base)? {
             None => Ok(None),
             Some(b) => {
-                let h = batch::stored_header(&b);
+                let h = batch::read_back(&b, base, true)?;
                 first_record_at_or_after(&b, &h, h.max_timestamp)
             }
         }
@@ -573,6 +624,25 @@ mod tests {
         ));
         let reopened = Partition::open(2, store, false).unwrap();
         assert_eq!(reopened.append(&[batch(9, 2, 2, 0)], AppendOptions::default()).unwrap().base_offset, 2);
+    }
+
+    #[test]
+    fn idle_producers_expire_and_their_state_is_forgotten() {
+        let store: Arc<dyn Store> = Arc::new(MemStore::default());
+        let p = Partition::open(3, store.clone(), false).unwrap();
+        p.append(&[batch(9, 0, 2, 0)], AppendOptions::default()).unwrap();
+        p.append(&[batch(10, 0, 2, 0)], AppendOptions::default()).unwrap();
+        p.begin_transaction(11, p.log_end());
+        let now = crate::now_ms();
+        assert_eq!(p.expire_producers(now, 60_000).unwrap(), 0, "written just now");
+        assert_eq!(p.expire_producers(now + 60_000, 60_000).unwrap(), 2, "9 and 10; 11 has a transaction open");
+        assert_eq!(p.producers().iter().map(|e| e.0).collect::<Vec<_>>(), vec![11]);
+        assert_eq!(store.producers(3).unwrap().len(), 0, "the persisted entries are gone too");
+        // An expired producer's next batch starts a new entry, whatever its sequence (as Kafka).
+        assert_eq!(p.append(&[batch(9, 7, 1, 0)], AppendOptions::default()).unwrap().base_offset, 4);
+        // Restored producers count from the open.
+        let reopened = Partition::open(3, store, false).unwrap();
+        assert_eq!(reopened.expire_producers(crate::now_ms() + 59_000, 60_000).unwrap(), 0);
     }
 
     #[test]

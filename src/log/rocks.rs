@@ -68,12 +68,26 @@ pub fn open_db(path: &Path) -> Result<Arc<DB>, StoreError> {
     // A store written before `batch_meta` existed gets its metadata built once, here.
     let existing = DB::list_cf(&opts, path).unwrap_or_default();
     let build_meta = !existing.is_empty() && !existing.iter().any(|f| f == CF_BATCH_META);
-    let db = DB::open_cf_descriptors(&opts, path, families)
-        .map_err(|e| StoreError::Io(format!("open RocksDB at {}: {e}", path.display())))?;
+    let db = DB::open_cf_descriptors(&opts, path, families).map_err(|e| open_error(path, e))?;
     if build_meta {
         index_stored_batches(&db)?;
     }
     Ok(Arc::new(db))
+}
+
+/// Why the store would not open, with what an operator can do about it. RocksDB's message
+/// names the damaged or missing file.
+fn open_error(path: &Path, e: rocksdb::Error) -> StoreError {
+    match e.kind() {
+        rocksdb::ErrorKind::Corruption | rocksdb::ErrorKind::NotFound if path.join("CURRENT").exists() => {
+            StoreError::Corrupt(format!(
+                "the store at {} is damaged and was left as it is: {e}. Restore the directory from a backup, \
+                 or move it aside and start on an empty one",
+                path.display()
+            ))
+        }
+        _ => StoreError::Io(format!("open RocksDB at {}: {e}", path.display())),
+    }
 }
 
 fn index_stored_batches(db: &DB) -> Result<(), StoreError> {
@@ -120,7 +134,10 @@ fn decode_meta(base: i64, v: &[u8]) -> Result<BatchMeta, StoreError> {
 }
 
 fn io(e: rocksdb::Error) -> StoreError {
-    StoreError::Io(e.to_string())
+    match e.kind() {
+        rocksdb::ErrorKind::Corruption => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Io(e.to_string()),
+    }
 }
 
 pub fn key(uid: u64, n: i64) -> [u8; 16] {
@@ -221,12 +238,15 @@ impl Store for RocksStore {
         it.status().map_err(io)
     }
 
-    fn last_batch(&self, uid: u64) -> Result<Option<Bytes>, StoreError> {
+    fn last_batch(&self, uid: u64) -> Result<Option<(i64, Bytes)>, StoreError> {
         let mut it = self.db.raw_iterator_cf(self.cf(CF_RECORDS));
         it.seek_for_prev(key(uid, i64::MAX));
         it.status().map_err(io)?;
-        if it.valid() && it.key().is_some_and(|k| split_key(k).0 == uid) {
-            return Ok(it.value().map(Bytes::copy_from_slice));
+        if it.valid()
+            && let (Some(k), Some(v)) = (it.key(), it.value())
+            && split_key(k).0 == uid
+        {
+            return Ok(Some((split_key(k).1, Bytes::copy_from_slice(v))));
         }
         Ok(None)
     }
@@ -305,6 +325,14 @@ impl Store for RocksStore {
         Ok(out)
     }
 
+    fn forget_producers(&self, uid: u64, producer_ids: &[i64]) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        for pid in producer_ids {
+            wb.delete_cf(self.cf(CF_PRODUCERS), key(uid, *pid));
+        }
+        self.db.write(wb).map_err(io)
+    }
+
     fn delete_partition(&self, uid: u64) -> Result<(), StoreError> {
         let mut wb = WriteBatch::default();
         let (from, to) = (key(uid, 0), key(uid + 1, 0));
@@ -347,7 +375,7 @@ impl Store for RocksStore {
 mod tests {
     use super::*;
     use crate::log::Partition;
-    use crate::log::partition::AppendOptions;
+    use crate::log::partition::{AppendOptions, ReadError};
 
     #[test]
     fn rocks_store_round_trips_through_a_reopen() {
@@ -469,6 +497,88 @@ mod tests {
         assert_eq!(meta.len(), 3);
         assert_eq!(meta, batches);
         drop(rocks);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Files of the store whose names end with `ext`, largest first.
+    fn files_ending(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(ext))
+            .collect();
+        files.sort_by_key(|p| std::cmp::Reverse(std::fs::metadata(p).unwrap().len()));
+        files
+    }
+
+    /// Writes `batches` batches of `value_len`-byte records to partition 9 and closes the store
+    /// with everything flushed to table and blob files.
+    fn written_and_closed(dir: &Path, batches: usize, value_len: usize) {
+        let _ = std::fs::remove_dir_all(dir);
+        let db = open_db(dir).unwrap();
+        let rocks = Arc::new(RocksStore::new(db.clone()));
+        let p = Partition::open(9, rocks.clone(), false).unwrap();
+        for _ in 0..batches {
+            p.append(std::slice::from_ref(&batch_of(value_len)), AppendOptions::default()).unwrap();
+        }
+        for cf in FAMILIES {
+            db.flush_cf(rocks.cf(cf)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_truncated_table_file_stops_the_open_naming_the_file() {
+        let dir = std::env::temp_dir().join(format!("gregor-rocks-truncated-{}", std::process::id()));
+        written_and_closed(&dir, 50, 100);
+        let sst = files_ending(&dir, ".sst").remove(0);
+        let len = std::fs::metadata(&sst).unwrap().len();
+        std::fs::OpenOptions::new().write(true).open(&sst).unwrap().set_len(len / 2).unwrap();
+        let err = open_db(&dir).err().expect("a truncated table file must not open");
+        let name = sst.file_name().unwrap().to_string_lossy().into_owned();
+        match &err {
+            StoreError::Corrupt(msg) => {
+                assert!(msg.contains(&name), "the message names {name}: {msg}");
+                assert!(msg.contains("Restore the directory from a backup"), "{msg}");
+            }
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        assert_eq!(std::fs::metadata(&sst).unwrap().len(), len / 2, "the damaged file is left as it was");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupted_blob_is_an_error_never_wrong_bytes() {
+        let dir = std::env::temp_dir().join(format!("gregor-rocks-blob-{}", std::process::id()));
+        written_and_closed(&dir, 20, 4096);
+        // Overwrite record bytes in the middle of the blob file: 'v' becomes 'w'.
+        let blob = files_ending(&dir, ".blob").remove(0);
+        let mut bytes = std::fs::read(&blob).unwrap();
+        let at = bytes.len() / 2;
+        let hit = at + bytes[at..].windows(16).position(|w| w == [b'v'; 16]).expect("record bytes in the blob file");
+        bytes[hit..hit + 16].fill(b'w');
+        std::fs::write(&blob, &bytes).unwrap();
+
+        let store: Arc<dyn Store> = Arc::new(RocksStore::new(open_db(&dir).unwrap()));
+        let (mut served, mut failed) = (0, 0);
+        match Partition::open(9, store.clone(), false) {
+            Err(e) => assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}"),
+            Ok(p) => {
+                for from in (0..40).step_by(2) {
+                    match p.read(from, 1 << 20) {
+                        Ok(r) => {
+                            assert!(!r.records.windows(4).any(|w| w == b"wwww"), "corrupted bytes served from {from}");
+                            served += 1;
+                        }
+                        Err(e) => {
+                            assert!(matches!(e, ReadError::Store(StoreError::Corrupt(_))), "{e:?}");
+                            failed += 1;
+                        }
+                    }
+                }
+                assert!(failed > 0, "some read covers the damaged batch ({served} served)");
+            }
+        }
+        drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

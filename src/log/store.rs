@@ -68,7 +68,7 @@ pub trait Store: Send + Sync + 'static {
         self.visit(uid, from, &mut |base, b| visit(BatchMeta::of(base, b)))
     }
     /// The last stored batch of `uid`.
-    fn last_batch(&self, uid: u64) -> Result<Option<Bytes>, StoreError>;
+    fn last_batch(&self, uid: u64) -> Result<Option<(i64, Bytes)>, StoreError>;
     /// The persisted log start offset, if one was ever set.
     fn log_start(&self, uid: u64) -> Result<Option<i64>, StoreError>;
     /// Persists a new log start offset and drops whole batches that end before it.
@@ -82,6 +82,8 @@ pub trait Store: Send + Sync + 'static {
     fn aborted(&self, uid: u64) -> Result<Vec<AbortedTxn>, StoreError>;
     /// Removes everything stored for the partition.
     fn delete_partition(&self, uid: u64) -> Result<(), StoreError>;
+    /// Removes the persisted state of these producers (expired: producer.id.expiration.ms).
+    fn forget_producers(&self, uid: u64, producer_ids: &[i64]) -> Result<(), StoreError>;
     /// Uids that have any stored batch (for reconciling with metadata at start-up).
     fn partition_uids(&self) -> Result<Vec<u64>, StoreError>;
     /// Gives the space of data deleted before `before` in each (uid, before) back to the disk
@@ -151,9 +153,9 @@ impl Store for MemStore {
         Ok(())
     }
 
-    fn last_batch(&self, uid: u64) -> Result<Option<Bytes>, StoreError> {
+    fn last_batch(&self, uid: u64) -> Result<Option<(i64, Bytes)>, StoreError> {
         let g = self.inner.lock().unwrap();
-        Ok(g.batches.range((uid, i64::MIN)..=(uid, i64::MAX)).next_back().map(|(_, b)| b.clone()))
+        Ok(g.batches.range((uid, i64::MIN)..=(uid, i64::MAX)).next_back().map(|((_, base), b)| (*base, b.clone())))
     }
 
     fn log_start(&self, uid: u64) -> Result<Option<i64>, StoreError> {
@@ -178,6 +180,14 @@ impl Store for MemStore {
     fn producers(&self, uid: u64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         let g = self.inner.lock().unwrap();
         Ok(g.producers.range((uid, i64::MIN)..=(uid, i64::MAX)).map(|((_, p), e)| (*p, e.clone())).collect())
+    }
+
+    fn forget_producers(&self, uid: u64, producer_ids: &[i64]) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        for pid in producer_ids {
+            g.producers.remove(&(uid, *pid));
+        }
+        Ok(())
     }
 
     fn delete_partition(&self, uid: u64) -> Result<(), StoreError> {

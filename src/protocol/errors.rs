@@ -45,9 +45,10 @@ pub fn read_error(e: &ReadError) -> ResponseError {
 pub fn store_error(e: &StoreError) -> ResponseError {
     match e {
         StoreError::Io(_) => ResponseError::KafkaStorageError,
+        // Kafka takes a log dir with a damaged segment offline; its partitions answer this.
         StoreError::Corrupt(_) => {
             tracing::error!(error = %e, "corrupt data in the store");
-            ResponseError::UnknownServerError
+            ResponseError::KafkaStorageError
         }
     }
 }

@@ -9,8 +9,6 @@ use std::time::Instant;
 use indexmap::IndexMap;
 use uuid::Uuid;
 
-/// Sessions kept at once (Kafka's max.incremental.fetch.session.cache.slots default).
-pub const SESSIONS_MAX: usize = 1000;
 /// Epoch meaning "no session / close the session".
 pub const FINAL_EPOCH: i32 = -1;
 pub const INITIAL_EPOCH: i32 = 0;
@@ -55,9 +53,16 @@ pub struct Plan {
     pub partitions: Vec<(PartitionKey, SessionPartition)>,
 }
 
-#[derive(Default)]
 pub struct FetchSessions {
     inner: Mutex<Inner>,
+    /// Sessions kept at once (`max.incremental.fetch.session.cache.slots`).
+    slots: usize,
+}
+
+impl Default for FetchSessions {
+    fn default() -> Self {
+        FetchSessions::new(1000)
+    }
 }
 
 #[derive(Default)]
@@ -67,6 +72,10 @@ struct Inner {
 }
 
 impl FetchSessions {
+    pub fn new(slots: usize) -> FetchSessions {
+        FetchSessions { inner: Mutex::default(), slots }
+    }
+
     /// Applies a request's session fields and partition changes; returns what to read.
     pub fn begin(
         &self,
@@ -82,9 +91,13 @@ impl FetchSessions {
         if epoch == FINAL_EPOCH {
             return Ok(Plan { session_id: 0, incremental: false, partitions: requested });
         }
+        if epoch == INITIAL_EPOCH && self.slots == 0 {
+            // No cache: every fetch is a full one, as Kafka answers with session id 0.
+            return Ok(Plan { session_id: 0, incremental: false, partitions: requested });
+        }
         if epoch == INITIAL_EPOCH {
             let id = g.new_id();
-            g.make_room();
+            g.make_room(self.slots);
             let partitions: IndexMap<_, _> = requested.iter().cloned().collect();
             g.sessions.insert(id, Session { next_epoch: 1, partitions, used: Instant::now() });
             return Ok(Plan { session_id: id, incremental: false, partitions: requested });
@@ -143,8 +156,8 @@ impl Inner {
     }
 
     /// Evicts the least recently used session when the cache is full.
-    fn make_room(&mut self) {
-        if self.sessions.len() < SESSIONS_MAX {
+    fn make_room(&mut self, slots: usize) {
+        if self.sessions.len() < slots {
             return;
         }
         if let Some((&id, _)) = self.sessions.iter().min_by_key(|(_, s)| s.used) {
@@ -196,5 +209,23 @@ mod tests {
         let plan = s.begin(id, FINAL_EPOCH, vec![(key(3), part(0))], vec![]).unwrap();
         assert_eq!((plan.session_id, plan.partitions.len()), (0, 1));
         assert_eq!(s.begin(id, 4, vec![], vec![]).unwrap_err(), SessionError::NotFound);
+    }
+
+    #[test]
+    fn the_slots_bound_the_sessions() {
+        let s = FetchSessions::new(2);
+        let open = |s: &FetchSessions| s.begin(0, INITIAL_EPOCH, vec![(key(0), part(0))], vec![]).unwrap().session_id;
+        let (a, b) = (open(&s), open(&s));
+        // `a` is used again, so `b` is the least recently used when a third session arrives.
+        s.begin(a, 1, vec![], vec![]).unwrap();
+        let c = open(&s);
+        assert_eq!(s.inner.lock().unwrap().sessions.len(), 2);
+        assert_eq!(s.begin(b, 1, vec![], vec![]).unwrap_err(), SessionError::NotFound, "evicted");
+        assert!(s.begin(a, 2, vec![], vec![]).is_ok() && s.begin(c, 1, vec![], vec![]).is_ok());
+
+        let none = FetchSessions::new(0);
+        let plan = none.begin(0, INITIAL_EPOCH, vec![(key(0), part(0))], vec![]).unwrap();
+        assert_eq!((plan.session_id, plan.incremental, plan.partitions.len()), (0, false, 1), "full fetches only");
+        assert!(none.inner.lock().unwrap().sessions.is_empty());
     }
 }
