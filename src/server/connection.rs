@@ -1,6 +1,7 @@
 //! One client connection: frames in, responses out, one request at a time in arrival order
 //! (Kafka mutes a connection while it handles a request, and clients rely on the ordering).
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -11,6 +12,13 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::protocol::frame::{FrameError, FrameLimits, read_frame};
 
+/// A connection's read buffer: a frame's size and header and small requests arrive in one read;
+/// the rest of a larger frame is read into the frame itself.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
+/// A connection's write buffer: only the pages an answer touches are resident, and answers
+/// larger than it are written directly.
+const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
 pub async fn serve(
     broker: Arc<Broker>,
     stream: TcpStream,
@@ -20,8 +28,10 @@ pub async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let (r, w) = stream.into_split();
-    let mut reader = BufReader::with_capacity(64 * 1024, r);
-    let mut writer = BufWriter::with_capacity(64 * 1024, w);
+    // Small buffers: an idle connection costs what they hold. With 64 KiB each, 10,000 idle
+    // connections cost 440 MB (scripts/pressure).
+    let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, r);
+    let mut writer = BufWriter::with_capacity(WRITE_BUFFER_BYTES, w);
     loop {
         let frame = tokio::select! {
             f = read_frame(&mut reader, &limits) => f,
@@ -70,8 +80,18 @@ pub async fn serve(
     }
 }
 
+/// Writes one answer: its size and body in one vectored write, so that an answer larger than the
+/// write buffer does not go out as a 4-byte segment and then the body.
 async fn write_response<W: tokio::io::AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> std::io::Result<()> {
-    w.write_all(&(body.len() as u32).to_be_bytes()).await?;
-    w.write_all(body).await?;
+    let size = (body.len() as u32).to_be_bytes();
+    let mut parts = [IoSlice::new(&size), IoSlice::new(body)];
+    let mut left = &mut parts[..];
+    while !left.is_empty() {
+        let n = w.write_vectored(left).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut left, n);
+    }
     w.flush().await
 }
