@@ -178,24 +178,24 @@ async fn join_sync_heartbeat_commit_at_old_and_new_versions() {
     b.stop().await;
 }
 
-#[tokio::test]
-async fn a_second_member_makes_the_first_rejoin() {
-    let b = TestBroker::start_with(&["group.initial.rebalance.delay.ms=0"]).await;
-    let mut c1 = b.client().await;
-    create_topic(&mut c1, "cover", 1).await;
-    let a = join(&mut c1, 9, join_request("g2", "", 9)).await.member_id.to_string();
-    let ja = join(&mut c1, 9, join_request("g2", &a, 9)).await;
-    assert_eq!(sync(&mut c1, 5, "g2", &a, ja.generation_id, &[]).await.error_code, 0);
-    // b joins from another connection; its JoinGroup waits until a rejoins.
-    let addr = b.addr;
+/// A second member joins `group` from another connection; its JoinGroup waits until `first`
+/// rejoins. Returns that pending join once `first`'s heartbeat (generation 1) answers
+/// REBALANCE_IN_PROGRESS: the group is PreparingRebalance.
+async fn second_member_joins(
+    addr: std::net::SocketAddr,
+    c1: &mut Client,
+    group: &str,
+    first: &str,
+) -> tokio::task::JoinHandle<JoinGroupResponse> {
+    let g = group.to_string();
     let waiting = tokio::spawn(async move {
         let mut c2 = Client::connect(addr).await;
-        let id = join(&mut c2, 9, join_request("g2", "", 9)).await.member_id.to_string();
-        join(&mut c2, 9, join_request("g2", &id, 9)).await
+        let id = join(&mut c2, 9, join_request(&g, "", 9)).await.member_id.to_string();
+        join(&mut c2, 9, join_request(&g, &id, 9)).await
     });
     let hb = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         loop {
-            let code = heartbeat(&mut c1, 4, "g2", &a, 1).await;
+            let code = heartbeat(c1, 4, group, first, 1).await;
             if code != 0 {
                 return code;
             }
@@ -205,6 +205,18 @@ async fn a_second_member_makes_the_first_rejoin() {
     .await
     .expect("the rebalance shows within the deadline");
     assert_eq!(hb, ResponseError::RebalanceInProgress.code());
+    waiting
+}
+
+#[tokio::test]
+async fn a_second_member_makes_the_first_rejoin() {
+    let b = TestBroker::start_with(&["group.initial.rebalance.delay.ms=0"]).await;
+    let mut c1 = b.client().await;
+    create_topic(&mut c1, "cover", 1).await;
+    let a = join(&mut c1, 9, join_request("g2", "", 9)).await.member_id.to_string();
+    let ja = join(&mut c1, 9, join_request("g2", &a, 9)).await;
+    assert_eq!(sync(&mut c1, 5, "g2", &a, ja.generation_id, &[]).await.error_code, 0);
+    let waiting = second_member_joins(b.addr, &mut c1, "g2", &a).await;
     let ja2 = join(&mut c1, 9, join_request("g2", &a, 9)).await;
     let jb = waiting.await.unwrap();
     assert_eq!((ja2.generation_id, jb.generation_id), (2, 2));
@@ -376,5 +388,44 @@ async fn classic_members_join_a_consumer_protocol_group() {
     let rejoined = join(&mut c, 5, join_request(g, &id, 5)).await;
     assert_eq!(rejoined.error_code, 0);
     assert_eq!(rejoined.leader, rejoined.member_id, "the classic protocol again: the member leads");
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn a_member_commits_in_every_state_but_completing_rebalance() {
+    // Kafka's classic group accepts a current-generation commit while it prepares a rebalance
+    // (eager members commit in their revoke callback before rejoining) and refuses one only
+    // between the joins and the assignment.
+    let b = TestBroker::start_with(&["group.initial.rebalance.delay.ms=0"]).await;
+    let mut c1 = b.client().await;
+    create_topic(&mut c1, "cover", 1).await;
+    let member_commit = |member: &str, generation: i32, offset: i64| {
+        let mut r = commit_request("g-states", "cover", 0, offset);
+        r.member_id = s(member);
+        r.generation_id_or_member_epoch = generation;
+        r
+    };
+    let a = join(&mut c1, 9, join_request("g-states", "", 9)).await.member_id.to_string();
+    let ja = join(&mut c1, 9, join_request("g-states", &a, 9)).await;
+    assert_eq!(sync(&mut c1, 5, "g-states", &a, ja.generation_id, &[]).await.error_code, 0);
+    assert_eq!(commit(&mut c1, 8, member_commit(&a, 1, 10)).await, 0, "Stable");
+    assert_eq!(commit(&mut c1, 8, member_commit(&a, 7, 10)).await, ResponseError::IllegalGeneration.code());
+
+    let waiting = second_member_joins(b.addr, &mut c1, "g-states", &a).await;
+    assert_eq!(commit(&mut c1, 8, member_commit(&a, 1, 20)).await, 0, "PreparingRebalance: the old generation commits");
+    assert_eq!(committed(&mut c1, 8, "g-states", "cover").await, 20);
+
+    let ja2 = join(&mut c1, 9, join_request("g-states", &a, 9)).await;
+    let jb = waiting.await.unwrap();
+    assert_eq!((ja2.generation_id, jb.generation_id), (2, 2));
+    assert_eq!(
+        commit(&mut c1, 8, member_commit(&a, 2, 30)).await,
+        ResponseError::RebalanceInProgress.code(),
+        "CompletingRebalance"
+    );
+    let jb_id = jb.member_id.to_string();
+    assert_eq!(sync(&mut c1, 5, "g-states", &a, 2, &[(&a, b"x"), (&jb_id, b"y")]).await.error_code, 0);
+    assert_eq!(commit(&mut c1, 8, member_commit(&a, 2, 40)).await, 0, "Stable again");
+    assert_eq!(committed(&mut c1, 8, "g-states", "cover").await, 40);
     b.stop().await;
 }

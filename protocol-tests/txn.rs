@@ -135,6 +135,26 @@ async fn timed_out_transactions_are_aborted_even_across_a_restart() {
     b.stop().await;
 }
 
+/// A TxnOffsetCommit of `txn` (transactional id, producer id, epoch) for one topic's partitions.
+fn txn_offsets(
+    txn: (&str, i64, i16),
+    group: &str,
+    topic: &str,
+    partitions: Vec<txn_offset_commit_request::TxnOffsetCommitRequestPartition>,
+) -> TxnOffsetCommitRequest {
+    TxnOffsetCommitRequest::default()
+        .with_transactional_id(TransactionalId(s(txn.0)))
+        .with_group_id(GroupId(s(group)))
+        .with_producer_id(ProducerId(txn.1))
+        .with_producer_epoch(txn.2)
+        .with_generation_id(-1)
+        .with_topics(vec![
+            txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                .with_name(name(topic))
+                .with_partitions(partitions),
+        ])
+}
+
 #[tokio::test]
 async fn transactional_offsets_count_only_on_commit() {
     let mut b = TestBroker::start().await;
@@ -142,20 +162,8 @@ async fn transactional_offsets_count_only_on_commit() {
     create_topic(&mut c, "in", 1).await;
     let (_, pid, epoch) = init(&mut c, "etl", 60_000).await;
     let commit_offsets = |offset: i64| {
-        TxnOffsetCommitRequest::default()
-            .with_transactional_id(TransactionalId(s("etl")))
-            .with_group_id(GroupId(s("etl-group")))
-            .with_producer_id(ProducerId(pid))
-            .with_producer_epoch(epoch)
-            .with_generation_id(-1)
-            .with_topics(vec![
-                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
-                    .with_name(name("in"))
-                    .with_partitions(vec![
-                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
-                            .with_committed_offset(offset),
-                    ]),
-            ])
+        let p = txn_offset_commit_request::TxnOffsetCommitRequestPartition::default().with_committed_offset(offset);
+        txn_offsets(("etl", pid, epoch), "etl-group", "in", vec![p])
     };
     let fetch = || {
         OffsetFetchRequest::default().with_group_id(GroupId(s("etl-group"))).with_topics(Some(vec![
@@ -276,5 +284,34 @@ async fn idle_transactional_ids_expire() {
     let mut c = b.client().await;
     assert_eq!(txn_state(&mut c, "idle").await.0, ResponseError::TransactionalIdNotFound.code());
     assert_eq!(txn_state(&mut c, "busy").await.0, 0);
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn transactional_offsets_keep_the_metadata_limit() {
+    // As OffsetCommit: metadata over offset.metadata.max.bytes (4096) is refused per partition.
+    let b = TestBroker::start().await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "in", 2).await;
+    let (_, pid, epoch) = init(&mut c, "meta", 60_000).await;
+    let add = AddOffsetsToTxnRequest::default()
+        .with_transactional_id(TransactionalId(s("meta")))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_group_id(GroupId(s("meta-group")));
+    let ResponseKind::AddOffsetsToTxn(r) = c.send(3, RequestKind::AddOffsetsToTxn(add)).await else { unreachable!() };
+    assert_eq!(r.error_code, 0);
+    let partition = |index: i32, metadata_len: usize| {
+        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+            .with_partition_index(index)
+            .with_committed_offset(3)
+            .with_committed_metadata(Some(s(&"m".repeat(metadata_len))))
+    };
+    let commit = txn_offsets(("meta", pid, epoch), "meta-group", "in", vec![partition(0, 4096), partition(1, 4097)]);
+    let ResponseKind::TxnOffsetCommit(r) = c.send(3, RequestKind::TxnOffsetCommit(commit)).await else {
+        unreachable!()
+    };
+    let codes: Vec<i16> = r.topics[0].partitions.iter().map(|p| p.error_code).collect();
+    assert_eq!(codes, vec![0, ResponseError::OffsetMetadataTooLarge.code()]);
     b.stop().await;
 }

@@ -166,11 +166,8 @@ impl Broker {
         let image = metadata.image_handle();
         let topics = Arc::new(move || -> TopicView {
             let img = image.load();
-            img.topics
-                .values()
-                .filter(|t| !crate::handlers::is_internal(&t.name))
-                .map(|t| (t.name.clone(), (t.id, t.partitions.len() as i32)))
-                .collect()
+            // Internal topics too: a member may subscribe to them by name or regex, as in Kafka.
+            img.topics.values().map(|t| (t.name.clone(), (t.id, t.partitions.len() as i32))).collect()
         });
         let groups = Coordinator::new(group_cfg, consumer_cfg, topics, config.offsets_topic_num_partitions, group_log);
         let image = metadata.image_handle();
@@ -255,7 +252,7 @@ impl Broker {
 
     /// One retention pass over every partition of every topic whose policy includes delete.
     pub fn enforce_retention(&self) -> Result<(), StoreError> {
-        use crate::log::topic_config::value_of;
+        use crate::config::topic::value_of;
         let now = crate::now_ms();
         let mut truncated = Vec::new();
         let image = self.image();
@@ -340,8 +337,8 @@ impl Broker {
     }
 
     /// What topic configs fall back to: this broker's static and dynamic configs in `image`.
-    pub fn defaults<'a>(&'a self, image: &'a Image) -> crate::log::topic_config::Defaults<'a> {
-        crate::log::topic_config::Defaults {
+    pub fn defaults<'a>(&'a self, image: &'a Image) -> crate::config::topic::Defaults<'a> {
+        crate::config::topic::Defaults {
             config: &self.config,
             per_broker: image.broker_configs.get(&self.config.node_id.to_string()),
             cluster: image.broker_configs.get(""),
@@ -383,7 +380,7 @@ impl Broker {
             return Ok(());
         }
         let nodes: Vec<i32> = self.image().brokers.keys().copied().collect();
-        let assignment = crate::handlers::create_topics::assign(&nodes, self.config.offsets_topic_num_partitions, 1);
+        let assignment = crate::cluster::placement::assign(&nodes, self.config.offsets_topic_num_partitions, 1);
         let configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("compression.type".to_string(), "producer".to_string()),
@@ -418,7 +415,7 @@ impl Broker {
         }
         let nodes: Vec<i32> = self.image().brokers.keys().copied().collect();
         let count = self.config.transaction_state_log_num_partitions;
-        let assignment = crate::handlers::create_topics::assign(&nodes, count, 1);
+        let assignment = crate::cluster::placement::assign(&nodes, count, 1);
         let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
         if self.create_topic(TXN_TOPIC, assignment, configs).await?.is_some() {
             tracing::info!(partitions = count, "created {TXN_TOPIC}");

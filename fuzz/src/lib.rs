@@ -199,8 +199,7 @@ pub fn compaction(data: &[u8]) {
 
 /// A server.properties file: parsed, then turned into a `Config` or a clear error.
 pub fn config(data: &[u8]) {
-    let Ok(props) = java_properties::read(data) else { return };
-    let props: std::collections::BTreeMap<String, String> = props.into_iter().collect();
+    let Ok(props) = gregor::config::parse_properties(data) else { return };
     if let Err(e) = gregor::Config::from_props(&props) {
         assert!(!e.to_string().is_empty());
     }

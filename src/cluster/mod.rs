@@ -3,6 +3,7 @@
 
 pub mod acl;
 pub mod image;
+pub mod placement;
 pub mod raft;
 
 use std::collections::BTreeMap;

@@ -248,7 +248,8 @@ impl ConsumerGroup {
         let mut out: BTreeSet<String> =
             m.subscribed_names.iter().filter(|n| topics.contains_key(*n)).cloned().collect();
         if let Some(re) = m.subscribed_regex.as_deref().and_then(|r| regex::Regex::new(&format!("^(?:{r})$")).ok()) {
-            out.extend(topics.keys().filter(|n| !n.starts_with("__") && re.is_match(n)).cloned());
+            // Every topic of the metadata, internal ones included, as Kafka resolves a regex.
+            out.extend(topics.keys().filter(|n| re.is_match(n)).cloned());
         }
         out
     }
@@ -1073,5 +1074,21 @@ mod tests {
         t.insert("other".into(), (Uuid::from_u128(3), 2));
         let out = g.heartbeat(hb("a", 1, None), &t, &cfg, now);
         assert_eq!((out.epoch, count(out.assignment.as_ref().unwrap())), (2, 8));
+    }
+
+    #[test]
+    fn a_regex_matching_an_internal_topic_gets_its_partitions() {
+        // Kafka resolves a regex against every topic in the metadata, internal ones included.
+        let (cfg, now) = (ConsumerGroupConfig::default(), Instant::now());
+        let mut t = topics();
+        t.insert("__consumer_offsets".into(), (Uuid::from_u128(9), 5));
+        let mut g = ConsumerGroup::new("g");
+        let mut first = hb("a", 0, None);
+        first.subscribed_names = None;
+        first.subscribed_regex = Some("__consumer_.*".into());
+        let out = g.heartbeat(first, &t, &cfg, now);
+        let assigned = out.assignment.as_ref().unwrap();
+        assert_eq!(count(assigned), 5);
+        assert_eq!(assigned[&Uuid::from_u128(9)].len(), 5);
     }
 }

@@ -12,7 +12,7 @@ use kafka_protocol::ResponseError;
 use tokio::sync::Mutex;
 
 use super::consumer::{self, ClassicJoin, ConsumerGroup, ConsumerGroupConfig, TopicView};
-use super::records::{self, Committed, GroupMeta, Record};
+use super::records::{Committed, GroupMeta, Record};
 use super::state::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, Persist, Reply, SyncOutcome};
 
 /// Where the coordinator's records go: the partitions of `__consumer_offsets`.
@@ -194,7 +194,7 @@ impl Coordinator {
     }
 
     pub fn partition_for(&self, group: &str) -> i32 {
-        records::partition_for(group, self.partitions)
+        crate::log::internal::partition_for(group, self.partitions)
     }
 
     fn entry(&self, group: &str) -> Arc<Mutex<Entry>> {
@@ -415,7 +415,11 @@ impl Coordinator {
             }
         } else {
             e.group.check_member(member_id, instance_id, generation)?;
-            if matches!(e.group.state, GroupState::PreparingRebalance | GroupState::CompletingRebalance) {
+            // As Kafka's classic group: a member of the current generation may still commit
+            // while the group prepares a rebalance (what it processed before it gives its
+            // partitions up, from its revoke callback); only between the joins and the
+            // assignment is a commit refused.
+            if e.group.state == GroupState::CompletingRebalance {
                 return Err(ResponseError::RebalanceInProgress);
             }
         }

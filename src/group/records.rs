@@ -167,19 +167,6 @@ impl Record {
     }
 }
 
-/// Java's `String.hashCode`, which Kafka uses to place a group in a partition.
-pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
-}
-
-/// The `__consumer_offsets` partition of a group, as Kafka computes it.
-pub fn partition_for(group: &str, partitions: i32) -> i32 {
-    let h = java_string_hash(group);
-    // Kafka's Utils.abs maps i32::MIN to 0.
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,13 +197,5 @@ mod tests {
             assert_eq!(Record::decode(k, v), Some(r));
         }
         assert_eq!(Record::decode(Bytes::from_static(&[0, 9]), None), None);
-    }
-
-    #[test]
-    fn group_partition_matches_java() {
-        // "hello".hashCode() == 99162322 in Java.
-        assert_eq!(java_string_hash("hello"), 99162322);
-        assert_eq!(partition_for("hello", 50), 99162322 % 50);
-        assert!((0..50).contains(&partition_for("console-consumer-12345", 50)));
     }
 }

@@ -13,7 +13,7 @@ use kafka_protocol::messages::{
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
-use crate::log::topic_config;
+use crate::config::topic as topic_config;
 
 pub const VERSIONS: (i16, i16) = (0, 2);
 pub const INCREMENTAL_VERSIONS: (i16, i16) = (0, 1);

@@ -41,10 +41,10 @@ async fn add(
             format!("The topic {name} currently has {current} partition(s); {} would not be an increase.", t.count),
         ));
     }
-    if t.count > super::create_topics::PARTITIONS_MAX {
+    if t.count > crate::cluster::placement::PARTITIONS_MAX {
         return Err((
             ResponseError::InvalidPartitions,
-            format!("Number of partitions must be between 1 and {}: {}", super::create_topics::PARTITIONS_MAX, t.count),
+            format!("Number of partitions must be between 1 and {}: {}", crate::cluster::placement::PARTITIONS_MAX, t.count),
         ));
     }
     if t.count == current {
@@ -68,7 +68,7 @@ async fn add(
             }
             lists
         }
-        None => super::create_topics::assign(&nodes, t.count, rf).split_off(current as usize),
+        None => crate::cluster::placement::assign(&nodes, t.count, rf).split_off(current as usize),
     };
     if validate_only {
         return Ok(());

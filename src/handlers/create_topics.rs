@@ -10,18 +10,10 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{RequestContext, str_bytes, validate_topic_name};
 use crate::broker::Broker;
-use crate::log::topic_config;
+use crate::cluster::placement::{PARTITIONS_MAX, assign};
+use crate::config::topic as topic_config;
 
 pub const VERSIONS: (i16, i16) = (2, 7);
-
-/// Largest partition count of a topic (created, or grown by CreatePartitions): the placement is
-/// built in memory, so a count from the wire must not size it unchecked.
-pub const PARTITIONS_MAX: i32 = 100_000;
-
-/// Replica assignment: partition i gets `rf` consecutive brokers starting at i.
-pub fn assign(nodes: &[i32], partitions: i32, rf: i16) -> Vec<Vec<i32>> {
-    (0..partitions as usize).map(|i| (0..rf as usize).map(|r| nodes[(i + r) % nodes.len()]).collect()).collect()
-}
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut r = CreateTopicsResponse::default();

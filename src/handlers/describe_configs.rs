@@ -9,7 +9,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
-use crate::log::topic_config::{self, Source};
+use crate::config::topic::{self as topic_config, Source};
 
 pub const VERSIONS: (i16, i16) = (1, 4);
 

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
-use crate::protocol::errors;
+use crate::handlers::errors;
 use crate::protocol::fetch_session::{self, PartitionKey, Plan, SessionError, SessionPartition};
 
 pub const VERSIONS: (i16, i16) = (4, 18);

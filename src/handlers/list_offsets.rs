@@ -7,7 +7,7 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::protocol::errors;
+use crate::handlers::errors;
 
 pub const VERSIONS: (i16, i16) = (1, 10);
 

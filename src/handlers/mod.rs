@@ -1,5 +1,5 @@
 //! One file per Kafka API. Each declares the versions it serves (`VERSIONS`, used by the table
-//! in `protocol::versions`) and one `handle` function: decode-level logic only, delegating to the
+//! in `server::versions`) and one `handle` function: decode-level logic only, delegating to the
 //! broker's log and metadata.
 
 pub mod acls;
@@ -21,6 +21,7 @@ pub mod describe_log_dirs;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
 pub mod end_txn;
+pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -97,9 +98,7 @@ pub(crate) fn err_code(e: Option<kafka_protocol::ResponseError>) -> i16 {
     e.map(|e| e.code()).unwrap_or(0)
 }
 
-pub fn is_internal(name: &str) -> bool {
-    name == "__consumer_offsets" || name == "__transaction_state"
-}
+pub use crate::log::internal::is_internal;
 
 #[cfg(test)]
 mod tests {

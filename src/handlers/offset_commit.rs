@@ -6,6 +6,7 @@ use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::cluster::Topic;
 use crate::group::records::Committed;
 
 /// v10 exists, but kafka-protocol 0.18 decodes requests only up to v9.
@@ -13,6 +14,26 @@ pub const VERSIONS: (i16, i16) = (2, 9);
 
 /// Kafka's offset.metadata.max.bytes default.
 const METADATA_BYTES_MAX: usize = 4096;
+
+/// One partition's commit, checked as Kafka checks it in OffsetCommit and TxnOffsetCommit alike:
+/// the partition exists and the metadata fits offset.metadata.max.bytes.
+pub(super) fn checked_commit(
+    topic: Option<&Topic>,
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: Option<&str>,
+    now_ms: i64,
+) -> Result<Committed, ResponseError> {
+    if !topic.is_some_and(|t| partition >= 0 && (partition as usize) < t.partitions.len()) {
+        return Err(ResponseError::UnknownTopicOrPartition);
+    }
+    if metadata.is_some_and(|m| m.len() > METADATA_BYTES_MAX) {
+        return Err(ResponseError::OffsetMetadataTooLarge);
+    }
+    let metadata = metadata.unwrap_or("").to_string();
+    Ok(Committed { offset, leader_epoch, metadata, commit_timestamp_ms: now_ms })
+}
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let image = broker.image();
@@ -26,28 +47,17 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: OffsetCommitReq
         let topic = image.topics.get(t.name.0.as_str());
         let mut tc = Vec::new();
         for p in &t.partitions {
-            let exists =
-                topic.is_some_and(|tp| p.partition_index >= 0 && (p.partition_index as usize) < tp.partitions.len());
-            let code = if let Err(e) = ready {
-                e.code()
-            } else if !exists {
-                ResponseError::UnknownTopicOrPartition.code()
-            } else if p.committed_metadata.as_ref().is_some_and(|m| m.len() > METADATA_BYTES_MAX) {
-                ResponseError::OffsetMetadataTooLarge.code()
-            } else {
-                valid.push((
-                    t.name.0.to_string(),
-                    p.partition_index,
-                    Committed {
-                        offset: p.committed_offset,
-                        leader_epoch: p.committed_leader_epoch,
-                        metadata: p.committed_metadata.as_deref().unwrap_or("").to_string(),
-                        commit_timestamp_ms: now,
-                    },
-                ));
-                0
-            };
-            tc.push(code);
+            let metadata = p.committed_metadata.as_deref();
+            let checked = ready.and_then(|()| {
+                checked_commit(topic, p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata, now)
+            });
+            tc.push(match checked {
+                Ok(c) => {
+                    valid.push((t.name.0.to_string(), p.partition_index, c));
+                    0
+                }
+                Err(e) => e.code(),
+            });
         }
         codes.push(tc);
     }

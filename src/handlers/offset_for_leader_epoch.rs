@@ -7,7 +7,7 @@ use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpoch
 
 use super::RequestContext;
 use crate::broker::Broker;
-use crate::protocol::errors;
+use crate::handlers::errors;
 
 pub const VERSIONS: (i16, i16) = (2, 4);
 

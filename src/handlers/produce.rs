@@ -9,10 +9,10 @@ use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::cluster::Topic;
 use crate::log::partition::AppendOptions;
-use crate::log::topic_config;
+use crate::config::topic as topic_config;
 use crate::log::{batch, codec};
 use crate::now_ms;
-use crate::protocol::errors;
+use crate::handlers::errors;
 
 pub const VERSIONS: (i16, i16) = (3, 13);
 

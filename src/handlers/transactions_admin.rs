@@ -103,7 +103,7 @@ pub async fn producers(
             let meta = topic.and_then(|tp| tp.partition(index));
             match meta.map(|m| broker.partition(m.uid)) {
                 None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(Err(e)) => pr.error_code = crate::protocol::errors::store_error(&e).code(),
+                Some(Err(e)) => pr.error_code = crate::handlers::errors::store_error(&e).code(),
                 Some(Ok(part)) => {
                     pr.active_producers = part
                         .producers()

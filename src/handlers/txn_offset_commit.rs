@@ -7,8 +7,8 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::RequestContext;
+use super::offset_commit::checked_commit;
 use crate::broker::Broker;
-use crate::group::records::Committed;
 
 pub const VERSIONS: (i16, i16) = (0, 5);
 
@@ -31,23 +31,14 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommit
         let topic = image.topics.get(t.name.0.as_str());
         let mut tc = Vec::new();
         for p in &t.partitions {
-            let exists =
-                topic.is_some_and(|tp| p.partition_index >= 0 && (p.partition_index as usize) < tp.partitions.len());
-            if !exists {
-                tc.push(ResponseError::UnknownTopicOrPartition.code());
-                continue;
+            let metadata = p.committed_metadata.as_deref();
+            match checked_commit(topic, p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata, now) {
+                Ok(c) => {
+                    valid.push((t.name.0.to_string(), p.partition_index, c));
+                    tc.push(0);
+                }
+                Err(e) => tc.push(e.code()),
             }
-            valid.push((
-                t.name.0.to_string(),
-                p.partition_index,
-                Committed {
-                    offset: p.committed_offset,
-                    leader_epoch: p.committed_leader_epoch,
-                    metadata: p.committed_metadata.as_deref().unwrap_or("").to_string(),
-                    commit_timestamp_ms: now,
-                },
-            ));
-            tc.push(0);
         }
         codes.push(tc);
     }

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 use super::RequestContext;
 use crate::broker::Broker;
 use crate::group::OFFSETS_TOPIC;
-use crate::protocol::errors;
+use crate::handlers::errors;
 
 pub const VERSIONS: (i16, i16) = (1, 1);
 

@@ -1,5 +1,5 @@
 //! Partition logs: record batches stored whole, offsets, and the in-memory state of each
-//! partition (log start, log end, high watermark, producer sequences).
+//! partition (log start, log end, high watermark, producer sequences in `producer`).
 //!
 //! `Store` is the persistence boundary: RocksDB (`rocks::RocksStore`) in the broker, an in-memory
 //! map (`store::MemStore`) in unit tests. `Partition` owns offset assignment and reads.
@@ -9,9 +9,9 @@ pub mod codec;
 pub mod compaction;
 pub mod internal;
 pub mod partition;
+pub mod producer;
 pub mod rocks;
 pub mod store;
-pub mod topic_config;
 
 pub use partition::{AppendError, AppendOutcome, Partition, ReadError};
 pub use store::{AbortedTxn, MemStore, Store, StoreError};

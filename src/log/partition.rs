@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::batch::{self, BatchHeader};
 use super::store::{AbortedTxn, AppendBatch, Store, StoreError};
-use crate::txn::producer::{self, BatchMeta, ProducerEntry, SequenceCheck, SequenceError};
+use super::producer::{self, BatchMeta, ProducerEntry, SequenceCheck, SequenceError};
 
 #[derive(Debug, Error)]
 pub enum AppendError {

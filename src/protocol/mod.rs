@@ -1,7 +1,5 @@
-//! Wire-level pieces shared by the server and handlers: framing limits, the table of supported
-//! API versions, and the mapping from domain errors to Kafka error codes.
+//! Wire-level pieces below the handlers: framing and its limits, and the incremental fetch
+//! sessions' bookkeeping (KIP-227).
 
-pub mod errors;
 pub mod fetch_session;
 pub mod frame;
-pub mod versions;

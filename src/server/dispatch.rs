@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::handlers::{self, RequestContext};
-use crate::protocol::versions;
+use super::versions;
 
 #[derive(Debug, Error)]
 pub enum DispatchError {
@@ -81,7 +81,7 @@ pub async fn handle(
             (key, version, correlation_id, header, request)
         }
         Decoded::NewerApiVersions { correlation_id } => {
-            let body = handlers::api_versions::unsupported_version();
+            let body = handlers::api_versions::unsupported_version(versions::SUPPORTED);
             return encode(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Some);
         }
     };
@@ -115,7 +115,7 @@ async fn route(
         RequestKind::FindCoordinator(r) => {
             ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r).await)
         }
-        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r)),
+        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, versions::SUPPORTED)),
         RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),
         RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r).await),
         RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(broker, ctx, r).await),

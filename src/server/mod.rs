@@ -3,5 +3,6 @@
 pub mod connection;
 pub mod dispatch;
 pub mod listener;
+pub mod versions;
 
 pub use listener::Server;

@@ -51,7 +51,7 @@ impl TxnCoordinator {
     }
 
     pub fn partition_for(&self, txn_id: &str) -> i32 {
-        crate::group::records::partition_for(txn_id, self.partitions)
+        crate::log::internal::partition_for(txn_id, self.partitions)
     }
 
     /// Replays `__transaction_state`. Transactions found prepared are completed by `recover`.

@@ -5,7 +5,7 @@ use kafka_protocol::ResponseError;
 use crate::log::batch::BatchError;
 use crate::log::codec::DecodeError;
 use crate::log::{AppendError, ReadError, StoreError};
-use crate::txn::SequenceError;
+use crate::log::producer::SequenceError;
 
 /// The wire code of an error, or 0 for none.
 pub fn code(e: Option<ResponseError>) -> i16 {

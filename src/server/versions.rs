@@ -4,15 +4,7 @@
 use kafka_protocol::messages::ApiKey;
 
 use crate::handlers;
-
-/// One API: the versions advertised and the versions actually served.
-#[derive(Debug, Clone, Copy)]
-pub struct ApiSupport {
-    pub key: ApiKey,
-    /// Lowest version advertised. Below `served.0` only for Produce (see `PRODUCE`).
-    pub advertised_min: i16,
-    pub served: (i16, i16),
-}
+pub use crate::handlers::api_versions::ApiSupport;
 
 const fn api(key: ApiKey, served: (i16, i16)) -> ApiSupport {
     ApiSupport { key, advertised_min: served.0, served }

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
+pub mod topic;
+
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("invalid value {value:?} for {key}: {reason}")]
@@ -191,14 +193,29 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Parses a properties file as Java's `Properties.load(InputStream)` reads it: ISO-8859-1, with
+/// no byte-order mark. (java-properties decodes windows-1252 and sniffs a BOM: a file starting
+/// with FE FF switched it to UTF-16 and then panicked, found by the config fuzz target.)
+pub fn parse_properties(bytes: &[u8]) -> Result<BTreeMap<String, String>, String> {
+    // ISO-8859-1 maps each byte to the code point of its value; the UTF-8 text of that cannot
+    // start with a BOM, so the parser's decoder passes it through.
+    let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+    let mut out = BTreeMap::new();
+    java_properties::PropertiesIter::new_with_encoding(text.as_bytes(), encoding_rs::UTF_8)
+        .read_into(|k, v| {
+            out.insert(k, v);
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
 impl Config {
     /// Builds a config from an optional properties file and `key=value` overrides.
     pub fn load(file: Option<&str>, overrides: &[String]) -> Result<Config, ConfigError> {
         let mut props = BTreeMap::new();
         if let Some(path) = file {
-            let f = std::fs::File::open(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-            let map = java_properties::read(std::io::BufReader::new(f))
-                .map_err(|e| ConfigError::Parse { path: path.into(), reason: e.to_string() })?;
+            let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+            let map = parse_properties(&bytes).map_err(|reason| ConfigError::Parse { path: path.into(), reason })?;
             props.extend(map);
         }
         for o in overrides {
@@ -238,7 +255,7 @@ impl Config {
                 "log.retention.hours" => retention_hours = Some(parse_num(key, v, -1, i32::MAX as i64)?),
                 "log.retention.bytes" => c.log_retention_bytes = parse_num(key, v, -1, i64::MAX)?,
                 "log.cleanup.policy" | "cleanup.policy" => {
-                    c.log_cleanup_policy = crate::log::topic_config::validate_value("cleanup.policy", v)
+                    c.log_cleanup_policy = topic::validate_value("cleanup.policy", v)
                         .map_err(|reason| invalid(key, v, &reason))?
                 }
                 "log.retention.check.interval.ms" => {
@@ -502,6 +519,17 @@ fn parse_listeners(key: &str, v: &str) -> Result<Vec<Listener>, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn properties_are_read_as_java_reads_them() {
+        // The config fuzz target's crash: FE FF up front made the parser panic.
+        let crash = b"\xfe\xff\xff\xff\xff\xff\xff\xffey \\\n  \nl#is7key \\\n  \n\xa9\xa3t\\=veid = 7key \\\n  \nl#is7key \\\n  \n\xa9#\\`\n";
+        assert!(parse_properties(crash).is_ok());
+        let p = parse_properties(b"# comment\nnode.id = 3\nlog.dirs=/a,\\\n  /b\ncaf\xe9=\\u00e9\n").unwrap();
+        assert_eq!(p["node.id"], "3");
+        assert_eq!(p["log.dirs"], "/a,/b", "a continued line");
+        assert_eq!(p["caf\u{e9}"], "\u{e9}", "ISO-8859-1 bytes and \\u escapes");
+    }
 
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
