@@ -305,7 +305,7 @@ async fn every_api_at_min_and_max_version() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;
     let topic_id = create_topic(&mut c, "cover", 1).await;
-    for api in gregor::server::versions::SUPPORTED {
+    for api in gregor::server::apis::SUPPORTED {
         for version in [api.served.0, api.served.1] {
             // Each request is decoded by the test client; a hang or close fails the test.
             let resp = c.send(version, sample(api.key, version, topic_id)).await;

@@ -232,7 +232,7 @@ async fn responses_match_apache_kafka() {
     warm_up(&mut g).await;
     let list = known();
     let (mut unexplained, mut explained) = (Vec::new(), 0);
-    for api in gregor::server::versions::SUPPORTED {
+    for api in gregor::server::apis::SUPPORTED {
         for version in [api.served.0, api.served.1] {
             let theirs = k.send(version, sample(api.key, version, k_topic)).await;
             let ours = g.send(version, sample(api.key, version, g_topic)).await;

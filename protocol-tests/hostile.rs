@@ -59,7 +59,7 @@ async fn every_count_of_every_api_can_claim_too_much() {
     let mut setup = b.client().await;
     let topic_id = create_topic(&mut setup, "cover", 1).await;
     let mut frames = 0usize;
-    for api in gregor::server::versions::SUPPORTED {
+    for api in gregor::server::apis::SUPPORTED {
         for version in [api.served.0, api.served.1] {
             let request = encoded(api.key, version, topic_id);
             let mut c = b.client().await;

@@ -185,16 +185,8 @@ impl Broker {
         let txn_effects =
             Arc::new(BrokerEffects { logs: logs.clone(), image: metadata.image_handle(), groups: groups.clone() });
         let fetch_sessions = FetchSessions::new(config.fetch_session_slots);
-        let broker = Arc::new(Broker {
-            config,
-            metadata,
-            logs,
-            producer_ids,
-            fetch_sessions,
-            groups,
-            txns,
-            txn_effects,
-        });
+        let broker =
+            Arc::new(Broker { config, metadata, logs, producer_ids, fetch_sessions, groups, txns, txn_effects });
         broker.register().await?;
         broker.drop_orphaned_partitions()?;
         if broker.image().topics.contains_key(OFFSETS_TOPIC) {

@@ -1,14 +1,16 @@
 //! gregor: a Kafka-protocol-compatible broker in one binary.
 //!
-//! Layout (see DESIGN.md):
-//! - `config`: Kafka property names to one validated `Config`.
-//! - `broker`: wiring of store, metadata and partitions; shared by all connections.
-//! - `server`: listeners, one task per connection, dispatch by API key and version.
-//! - `protocol`: framing limits, the supported-versions table, error-code mapping.
-//! - `handlers`: one file per Kafka API.
-//! - `log`: partition logs on RocksDB (batches stored whole), offsets, reads.
-//! - `cluster`: the metadata image replicated through openraft.
-//! - `txn`: producer ids and idempotent-producer sequence state.
+//! Layout, highest layer first (`layers.txt`; a module uses only the ones below it):
+//! - `server`: listeners, one task per connection, the one API table (`apis`) that generates
+//!   dispatch and the ApiVersions answer.
+//! - `handlers`: one file per Kafka API, and the mapping of domain errors to Kafka codes.
+//! - `broker`: wiring of store, metadata, partitions and coordinators; shared by all connections.
+//! - `group`, `txn`: the group coordinator (classic and KIP-848) and the transaction coordinator.
+//! - `cluster`: the metadata image replicated through openraft, ACLs, replica placement.
+//! - `log`: partition logs on RocksDB (batches stored whole), offsets, reads, idempotent
+//!   producers' sequence state, compaction, the coordinators' internal-topic logs.
+//! - `protocol`: framing and its limits, incremental fetch sessions.
+//! - `config`: Kafka property names to one validated `Config`, and the topic configs.
 
 pub mod broker;
 pub mod cluster;

@@ -175,7 +175,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("group.min.session.timeout.ms", "smallest session timeout a member may ask for (default 6000)"),
     ("group.max.session.timeout.ms", "largest session timeout a member may ask for (default 1800000)"),
     ("group.max.size", "members a group may have (default unlimited)"),
-    ("producer.id.expiration.ms", "a producer's state in a partition is forgotten after this idle time (default 86400000)"),
+    (
+        "producer.id.expiration.ms",
+        "a producer's state in a partition is forgotten after this idle time (default 86400000)",
+    ),
     ("producer.id.expiration.check.interval.ms", "how often idle producers are looked for (default 600000)"),
     (
         "max.incremental.fetch.session.cache.slots",
@@ -255,8 +258,8 @@ impl Config {
                 "log.retention.hours" => retention_hours = Some(parse_num(key, v, -1, i32::MAX as i64)?),
                 "log.retention.bytes" => c.log_retention_bytes = parse_num(key, v, -1, i64::MAX)?,
                 "log.cleanup.policy" | "cleanup.policy" => {
-                    c.log_cleanup_policy = topic::validate_value("cleanup.policy", v)
-                        .map_err(|reason| invalid(key, v, &reason))?
+                    c.log_cleanup_policy =
+                        topic::validate_value("cleanup.policy", v).map_err(|reason| invalid(key, v, &reason))?
                 }
                 "log.retention.check.interval.ms" => {
                     c.log_retention_check_interval_ms = parse_num(key, v, 1, i64::MAX)?

@@ -1,5 +1,5 @@
 //! ApiVersions: the supported ranges, straight from the table dispatch routes by
-//! (`server::versions::SUPPORTED`).
+//! (`server::apis::SUPPORTED`).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;

@@ -44,7 +44,11 @@ async fn add(
     if t.count > crate::cluster::placement::PARTITIONS_MAX {
         return Err((
             ResponseError::InvalidPartitions,
-            format!("Number of partitions must be between 1 and {}: {}", crate::cluster::placement::PARTITIONS_MAX, t.count),
+            format!(
+                "Number of partitions must be between 1 and {}: {}",
+                crate::cluster::placement::PARTITIONS_MAX,
+                t.count
+            ),
         ));
     }
     if t.count == current {

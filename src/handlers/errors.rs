@@ -4,8 +4,8 @@ use kafka_protocol::ResponseError;
 
 use crate::log::batch::BatchError;
 use crate::log::codec::DecodeError;
-use crate::log::{AppendError, ReadError, StoreError};
 use crate::log::producer::SequenceError;
+use crate::log::{AppendError, ReadError, StoreError};
 
 /// The wire code of an error, or 0 for none.
 pub fn code(e: Option<ResponseError>) -> i16 {

@@ -1,5 +1,5 @@
 //! One file per Kafka API. Each declares the versions it serves (`VERSIONS`, used by the table
-//! in `server::versions`) and one `handle` function: decode-level logic only, delegating to the
+//! in `server::apis`) and one `handle` function: decode-level logic only, delegating to the
 //! broker's log and metadata.
 
 pub mod acls;

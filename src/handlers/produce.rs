@@ -8,11 +8,11 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::cluster::Topic;
-use crate::log::partition::AppendOptions;
 use crate::config::topic as topic_config;
+use crate::handlers::errors;
+use crate::log::partition::AppendOptions;
 use crate::log::{batch, codec};
 use crate::now_ms;
-use crate::handlers::errors;
 
 pub const VERSIONS: (i16, i16) = (3, 13);
 

@@ -32,7 +32,8 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommit
         let mut tc = Vec::new();
         for p in &t.partitions {
             let metadata = p.committed_metadata.as_deref();
-            match checked_commit(topic, p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata, now) {
+            match checked_commit(topic, p.partition_index, p.committed_offset, p.committed_leader_epoch, metadata, now)
+            {
                 Ok(c) => {
                     valid.push((t.name.0.to_string(), p.partition_index, c));
                     tc.push(0);

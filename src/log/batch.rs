@@ -257,7 +257,8 @@ pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, coordinator_epo
 /// cleaner and look-ups inside a batch check it; fetches rely on RocksDB's block and blob
 /// checksums). A batch that fails is reported as corrupt and never served.
 pub fn read_back(value: &[u8], base: i64, check_crc: bool) -> Result<BatchHeader, super::store::StoreError> {
-    let corrupt = |what: String| Err(super::store::StoreError::Corrupt(format!("stored batch at offset {base}: {what}")));
+    let corrupt =
+        |what: String| Err(super::store::StoreError::Corrupt(format!("stored batch at offset {base}: {what}")));
     if value.len() < HEADER_BYTES {
         return corrupt(format!("{} bytes, shorter than a batch header", value.len()));
     }
@@ -270,8 +271,10 @@ pub fn read_back(value: &[u8], base: i64, check_crc: bool) -> Result<BatchHeader
         return corrupt(format!("header says offsets {}+{}", h.base_offset, h.last_offset_delta));
     }
     if check_crc {
-        let (stored, computed) =
-            (u32::from_be_bytes(value[CRC..CRC + 4].try_into().expect("4 bytes")), crc32c::crc32c(&value[ATTRIBUTES..]));
+        let (stored, computed) = (
+            u32::from_be_bytes(value[CRC..CRC + 4].try_into().expect("4 bytes")),
+            crc32c::crc32c(&value[ATTRIBUTES..]),
+        );
         if stored != computed {
             return corrupt(format!("CRC {stored:#010x}, computed {computed:#010x}"));
         }

@@ -11,8 +11,8 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use super::batch::{self, BatchHeader};
-use super::store::{AbortedTxn, AppendBatch, Store, StoreError};
 use super::producer::{self, BatchMeta, ProducerEntry, SequenceCheck, SequenceError};
+use super::store::{AbortedTxn, AppendBatch, Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum AppendError {
@@ -114,7 +114,9 @@ impl Partition {
             producers.insert(pid, entry);
         }
         if log_start > log_end {
-            return Err(StoreError::Corrupt(format!("log start {log_start} beyond log end {log_end} in partition {uid}")));
+            return Err(StoreError::Corrupt(format!(
+                "log start {log_start} beyond log end {log_end} in partition {uid}"
+            )));
         }
         let aborted = store.aborted(uid)?;
         let opened = crate::now_ms();

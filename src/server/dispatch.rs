@@ -9,9 +9,9 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use thiserror::Error;
 use tracing::Instrument;
 
+use super::apis::{self, route};
 use crate::broker::Broker;
 use crate::handlers::{self, RequestContext};
-use super::versions;
 
 #[derive(Debug, Error)]
 pub enum DispatchError {
@@ -54,7 +54,7 @@ pub fn decode(frame: &Bytes) -> Result<Decoded, DispatchError> {
     let version = (&frame[2..4]).get_i16();
     let correlation_id = (&frame[4..8]).get_i32();
     let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownKey(raw_key))?;
-    let support = versions::lookup(key).ok_or(DispatchError::Unsupported { key })?;
+    let support = apis::lookup(key).ok_or(DispatchError::Unsupported { key })?;
     let (min, max) = support.served;
     if key == ApiKey::ApiVersions && (version < min || version > max) {
         // A client newer than the broker (KIP-511).
@@ -81,7 +81,7 @@ pub async fn handle(
             (key, version, correlation_id, header, request)
         }
         Decoded::NewerApiVersions { correlation_id } => {
-            let body = handlers::api_versions::unsupported_version(versions::SUPPORTED);
+            let body = handlers::api_versions::unsupported_version(apis::SUPPORTED);
             return encode(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Some);
         }
     };
@@ -97,106 +97,6 @@ pub async fn handle(
         Some(r) => encode(key, version, correlation_id, &r).map(Some),
         None => Ok(None),
     }
-}
-
-/// The one exhaustive routing match. Keys outside `versions::SUPPORTED` never get here.
-async fn route(
-    broker: &Arc<Broker>,
-    ctx: &RequestContext,
-    key: ApiKey,
-    request: RequestKind,
-) -> Result<Option<ResponseKind>, DispatchError> {
-    use handlers::*;
-    Ok(Some(match request {
-        RequestKind::Produce(r) => return Ok(produce::handle(broker, ctx, r).await.map(ResponseKind::Produce)),
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(broker, ctx, r).await),
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, ctx, r)),
-        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, ctx, r).await),
-        RequestKind::FindCoordinator(r) => {
-            ResponseKind::FindCoordinator(find_coordinator::handle(broker, ctx, r).await)
-        }
-        RequestKind::ApiVersions(r) => ResponseKind::ApiVersions(api_versions::handle(ctx, r, versions::SUPPORTED)),
-        RequestKind::CreateTopics(r) => ResponseKind::CreateTopics(create_topics::handle(broker, ctx, r).await),
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, ctx, r).await),
-        RequestKind::InitProducerId(r) => ResponseKind::InitProducerId(init_producer_id::handle(broker, ctx, r).await),
-        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(describe_configs::handle(broker, ctx, r)),
-        RequestKind::DescribeCluster(r) => ResponseKind::DescribeCluster(describe_cluster::handle(broker, ctx, r)),
-        RequestKind::JoinGroup(r) => ResponseKind::JoinGroup(join_group::handle(broker, ctx, r).await),
-        RequestKind::SyncGroup(r) => ResponseKind::SyncGroup(sync_group::handle(broker, ctx, r).await),
-        RequestKind::Heartbeat(r) => ResponseKind::Heartbeat(heartbeat::handle(broker, ctx, r).await),
-        RequestKind::LeaveGroup(r) => ResponseKind::LeaveGroup(leave_group::handle(broker, ctx, r).await),
-        RequestKind::OffsetCommit(r) => ResponseKind::OffsetCommit(offset_commit::handle(broker, ctx, r).await),
-        RequestKind::OffsetFetch(r) => ResponseKind::OffsetFetch(offset_fetch::handle(broker, ctx, r).await),
-        RequestKind::DescribeGroups(r) => ResponseKind::DescribeGroups(describe_groups::handle(broker, ctx, r).await),
-        RequestKind::ListGroups(r) => ResponseKind::ListGroups(list_groups::handle(broker, ctx, r).await),
-        RequestKind::DeleteGroups(r) => ResponseKind::DeleteGroups(delete_groups::handle(broker, ctx, r).await),
-        RequestKind::OffsetDelete(r) => ResponseKind::OffsetDelete(offset_delete::handle(broker, ctx, r).await),
-        RequestKind::ConsumerGroupHeartbeat(r) => {
-            ResponseKind::ConsumerGroupHeartbeat(consumer_group_heartbeat::handle(broker, ctx, r).await)
-        }
-        RequestKind::ConsumerGroupDescribe(r) => {
-            ResponseKind::ConsumerGroupDescribe(consumer_group_describe::handle(broker, ctx, r).await)
-        }
-        RequestKind::CreatePartitions(r) => {
-            ResponseKind::CreatePartitions(create_partitions::handle(broker, ctx, r).await)
-        }
-        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle(broker, ctx, r).await),
-        RequestKind::IncrementalAlterConfigs(r) => {
-            ResponseKind::IncrementalAlterConfigs(alter_configs::handle_incremental(broker, ctx, r).await)
-        }
-        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, ctx, r).await),
-        RequestKind::AddPartitionsToTxn(r) => {
-            ResponseKind::AddPartitionsToTxn(add_partitions_to_txn::handle(broker, ctx, r).await)
-        }
-        RequestKind::AddOffsetsToTxn(r) => {
-            ResponseKind::AddOffsetsToTxn(add_offsets_to_txn::handle(broker, ctx, r).await)
-        }
-        RequestKind::EndTxn(r) => ResponseKind::EndTxn(end_txn::handle(broker, ctx, r).await),
-        RequestKind::TxnOffsetCommit(r) => {
-            ResponseKind::TxnOffsetCommit(txn_offset_commit::handle(broker, ctx, r).await)
-        }
-        RequestKind::ListTransactions(r) => {
-            ResponseKind::ListTransactions(transactions_admin::list(broker, ctx, r).await)
-        }
-        RequestKind::DescribeTransactions(r) => {
-            ResponseKind::DescribeTransactions(transactions_admin::describe(broker, ctx, r).await)
-        }
-        RequestKind::ListConfigResources(r) => {
-            ResponseKind::ListConfigResources(describe_configs::list_resources(broker, ctx, r))
-        }
-        RequestKind::DescribeAcls(r) => ResponseKind::DescribeAcls(acls::describe(broker, ctx, r)),
-        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(acls::create(broker, ctx, r).await),
-        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(acls::delete(broker, ctx, r).await),
-        RequestKind::DescribeQuorum(r) => ResponseKind::DescribeQuorum(describe_quorum::handle(broker, ctx, r)),
-        RequestKind::ElectLeaders(r) => ResponseKind::ElectLeaders(replicas::elect_leaders(broker, ctx, r)),
-        RequestKind::AlterPartitionReassignments(r) => {
-            ResponseKind::AlterPartitionReassignments(replicas::alter_reassignments(broker, ctx, r))
-        }
-        RequestKind::ListPartitionReassignments(r) => {
-            ResponseKind::ListPartitionReassignments(replicas::list_reassignments(broker, ctx, r))
-        }
-        RequestKind::AlterReplicaLogDirs(r) => {
-            ResponseKind::AlterReplicaLogDirs(replicas::alter_log_dirs(broker, ctx, r))
-        }
-        RequestKind::WriteTxnMarkers(r) => {
-            ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, ctx, r).await)
-        }
-        RequestKind::DescribeProducers(r) => {
-            ResponseKind::DescribeProducers(transactions_admin::producers(broker, ctx, r).await)
-        }
-        RequestKind::OffsetForLeaderEpoch(r) => {
-            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, ctx, r))
-        }
-        RequestKind::DescribeLogDirs(r) => ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, ctx, r)),
-        RequestKind::DescribeTopicPartitions(r) => {
-            ResponseKind::DescribeTopicPartitions(describe_topic_partitions::handle(broker, ctx, r))
-        }
-        _ => {
-            // Unreachable while the table and this match agree; the protocol tests guard it.
-            tracing::error!(api = ?key, "request routed without a handler");
-            return Err(DispatchError::Unsupported { key });
-        }
-    }))
 }
 
 fn encode(key: ApiKey, version: i16, correlation_id: i32, body: &ResponseKind) -> Result<BytesMut, DispatchError> {
