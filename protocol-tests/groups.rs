@@ -429,3 +429,39 @@ async fn a_member_commits_in_every_state_but_completing_rebalance() {
     assert_eq!(committed(&mut c1, 8, "g-states", "cover").await, 40);
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_consumer_regex_reaches_internal_topics() {
+    // Kafka resolves a KIP-848 member's regex against every topic, internal ones included.
+    let b = TestBroker::start_with(&["offsets.topic.num.partitions=3"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "cover", 1).await;
+    let first = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s("g-internal")))
+        .with_member_id(s("aW50ZXJuYWwtcmVnZXgtMQ"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_regex(Some(s("__consumer_off.*")))
+        .with_topic_partitions(Some(vec![]));
+    let ResponseKind::ConsumerGroupHeartbeat(r) = c.send(1, RequestKind::ConsumerGroupHeartbeat(first)).await else {
+        unreachable!()
+    };
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    let ResponseKind::Metadata(md) =
+        c.send(12, RequestKind::Metadata(MetadataRequest::default().with_topics(None))).await
+    else {
+        unreachable!()
+    };
+    let offsets_id = md
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.as_str() == "__consumer_offsets"))
+        .map(|t| t.topic_id)
+        .expect("the offsets topic exists once a group is used");
+    let assigned: Vec<(uuid::Uuid, usize)> = r
+        .assignment
+        .map(|a| a.topic_partitions.iter().map(|t| (t.topic_id, t.partitions.len())).collect())
+        .unwrap_or_default();
+    assert_eq!(assigned, vec![(offsets_id, 3)], "every partition of __consumer_offsets, none of cover");
+    b.stop().await;
+}
