@@ -14,12 +14,12 @@ use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, Metada
 use crate::config::Config;
 use crate::group::consumer::{ConsumerGroupConfig, TopicView};
 use crate::group::{Coordinator, GroupConfig, OFFSETS_TOPIC};
-use crate::log::internal::{InternalLog, LoggedRecord};
+use crate::log::internal::{InternalLog, InternalLogError, LoggedRecord};
 use crate::log::partition::AppendOptions;
 use crate::log::rocks::{RocksStore, open_db};
 use crate::log::{Partition, Store, StoreError, batch};
 use crate::protocol::fetch_session::FetchSessions;
-use crate::txn::{TXN_TOPIC, TxnCoordinator, TxnEffects};
+use crate::txn::{MarkerError, TXN_TOPIC, TxnCoordinator, TxnEffects};
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -28,7 +28,9 @@ pub enum StartError {
     #[error(transparent)]
     Metadata(#[from] MetadataError),
     #[error("cannot load consumer groups: {0}")]
-    Groups(String),
+    Groups(InternalLogError),
+    #[error("cannot load transactions: {0}")]
+    Txns(InternalLogError),
 }
 
 /// Producer ids are taken from the metadata log in blocks of this size.
@@ -125,16 +127,28 @@ impl TxnEffects for BrokerEffects {
         commit: bool,
         partitions: &std::collections::BTreeSet<(String, i32)>,
         groups: &std::collections::BTreeSet<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), MarkerError> {
         let image = self.image.load();
         for (topic, index) in partitions {
             // A deleted topic has nothing left to mark.
-            let Some(meta) = image.topics.get(topic).and_then(|t| t.partitions.get(*index as usize)) else { continue };
-            let p = self.logs.partition(meta.uid).map_err(|e| e.to_string())?;
-            p.write_marker(producer_id, epoch, commit, 0).map_err(|e| format!("{topic}-{index}: {e}"))?;
+            let Some(meta) = image.topics.get(topic).and_then(|t| t.partition(*index)) else { continue };
+            let (topic, index) = (topic.clone(), *index);
+            let p = self.logs.partition(meta.uid).map_err(|source| MarkerError::Store {
+                topic: topic.clone(),
+                index,
+                source,
+            })?;
+            p.write_marker(producer_id, epoch, commit, 0).map_err(|source| MarkerError::Partition {
+                topic,
+                index,
+                source,
+            })?;
         }
         for g in groups {
-            self.groups.complete_txn(g, producer_id, epoch, commit).await?;
+            self.groups
+                .complete_txn(g, producer_id, epoch, commit)
+                .await
+                .map_err(|source| MarkerError::Group { group: g.clone(), source })?;
         }
         Ok(())
     }
@@ -194,7 +208,7 @@ impl Broker {
         }
         broker.groups.spawn_ticker();
         if broker.image().topics.contains_key(TXN_TOPIC) {
-            broker.txns.load().map_err(StartError::Groups)?;
+            broker.txns.load().map_err(StartError::Txns)?;
             broker.txns.recover(broker.txn_effects.as_ref()).await;
         }
         broker.txns.spawn_timeouts(&broker.txn_effects);
@@ -454,19 +468,24 @@ struct InternalTopicLog {
 }
 
 impl InternalTopicLog {
-    fn partition(&self, index: i32) -> Result<Arc<Partition>, String> {
+    fn partition(&self, index: i32) -> Result<Arc<Partition>, InternalLogError> {
         let image = self.image.load();
-        let topic = image.topics.get(self.topic).ok_or_else(|| format!("{} does not exist", self.topic))?;
-        let meta = usize::try_from(index)
-            .ok()
-            .and_then(|i| topic.partitions.get(i))
-            .ok_or_else(|| format!("{} has no partition {index}", self.topic))?;
-        self.logs.partition(meta.uid).map_err(|e| e.to_string())
+        let meta = image
+            .topics
+            .get(self.topic)
+            .and_then(|t| t.partition(index))
+            .ok_or(InternalLogError::NoPartition { topic: self.topic, index })?;
+        Ok(self.logs.partition(meta.uid)?)
     }
 }
 
 impl InternalLog for InternalTopicLog {
-    fn append(&self, index: i32, records: Vec<(Bytes, Option<Bytes>)>, txn: Option<(i64, i16)>) -> Result<(), String> {
+    fn append(
+        &self,
+        index: i32,
+        records: Vec<(Bytes, Option<Bytes>)>,
+        txn: Option<(i64, i16)>,
+    ) -> Result<(), InternalLogError> {
         use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
         let now = crate::now_ms();
         let (producer_id, producer_epoch) = txn.unwrap_or((-1, -1));
@@ -496,10 +515,10 @@ impl InternalLog for InternalTopicLog {
             recs.iter(),
             &RecordEncodeOptions { version: 2, compression: Compression::None },
         )
-        .map_err(|e| e.to_string())?;
-        let batches = batch::split_and_validate(&buf.freeze(), usize::MAX).map_err(|e| e.to_string())?;
+        .map_err(|e| InternalLogError::Records(format!("{e:#}")))?;
+        let batches = batch::split_and_validate(&buf.freeze(), usize::MAX)?;
         let p = self.partition(index)?;
-        let outcome = p.append(&batches, AppendOptions::default()).map_err(|e| e.to_string())?;
+        let outcome = p.append(&batches, AppendOptions::default())?;
         if let Some((pid, _)) = txn {
             // The coordinators' records carry no sequence, so the partition does not track
             // their transaction; register it so the marker closes it.
@@ -508,21 +527,23 @@ impl InternalLog for InternalTopicLog {
         Ok(())
     }
 
-    fn write_marker(&self, index: i32, producer_id: i64, epoch: i16, commit: bool) -> Result<(), String> {
+    fn write_marker(&self, index: i32, producer_id: i64, epoch: i16, commit: bool) -> Result<(), InternalLogError> {
         let p = self.partition(index)?;
-        p.write_marker(producer_id, epoch, commit, 0).map(|_| ()).map_err(|e| e.to_string())
+        p.write_marker(producer_id, epoch, commit, 0)?;
+        Ok(())
     }
 
-    fn replay(&self, index: i32, visit: &mut dyn FnMut(LoggedRecord)) -> Result<(), String> {
+    fn replay(&self, index: i32, visit: &mut dyn FnMut(LoggedRecord)) -> Result<(), InternalLogError> {
         let p = self.partition(index)?;
         let mut offset = p.log_start();
         while offset < p.high_watermark() {
-            let read = p.read(offset, 1 << 20).map_err(|e| e.to_string())?;
+            let read = p.read(offset, 1 << 20)?;
             let mut buf = read.records;
             if buf.is_empty() {
                 break;
             }
-            let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).map_err(|e| e.to_string())?;
+            let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf)
+                .map_err(|e| InternalLogError::Records(format!("{e:#}")))?;
             for r in sets.into_iter().flat_map(|s| s.records) {
                 offset = offset.max(r.offset + 1);
                 if r.offset < p.log_start() {

@@ -17,7 +17,7 @@ use super::state::{Group, GroupConfig, GroupState, JoinOutcome, JoinRequest, Per
 
 /// Where the coordinator's records go: the partitions of `__consumer_offsets`.
 pub use crate::log::internal::InternalLog as GroupLog;
-use crate::log::internal::LoggedRecord;
+use crate::log::internal::{InternalLogError, LoggedRecord};
 use crate::now_ms;
 
 struct Entry {
@@ -122,7 +122,7 @@ impl Coordinator {
     }
 
     /// Rebuilds groups and offsets by replaying every partition of `__consumer_offsets`.
-    pub fn load(&self) -> Result<(), String> {
+    pub fn load(&self) -> Result<(), InternalLogError> {
         for p in 0..self.partitions {
             // Groups with transactional offsets in this partition, by producer id.
             let mut in_txn: std::collections::HashMap<i64, Vec<String>> = Default::default();
@@ -577,7 +577,13 @@ impl Coordinator {
 
     /// Ends a producer's transaction in a group: its marker is written and its offsets count
     /// (commit) or are dropped (abort).
-    pub async fn complete_txn(&self, group: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<(), String> {
+    pub async fn complete_txn(
+        &self,
+        group: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+    ) -> Result<(), InternalLogError> {
         let entry = self.entry(group);
         let mut e = entry.lock().await;
         self.log.write_marker(self.partition_for(group), producer_id, epoch, commit)?;
@@ -596,7 +602,7 @@ impl Coordinator {
         producer_id: i64,
         epoch: i16,
         commit: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), InternalLogError> {
         let entries: Vec<Arc<Mutex<Entry>>> =
             self.groups.iter().filter(|e| self.partition_for(e.key()) == index).map(|e| e.value().clone()).collect();
         self.log.write_marker(index, producer_id, epoch, commit)?;

@@ -3,6 +3,27 @@
 //! producer's transaction, and replayed in order on start-up.
 
 use bytes::Bytes;
+use thiserror::Error;
+
+use super::batch::BatchError;
+use super::{AppendError, ReadError, StoreError};
+
+/// Why an internal topic's log could not be written or read.
+#[derive(Debug, Error)]
+pub enum InternalLogError {
+    #[error("{topic} has no partition {index}")]
+    NoPartition { topic: &'static str, index: i32 },
+    #[error("cannot encode or decode the coordinator's records: {0}")]
+    Records(String),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Whether a topic is one of the coordinators' own (clients may read but not write them).
 pub fn is_internal(name: &str) -> bool {
@@ -43,11 +64,11 @@ pub trait InternalLog: Send + Sync + 'static {
         partition: i32,
         records: Vec<(Bytes, Option<Bytes>)>,
         txn: Option<(i64, i16)>,
-    ) -> Result<(), String>;
+    ) -> Result<(), InternalLogError>;
     /// Writes a commit or abort marker for a producer's transaction in one partition.
-    fn write_marker(&self, partition: i32, producer_id: i64, epoch: i16, commit: bool) -> Result<(), String>;
+    fn write_marker(&self, partition: i32, producer_id: i64, epoch: i16, commit: bool) -> Result<(), InternalLogError>;
     /// Visits every record of one partition in offset order.
-    fn replay(&self, partition: i32, visit: &mut dyn FnMut(LoggedRecord)) -> Result<(), String>;
+    fn replay(&self, partition: i32, visit: &mut dyn FnMut(LoggedRecord)) -> Result<(), InternalLogError>;
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 
 use super::log;
 use super::state::{EndAction, TxnMeta, TxnPartition, TxnState};
-use crate::log::internal::{InternalLog, LoggedRecord};
+use crate::log::internal::{InternalLog, InternalLogError, LoggedRecord};
 use crate::now_ms;
 
 /// What ending a transaction does outside the coordinator.
@@ -25,7 +25,18 @@ pub trait TxnEffects: Send + Sync + 'static {
         commit: bool,
         partitions: &std::collections::BTreeSet<TxnPartition>,
         groups: &std::collections::BTreeSet<String>,
-    ) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    ) -> impl std::future::Future<Output = Result<(), MarkerError>> + Send;
+}
+
+/// A transaction marker that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum MarkerError {
+    #[error("partition {topic}-{index}: {source}")]
+    Partition { topic: String, index: i32, source: crate::log::AppendError },
+    #[error("partition {topic}-{index}: {source}")]
+    Store { topic: String, index: i32, source: crate::log::StoreError },
+    #[error("group {group}: {source}")]
+    Group { group: String, source: InternalLogError },
 }
 
 /// How often open transactions are checked against their timeout.
@@ -55,7 +66,7 @@ impl TxnCoordinator {
     }
 
     /// Replays `__transaction_state`. Transactions found prepared are completed by `recover`.
-    pub fn load(&self) -> Result<(), String> {
+    pub fn load(&self) -> Result<(), InternalLogError> {
         for p in 0..self.partitions {
             self.log.replay(p, &mut |r: LoggedRecord| {
                 let Some(id) = log::decode_key(r.key) else { return };

@@ -6,7 +6,7 @@ pub mod coordinator;
 pub mod log;
 pub mod state;
 
-pub use coordinator::{TxnCoordinator, TxnEffects};
+pub use coordinator::{MarkerError, TxnCoordinator, TxnEffects};
 
 /// The internal topic holding transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
