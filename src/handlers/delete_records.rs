@@ -1,7 +1,6 @@
 //! DeleteRecords (`kafka-delete-records`): moves a partition's log start forward, never past
 //! the high watermark.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
@@ -22,11 +21,9 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: DeleteRecordsRe
             let mut pr = DeleteRecordsPartitionResult::default();
             pr.partition_index = p.partition_index;
             pr.low_watermark = -1;
-            let meta = topic.and_then(|tp| tp.partition(p.partition_index));
-            match meta.map(|m| broker.partition(m.uid)) {
-                None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(Err(e)) => pr.error_code = errors::store_error(&e).code(),
-                Some(Ok(part)) => match part.delete_records(p.offset) {
+            match super::partition_of(broker, topic, p.partition_index) {
+                Err(e) => pr.error_code = e.code(),
+                Ok((_, part)) => match part.delete_records(p.offset) {
                     Ok(low) => pr.low_watermark = low,
                     Err(e) => pr.error_code = errors::read_error(&e).code(),
                 },

@@ -1,7 +1,6 @@
 //! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4), and the
 //! first offset at or after a timestamp.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
@@ -30,23 +29,25 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: ListOffsetsRequest) ->
             pr.timestamp = -1;
             pr.offset = -1;
             pr.leader_epoch = -1;
-            let meta = topic.and_then(|t| t.partition(p.partition_index));
-            let Some(meta) = meta else {
-                pr.error_code = ResponseError::UnknownTopicOrPartition.code();
-                out.partitions.push(pr);
-                continue;
+            let (meta, part) = match super::partition_of(broker, topic, p.partition_index) {
+                Ok(found) => found,
+                Err(e) => {
+                    pr.error_code = e.code();
+                    out.partitions.push(pr);
+                    continue;
+                }
             };
             if ctx.version >= 4 {
                 pr.leader_epoch = meta.leader_epoch;
             }
-            let found = broker.partition(meta.uid).and_then(|part| match p.timestamp {
+            let found = match p.timestamp {
                 LATEST if req.isolation_level == 1 => Ok(Some((part.last_stable(), -1))),
                 LATEST => Ok(Some((part.high_watermark(), -1))),
                 EARLIEST | EARLIEST_LOCAL => Ok(Some((part.log_start(), -1))),
                 LATEST_TIERED => Ok(Some((-1, -1))),
                 MAX_TIMESTAMP => part.max_timestamp(),
                 ts => part.offset_for_timestamp(ts),
-            });
+            };
             match found {
                 Ok(Some((offset, ts))) => {
                     pr.offset = offset;

@@ -54,6 +54,18 @@ pub struct RequestContext {
     pub client_host: String,
 }
 
+/// The metadata and open log of `topic`'s partition `index`, or the code a client gets:
+/// UNKNOWN_TOPIC_OR_PARTITION, or the storage error's.
+pub(crate) fn partition_of<'a>(
+    broker: &crate::broker::Broker,
+    topic: Option<&'a crate::cluster::Topic>,
+    index: i32,
+) -> Result<(&'a crate::cluster::PartitionMeta, std::sync::Arc<crate::log::Partition>), kafka_protocol::ResponseError> {
+    let meta = topic.and_then(|t| t.partition(index)).ok_or(kafka_protocol::ResponseError::UnknownTopicOrPartition)?;
+    let log = broker.partition(meta.uid).map_err(|e| errors::store_error(&e))?;
+    Ok((meta, log))
+}
+
 pub(crate) fn str_bytes(s: impl Into<String>) -> StrBytes {
     StrBytes::from_string(s.into())
 }

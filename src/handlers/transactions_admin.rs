@@ -100,11 +100,9 @@ pub async fn producers(
         for index in t.partition_indexes {
             let mut pr = PartitionResponse::default();
             pr.partition_index = index;
-            let meta = topic.and_then(|tp| tp.partition(index));
-            match meta.map(|m| broker.partition(m.uid)) {
-                None => pr.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(Err(e)) => pr.error_code = crate::handlers::errors::store_error(&e).code(),
-                Some(Ok(part)) => {
+            match super::partition_of(broker, topic, index) {
+                Err(e) => pr.error_code = e.code(),
+                Ok((_, part)) => {
                     pr.active_producers = part
                         .producers()
                         .into_iter()
