@@ -414,6 +414,21 @@ impl Broker {
         Ok(self.metadata.submit(cmd).await? == CommandResult::Done)
     }
 
+    /// Stores ACL bindings (CreateAcls); already stored ones are kept once.
+    pub async fn create_acls(&self, bindings: Vec<crate::cluster::acl::AclBinding>) -> Result<(), MetadataError> {
+        self.metadata.submit(Command::CreateAcls { bindings }).await.map(|_| ())
+    }
+
+    /// Removes ACL bindings (DeleteAcls).
+    pub async fn delete_acls(&self, bindings: Vec<crate::cluster::acl::AclBinding>) -> Result<(), MetadataError> {
+        self.metadata.submit(Command::DeleteAcls { bindings }).await.map(|_| ())
+    }
+
+    /// Replaces a group's dynamic configs (IncrementalAlterConfigs on a group resource).
+    pub async fn set_group_configs(&self, group: &str, configs: BTreeMap<String, String>) -> Result<(), MetadataError> {
+        self.metadata.submit(Command::SetGroupConfigs { group: group.to_string(), configs }).await.map(|_| ())
+    }
+
     /// Creates `__transaction_state` (compacted) on first use of transactions, as Kafka does.
     pub async fn ensure_txn_topic(&self) -> Result<(), MetadataError> {
         if self.image().topics.contains_key(TXN_TOPIC) {

@@ -14,7 +14,6 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
-use crate::cluster::Command;
 use crate::cluster::acl::{AclBinding, AclFilter};
 
 /// v0 (literal patterns only) was removed in Kafka 4.
@@ -103,11 +102,7 @@ pub async fn create(broker: &Broker, _ctx: &RequestContext, req: CreateAclsReque
         checked.push(b.validate().map(|()| b));
     }
     let valid: Vec<AclBinding> = checked.iter().filter_map(|c| c.as_ref().ok().cloned()).collect();
-    let stored = if valid.is_empty() {
-        Ok(())
-    } else {
-        broker.metadata.submit(Command::CreateAcls { bindings: valid }).await.map(|_| ())
-    };
+    let stored = if valid.is_empty() { Ok(()) } else { broker.create_acls(valid).await };
     r.results = checked
         .into_iter()
         .map(|c| match (c, &stored) {
@@ -154,11 +149,7 @@ pub async fn delete(broker: &Broker, _ctx: &RequestContext, req: DeleteAclsReque
             matched
         }));
     }
-    let removed = if doomed.is_empty() {
-        Ok(())
-    } else {
-        broker.metadata.submit(Command::DeleteAcls { bindings: doomed }).await.map(|_| ())
-    };
+    let removed = if doomed.is_empty() { Ok(()) } else { broker.delete_acls(doomed).await };
     r.filter_results = selections
         .into_iter()
         .map(|s| match (s, &removed) {

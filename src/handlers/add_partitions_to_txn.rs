@@ -33,19 +33,7 @@ async fn add(
     } else if let Err(e) = super::txns_ready(broker).await {
         Err(e)
     } else if verify_only {
-        match broker.txns.get(txn_id) {
-            Some(m) => {
-                let m = m.lock().await;
-                m.check_producer(producer.0, producer.1).and_then(|_| {
-                    if all.iter().all(|p| m.partitions.contains(p)) {
-                        Ok(())
-                    } else {
-                        Err(ResponseError::InvalidTxnState)
-                    }
-                })
-            }
-            None => Err(ResponseError::InvalidProducerIdMapping),
-        }
+        broker.txns.verify_partitions(txn_id, producer, &all).await
     } else {
         broker.txns.add(txn_id, producer, &all, None).await
     };

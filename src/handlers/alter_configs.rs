@@ -137,12 +137,7 @@ async fn apply_group(
     if validate_only {
         return Ok(());
     }
-    broker
-        .metadata
-        .submit(crate::cluster::Command::SetGroupConfigs { group: name.to_string(), configs: checked })
-        .await
-        .map(|_| ())
-        .map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
+    broker.set_group_configs(name, checked).await.map_err(|e| (ResponseError::UnknownServerError, e.to_string()))
 }
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: AlterConfigsRequest) -> AlterConfigsResponse {

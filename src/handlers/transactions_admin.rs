@@ -56,10 +56,9 @@ pub async fn describe(
         d.transactional_id = id.clone();
         // An unknown id keeps the schema's zero defaults, as Kafka answers.
         d.transaction_start_time_ms = -1;
-        match broker.txns.get(id.0.as_str()) {
+        match broker.txns.describe(id.0.as_str()).await {
             None => d.error_code = ResponseError::TransactionalIdNotFound.code(),
             Some(m) => {
-                let m = m.lock().await;
                 d.transaction_state = str_bytes(m.state.name());
                 d.transaction_timeout_ms = m.timeout_ms;
                 // The last transaction's start stays reported after it completes, as in Kafka.

@@ -1,6 +1,5 @@
 //! TxnOffsetCommit: offsets that count only if the producer's transaction commits.
 
-use kafka_protocol::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
@@ -16,15 +15,8 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommit
     let image = broker.image();
     let now = crate::now_ms();
     // The transaction must have added the group (AddOffsetsToTxn) with this producer.
-    let txn_ok = match broker.txns.get(req.transactional_id.0.as_str()) {
-        None => Err(ResponseError::InvalidProducerIdMapping),
-        Some(m) => {
-            let m = m.lock().await;
-            m.check_producer(req.producer_id.0, req.producer_epoch).and_then(|_| {
-                if m.groups.contains(req.group_id.0.as_str()) { Ok(()) } else { Err(ResponseError::InvalidTxnState) }
-            })
-        }
-    };
+    let producer = (req.producer_id.0, req.producer_epoch);
+    let txn_ok = broker.txns.verify_group(req.transactional_id.0.as_str(), producer, req.group_id.0.as_str()).await;
     let mut valid = Vec::new();
     let mut codes = Vec::new();
     for t in &req.topics {

@@ -95,6 +95,36 @@ impl TxnCoordinator {
         self.txns.get(txn_id).map(|e| e.clone())
     }
 
+    /// A copy of a transactional id's state (DescribeTransactions).
+    pub async fn describe(&self, txn_id: &str) -> Option<TxnMeta> {
+        let entry = self.get(txn_id)?;
+        let m = entry.lock().await;
+        Some(m.clone())
+    }
+
+    /// Checks that `producer` owns `txn_id` and its open transaction holds `partitions`
+    /// (AddPartitionsToTxn's verify-only form, KIP-890).
+    pub async fn verify_partitions(
+        &self,
+        txn_id: &str,
+        producer: (i64, i16),
+        partitions: &[TxnPartition],
+    ) -> Result<(), ResponseError> {
+        let entry = self.get(txn_id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+        let m = entry.lock().await;
+        m.check_producer(producer.0, producer.1)?;
+        if partitions.iter().all(|p| m.partitions.contains(p)) { Ok(()) } else { Err(ResponseError::InvalidTxnState) }
+    }
+
+    /// Checks that `producer` owns `txn_id` and its transaction added `group`
+    /// (AddOffsetsToTxn), before a TxnOffsetCommit.
+    pub async fn verify_group(&self, txn_id: &str, producer: (i64, i16), group: &str) -> Result<(), ResponseError> {
+        let entry = self.get(txn_id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+        let m = entry.lock().await;
+        m.check_producer(producer.0, producer.1)?;
+        if m.groups.contains(group) { Ok(()) } else { Err(ResponseError::InvalidTxnState) }
+    }
+
     /// InitProducerId with a transactional id: a new producer id, or the next epoch of the
     /// existing one (aborting its open transaction first), fencing older producers.
     pub async fn init_producer_id<E: TxnEffects>(
