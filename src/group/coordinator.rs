@@ -715,3 +715,7 @@ impl Coordinator {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+#[path = "coordinator_tests.rs"]
+mod tests;
