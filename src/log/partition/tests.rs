@@ -1,0 +1,171 @@
+use super::*;
+use crate::log::store::MemStore;
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+
+fn batch(pid: i64, seq: i32, n: usize, ts: i64) -> (BatchHeader, Bytes) {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: seq + i as i32, // base sequence -1 for non-idempotent batches
+            timestamp: ts + i as i64,
+            key: None,
+            value: Some(Bytes::from(vec![b'x'; 10])),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    let opts = RecordEncodeOptions { version: 2, compression: Compression::None };
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &opts).unwrap();
+    let b = buf.freeze();
+    batch::split_and_validate(&b, 1 << 20).unwrap().remove(0)
+}
+
+#[test]
+fn offsets_are_dense_and_survive_reopen() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(1, store.clone(), false).unwrap();
+    assert_eq!(p.append(&[batch(-1, -1, 3, 100)], AppendOptions::default()).unwrap().base_offset, 0);
+    assert_eq!(p.append(&[batch(-1, -1, 2, 200)], AppendOptions::default()).unwrap().base_offset, 3);
+    assert_eq!(p.high_watermark(), 5);
+    let again = Partition::open(1, store, false).unwrap();
+    assert_eq!((again.log_start(), again.log_end()), (0, 5));
+    let r = again.read(4, 1).unwrap();
+    assert_eq!(batch::BatchHeader::read(&r.records).base_offset, 3, "batch holding offset 4 is returned whole");
+    assert!(matches!(again.read(6, 100), Err(ReadError::OutOfRange { .. })));
+    assert!(again.read(5, 100).unwrap().records.is_empty());
+}
+
+#[test]
+fn retried_batch_keeps_its_offset_and_gap_is_refused() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(2, store.clone(), false).unwrap();
+    assert_eq!(p.append(&[batch(9, 0, 2, 0)], AppendOptions::default()).unwrap().base_offset, 0);
+    assert_eq!(p.append(&[batch(9, 2, 2, 0)], AppendOptions::default()).unwrap().base_offset, 2);
+    assert_eq!(p.append(&[batch(9, 0, 2, 0)], AppendOptions::default()).unwrap().base_offset, 0);
+    assert_eq!(p.log_end(), 4);
+    assert!(matches!(
+        p.append(&[batch(9, 7, 1, 0)], AppendOptions::default()),
+        Err(AppendError::Sequence(SequenceError::OutOfOrder { .. }))
+    ));
+    let reopened = Partition::open(2, store, false).unwrap();
+    assert_eq!(reopened.append(&[batch(9, 2, 2, 0)], AppendOptions::default()).unwrap().base_offset, 2);
+}
+
+#[test]
+fn idle_producers_expire_and_their_state_is_forgotten() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(3, store.clone(), false).unwrap();
+    p.append(&[batch(9, 0, 2, 0)], AppendOptions::default()).unwrap();
+    p.append(&[batch(10, 0, 2, 0)], AppendOptions::default()).unwrap();
+    p.begin_transaction(11, p.log_end());
+    let now = crate::now_ms();
+    assert_eq!(p.expire_producers(now, 60_000).unwrap(), 0, "written just now");
+    assert_eq!(p.expire_producers(now + 60_000, 60_000).unwrap(), 2, "9 and 10; 11 has a transaction open");
+    assert_eq!(p.producers().iter().map(|e| e.0).collect::<Vec<_>>(), vec![11]);
+    assert_eq!(store.producers(3).unwrap().len(), 0, "the persisted entries are gone too");
+    // An expired producer's next batch starts a new entry, whatever its sequence (as Kafka).
+    assert_eq!(p.append(&[batch(9, 7, 1, 0)], AppendOptions::default()).unwrap().base_offset, 4);
+    // Restored producers count from the open.
+    let reopened = Partition::open(3, store, false).unwrap();
+    assert_eq!(reopened.expire_producers(crate::now_ms() + 59_000, 60_000).unwrap(), 0);
+}
+
+#[test]
+fn delete_records_moves_the_log_start_within_bounds() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(4, store.clone(), false).unwrap();
+    p.append(&[batch(-1, -1, 3, 0)], AppendOptions::default()).unwrap();
+    p.append(&[batch(-1, -1, 3, 0)], AppendOptions::default()).unwrap();
+    assert_eq!(p.delete_records(4).unwrap(), 4);
+    assert!(matches!(p.read(2, 100), Err(ReadError::OutOfRange { .. })));
+    assert_eq!(BatchHeader::read(&p.read(4, 100).unwrap().records).base_offset, 3, "the batch holding 4 stays");
+    assert!(matches!(p.delete_records(7), Err(ReadError::OutOfRange { .. })));
+    assert_eq!(p.delete_records(2).unwrap(), 4, "never moves back");
+    assert_eq!(Partition::open(4, store, false).unwrap().log_start(), 4);
+    assert_eq!(p.delete_records(-1).unwrap(), 6);
+}
+
+#[test]
+fn retention_drops_old_and_excess_batches_from_the_front() {
+    let p = Partition::open(5, Arc::new(MemStore::default()), false).unwrap();
+    p.append(&[batch(-1, -1, 2, 1_000)], AppendOptions::default()).unwrap();
+    p.append(&[batch(-1, -1, 2, 5_000)], AppendOptions::default()).unwrap();
+    p.append(&[batch(-1, -1, 2, 9_000)], AppendOptions::default()).unwrap();
+    assert_eq!(p.retention_start(10_000, -1, -1).unwrap(), None);
+    assert_eq!(p.retention_start(10_000, 6_000, -1).unwrap(), Some(2), "only the batch older than 4000 goes");
+    let one = p.read(4, 1 << 20).unwrap().records.len() as i64;
+    assert_eq!(p.retention_start(10_000, -1, one).unwrap(), Some(4), "keeps the newest batch that fits");
+    assert_eq!(p.retention_start(100_000, 1, -1).unwrap(), Some(6), "everything expired: up to the high watermark");
+}
+
+fn txn_batch(pid: i64, seq: i32, n: usize) -> (BatchHeader, Bytes) {
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: pid,
+            producer_epoch: 0,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            sequence: seq + i as i32,
+            timestamp: 1,
+            key: None,
+            value: Some(Bytes::from_static(b"t")),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        records.iter(),
+        &RecordEncodeOptions { version: 2, compression: Compression::None },
+    )
+    .unwrap();
+    batch::split_and_validate(&buf.freeze(), 1 << 20).unwrap().remove(0)
+}
+
+#[test]
+fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(6, store.clone(), false).unwrap();
+    p.append(&[batch(-1, -1, 2, 0)], AppendOptions::default()).unwrap();
+    p.append(&[txn_batch(50, 0, 3)], AppendOptions::default()).unwrap();
+    p.append(&[batch(-1, -1, 1, 0)], AppendOptions::default()).unwrap();
+    assert_eq!((p.high_watermark(), p.last_stable()), (6, 2));
+    assert_eq!(
+        p.read_isolated(0, 1 << 20, true).unwrap().records.len(),
+        p.read(0, 1).unwrap().records.len(),
+        "only the first batch is stable"
+    );
+    assert_eq!(p.write_marker(50, 0, false, 0).unwrap(), 6);
+    assert_eq!(p.last_stable(), 7);
+    let r = p.read_isolated(0, 1 << 20, true).unwrap();
+    assert_eq!(r.aborted, vec![(50, 2)]);
+    // State survives a reopen: the abort index and a second, still open transaction.
+    p.append(&[txn_batch(60, 0, 1)], AppendOptions::default()).unwrap();
+    let again = Partition::open(6, store, false).unwrap();
+    assert_eq!(again.last_stable(), 7);
+    assert_eq!(again.read_isolated(0, 1 << 20, true).unwrap().aborted, vec![(50, 2)]);
+    assert_eq!(again.write_marker(60, 0, true, 0).unwrap(), 8);
+    assert_eq!(again.last_stable(), 9);
+    assert!(again.write_marker(60, -1, true, 0).is_err(), "a stale epoch cannot write markers");
+}
+
+#[test]
+fn timestamps_find_offsets() {
+    let p = Partition::open(3, Arc::new(MemStore::default()), false).unwrap();
+    p.append(&[batch(-1, -1, 3, 100)], AppendOptions::default()).unwrap();
+    p.append(&[batch(-1, -1, 3, 50)], AppendOptions::default()).unwrap();
+    assert_eq!(p.offset_for_timestamp(101).unwrap(), Some((1, 101)));
+    assert_eq!(p.offset_for_timestamp(1000).unwrap(), None);
+    assert_eq!(p.max_timestamp().unwrap(), Some((2, 102)));
+}
