@@ -19,6 +19,22 @@ const RESOURCE_GROUP: i8 = 32;
 /// ConfigSource GROUP_CONFIG: set on the group.
 const SOURCE_GROUP: i8 = 8;
 
+/// What one resource of the request asks for.
+struct Ask<'a> {
+    /// Null or empty: every config.
+    keys: Option<&'a [kafka_protocol::protocol::StrBytes]>,
+    synonyms: bool,
+    version: i16,
+}
+
+impl Ask<'_> {
+    fn wants(&self, name: &str) -> bool {
+        self.keys.is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
+    }
+}
+
+type Refusal = (ResponseError, String);
+
 pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
     let mut r = DescribeConfigsResponse::default();
     let image = broker.image();
@@ -27,123 +43,151 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeConfigsRequest
         let mut out = DescribeConfigsResult::default();
         out.resource_type = res.resource_type;
         out.resource_name = res.resource_name.clone();
-        // Null (or empty) keys mean every config.
-        let wanted = |name: &str| {
-            res.configuration_keys
-                .as_ref()
-                .is_none_or(|keys| keys.is_empty() || keys.iter().any(|k| k.as_str() == name))
+        let ask = Ask { keys: res.configuration_keys.as_deref(), synonyms: req.include_synonyms, version: ctx.version };
+        let name = res.resource_name.as_str();
+        let described = match res.resource_type {
+            RESOURCE_TOPIC => topic_entries(&image, &defaults, name, &ask),
+            RESOURCE_BROKER if name.is_empty() => Ok(cluster_default_entries(&image, &ask)),
+            RESOURCE_BROKER => broker_entries(broker, &defaults, name, &ask),
+            RESOURCE_GROUP => Ok(group_entries(broker, &image, name, &ask)),
+            other => Err((ResponseError::InvalidRequest, format!("Unsupported resource type {other}"))),
         };
-        match res.resource_type {
-            RESOURCE_TOPIC => match image.topics.get(res.resource_name.as_str()) {
-                None => {
-                    out.error_code = ResponseError::UnknownTopicOrPartition.code();
-                    out.error_message = Some(str_bytes(format!("Topic {} does not exist", res.resource_name.as_str())));
-                }
-                Some(topic) => {
-                    for e in topic_config::effective(&topic.configs, &defaults) {
-                        if !wanted(e.name) {
-                            continue;
-                        }
-                        let mut c = entry(e.name, &e.value, e.source as i8, e.read_only, ctx.version);
-                        c.config_type = topic_config::config_type(e.name);
-                        if req.include_synonyms {
-                            if e.source == Source::TopicConfig {
-                                c.synonyms.push(synonym(e.name, &e.value, Source::TopicConfig as i8));
-                            }
-                            if let Some(bk) = e.broker_key {
-                                c.synonyms.extend(broker_synonyms(&defaults, bk));
-                            }
-                        }
-                        out.configs.push(c);
-                    }
-                }
-            },
-            RESOURCE_BROKER => {
-                let name = res.resource_name.as_str();
-                if name.is_empty() {
-                    // The cluster-wide default resource holds only the dynamic defaults.
-                    for (k, v) in image.broker_configs.get("").into_iter().flatten() {
-                        if wanted(k) {
-                            let mut c = entry(k, v, Source::DynamicDefaultBroker as i8, false, ctx.version);
-                            c.config_type = topic_config::topic_key_of(k).map_or(0, topic_config::config_type);
-                            if req.include_synonyms {
-                                c.synonyms.push(synonym(k, v, Source::DynamicDefaultBroker as i8));
-                            }
-                            out.configs.push(c);
-                        }
-                    }
-                } else if name != broker.config.node_id.to_string() {
-                    out.error_code = ResponseError::InvalidRequest.code();
-                    out.error_message = Some(str_bytes(format!(
-                        "Unexpected broker id, expected {}, but received {name}",
-                        broker.config.node_id
-                    )));
-                } else {
-                    for (k, v, default) in broker_configs(broker) {
-                        if !wanted(k) {
-                            continue;
-                        }
-                        // Set in server.properties unless it is Kafka's default value.
-                        let is_static = default.as_ref().is_none_or(|d| *d != v);
-                        let source = if is_static { Source::StaticBroker } else { Source::Default };
-                        let mut c = entry(k, &v, source as i8, true, ctx.version);
-                        c.config_type = static_type(k);
-                        if req.include_synonyms {
-                            c.synonyms.push(synonym(k, &v, source as i8));
-                            if let Some(d) = default.filter(|_| is_static) {
-                                c.synonyms.push(synonym(k, &d, Source::Default as i8));
-                            }
-                        }
-                        out.configs.push(c);
-                    }
-                    let mut dynamic: Vec<&str> = topic_config::TOPIC_CONFIGS.iter().filter_map(|c| c.2).collect();
-                    dynamic.extend(
-                        defaults.per_broker.into_iter().chain(defaults.cluster).flatten().map(|(k, _)| k.as_str()),
-                    );
-                    dynamic.sort_unstable();
-                    dynamic.dedup();
-                    for k in dynamic {
-                        if !wanted(k) || out.configs.iter().any(|c| c.name.as_str() == k) {
-                            continue;
-                        }
-                        let (value, source) = defaults.broker_value(k).unwrap_or_else(|| {
-                            (topic_config::broker_default(k).unwrap_or_default().to_string(), Source::Default)
-                        });
-                        let mut c = entry(k, &value, source as i8, false, ctx.version);
-                        c.config_type = topic_config::topic_key_of(k).map_or(0, topic_config::config_type);
-                        if req.include_synonyms {
-                            c.synonyms = broker_synonyms(&defaults, k);
-                        }
-                        out.configs.push(c);
-                    }
-                }
-            }
-            RESOURCE_GROUP => {
-                let set = image.group_configs.get(res.resource_name.as_str());
-                for e in crate::group::configs::describe(set, &broker.config) {
-                    if !wanted(e.name) {
-                        continue;
-                    }
-                    let source = if e.dynamic { SOURCE_GROUP } else { Source::Default as i8 };
-                    let mut c = entry(e.name, &e.value, source, false, ctx.version);
-                    c.config_type = e.config_type;
-                    if req.include_synonyms {
-                        if e.dynamic {
-                            c.synonyms.push(synonym(e.name, &e.value, SOURCE_GROUP));
-                        }
-                        c.synonyms.push(synonym(&e.default_name, &e.default_value, Source::Default as i8));
-                    }
-                    out.configs.push(c);
-                }
-            }
-            other => {
-                out.error_code = ResponseError::InvalidRequest.code();
-                out.error_message = Some(str_bytes(format!("Unsupported resource type {other}")));
+        match described {
+            Ok(configs) => out.configs = configs,
+            Err((e, msg)) => {
+                out.error_code = e.code();
+                out.error_message = Some(str_bytes(msg));
             }
         }
         r.results.push(out);
     }
     r
+}
+
+/// Every config of a topic, with its source and, when asked, its synonyms.
+fn topic_entries(
+    image: &crate::cluster::Image,
+    defaults: &topic_config::Defaults,
+    name: &str,
+    ask: &Ask,
+) -> Result<Vec<DescribeConfigsResourceResult>, Refusal> {
+    let topic = image
+        .topics
+        .get(name)
+        .ok_or_else(|| (ResponseError::UnknownTopicOrPartition, format!("Topic {name} does not exist")))?;
+    let mut out = Vec::new();
+    for e in topic_config::effective(&topic.configs, defaults) {
+        if !ask.wants(e.name) {
+            continue;
+        }
+        let mut c = entry(e.name, &e.value, e.source as i8, e.read_only, ask.version);
+        c.config_type = topic_config::config_type(e.name);
+        if ask.synonyms {
+            if e.source == Source::TopicConfig {
+                c.synonyms.push(synonym(e.name, &e.value, Source::TopicConfig as i8));
+            }
+            if let Some(bk) = e.broker_key {
+                c.synonyms.extend(broker_synonyms(defaults, bk));
+            }
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// The cluster-wide default resource (empty broker name): only the dynamic defaults.
+fn cluster_default_entries(image: &crate::cluster::Image, ask: &Ask) -> Vec<DescribeConfigsResourceResult> {
+    let mut out = Vec::new();
+    for (k, v) in image.broker_configs.get("").into_iter().flatten() {
+        if ask.wants(k) {
+            let mut c = entry(k, v, Source::DynamicDefaultBroker as i8, false, ask.version);
+            c.config_type = topic_config::topic_key_of(k).map_or(0, topic_config::config_type);
+            if ask.synonyms {
+                c.synonyms.push(synonym(k, v, Source::DynamicDefaultBroker as i8));
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// This broker's view: its static configs, then every dynamic one with where its value comes from.
+fn broker_entries(
+    broker: &Broker,
+    defaults: &topic_config::Defaults,
+    name: &str,
+    ask: &Ask,
+) -> Result<Vec<DescribeConfigsResourceResult>, Refusal> {
+    let node = broker.config.node_id;
+    if name != node.to_string() {
+        return Err((
+            ResponseError::InvalidRequest,
+            format!("Unexpected broker id, expected {node}, but received {name}"),
+        ));
+    }
+    let mut out: Vec<DescribeConfigsResourceResult> = Vec::new();
+    for (k, v, default) in broker_configs(broker) {
+        if !ask.wants(k) {
+            continue;
+        }
+        // Set in server.properties unless it is Kafka's default value.
+        let is_static = default.as_ref().is_none_or(|d| *d != v);
+        let source = if is_static { Source::StaticBroker } else { Source::Default };
+        let mut c = entry(k, &v, source as i8, true, ask.version);
+        c.config_type = static_type(k);
+        if ask.synonyms {
+            c.synonyms.push(synonym(k, &v, source as i8));
+            if let Some(d) = default.filter(|_| is_static) {
+                c.synonyms.push(synonym(k, &d, Source::Default as i8));
+            }
+        }
+        out.push(c);
+    }
+    let mut dynamic: Vec<&str> = topic_config::TOPIC_CONFIGS.iter().filter_map(|c| c.2).collect();
+    dynamic.extend(defaults.per_broker.into_iter().chain(defaults.cluster).flatten().map(|(k, _)| k.as_str()));
+    dynamic.sort_unstable();
+    dynamic.dedup();
+    for k in dynamic {
+        if !ask.wants(k) || out.iter().any(|c| c.name.as_str() == k) {
+            continue;
+        }
+        let (value, source) = defaults
+            .broker_value(k)
+            .unwrap_or_else(|| (topic_config::broker_default(k).unwrap_or_default().to_string(), Source::Default));
+        let mut c = entry(k, &value, source as i8, false, ask.version);
+        c.config_type = topic_config::topic_key_of(k).map_or(0, topic_config::config_type);
+        if ask.synonyms {
+            c.synonyms = broker_synonyms(defaults, k);
+        }
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// A group's configs: set on the group, else the broker's.
+fn group_entries(
+    broker: &Broker,
+    image: &crate::cluster::Image,
+    name: &str,
+    ask: &Ask,
+) -> Vec<DescribeConfigsResourceResult> {
+    let mut out = Vec::new();
+    for e in crate::group::configs::describe(image.group_configs.get(name), &broker.config) {
+        if !ask.wants(e.name) {
+            continue;
+        }
+        let source = if e.dynamic { SOURCE_GROUP } else { Source::Default as i8 };
+        let mut c = entry(e.name, &e.value, source, false, ask.version);
+        c.config_type = e.config_type;
+        if ask.synonyms {
+            if e.dynamic {
+                c.synonyms.push(synonym(e.name, &e.value, SOURCE_GROUP));
+            }
+            c.synonyms.push(synonym(&e.default_name, &e.default_value, Source::Default as i8));
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn entry(name: &str, value: &str, source: i8, read_only: bool, _version: i16) -> DescribeConfigsResourceResult {
