@@ -137,6 +137,7 @@ impl Image {
     }
 
     /// Applies one command. Deterministic: every replica computes the same image.
+    /// Long by design: one match arm per metadata command.
     pub fn apply(&mut self, cmd: &Command) -> CommandResult {
         match cmd {
             Command::SetClusterId { id } => {

@@ -229,6 +229,7 @@ impl Config {
     }
 
     /// Applies properties over the defaults. Unknown keys are logged and ignored.
+    /// Long by design: one match arm per property, the broker's vocabulary in one place.
     pub fn from_props(props: &BTreeMap<String, String>) -> Result<Config, ConfigError> {
         let mut c = Config::default();
         let mut retention_ms = None;
