@@ -83,6 +83,33 @@ async fn partitions_only_grow_and_keyed_production_goes_on() {
         unreachable!()
     };
     assert_eq!(m.topics[0].partitions.len(), 5);
+    // More than Kafka's 10,000 partitions in one request: refused whole, nothing added, even to
+    // validate only.
+    let two = |validate_only| {
+        CreatePartitionsRequest::default().with_validate_only(validate_only).with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default().with_name(name("grow")).with_count(5_005),
+            create_partitions_request::CreatePartitionsTopic::default().with_name(name("other")).with_count(5_002),
+        ])
+    };
+    create_topic(&mut c, "other", 1).await;
+    for validate_only in [true, false] {
+        let ResponseKind::CreatePartitions(r) = c.send(3, RequestKind::CreatePartitions(two(validate_only))).await
+        else {
+            unreachable!()
+        };
+        for t in &r.results {
+            assert_eq!(t.error_code, ResponseError::PolicyViolation.code(), "{t:?}");
+            assert_eq!(t.error_message.as_deref(), Some("Unable to perform excessively large batch operation."));
+        }
+    }
+    let ResponseKind::Metadata(m) =
+        c.send(12, RequestKind::Metadata(MetadataRequest::default().with_topics(None))).await
+    else {
+        unreachable!()
+    };
+    let sizes: Vec<(String, usize)> =
+        m.topics.iter().map(|t| (t.name.as_ref().unwrap().0.to_string(), t.partitions.len())).collect();
+    assert!(sizes.contains(&("grow".into(), 5)) && sizes.contains(&("other".into(), 1)), "{sizes:?}");
     b.stop().await;
 }
 

@@ -85,6 +85,31 @@ async fn create_validates_and_reports_per_topic() {
 }
 
 #[tokio::test]
+async fn one_request_creates_at_most_ten_thousand_partitions() {
+    // Kafka's controller refuses a CreateTopics whose topics add up to more than 10,000
+    // partitions: every topic gets POLICY_VIOLATION and nothing is created.
+    let b = TestBroker::start_with(&["num.partitions=3"]).await;
+    let mut c = b.client().await;
+    let at_limit = create(&mut c, 7, vec![creatable("a", 5_000, 1), creatable("b", 5_000, 1)], true).await;
+    assert!(at_limit.topics.iter().all(|t| t.error_code == 0), "{at_limit:?}");
+    let over =
+        create(&mut c, 7, vec![creatable("a", 9_998, 1), creatable("b", -1, 1), creatable("c", 1, 1)], false).await;
+    assert_eq!(over.topics.len(), 3);
+    for t in &over.topics {
+        assert_eq!(t.error_code, ResponseError::PolicyViolation.code(), "{t:?}");
+        assert_eq!(t.error_message.as_deref(), Some("Excessively large number of partitions per request."));
+        assert_eq!((t.num_partitions, t.replication_factor), (-1, -1));
+    }
+    let ResponseKind::Metadata(m) =
+        c.send(12, RequestKind::Metadata(MetadataRequest::default().with_topics(None))).await
+    else {
+        unreachable!()
+    };
+    assert!(m.topics.is_empty(), "nothing was created: {:?}", m.topics);
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn delete_by_name_and_by_id_and_data_goes_with_it() {
     let b = TestBroker::start().await;
     let mut c = b.client().await;

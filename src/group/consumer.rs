@@ -3,6 +3,7 @@
 //! another member still owns. Plain data and functions of (state, heartbeat, topics, now).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -238,9 +239,25 @@ impl ConsumerGroup {
         out
     }
 
+    /// Each member's topics. Members with the same subscription share one resolved set, so a
+    /// regex that a thousand members send is matched against the topics once, not a thousand
+    /// times.
+    fn subscriptions(&self, topics: &TopicView) -> assign::Subscriptions {
+        type Subscription<'a> = (&'a Vec<String>, Option<&'a String>);
+        let mut resolved: HashMap<Subscription<'_>, Arc<BTreeSet<String>>> = HashMap::new();
+        self.members
+            .values()
+            .map(|m| {
+                let key = (&m.subscribed_names, m.subscribed_regex.as_ref());
+                let set = resolved.entry(key).or_insert_with(|| Arc::new(Self::member_topics(m, topics)));
+                (m.id.clone(), set.clone())
+            })
+            .collect()
+    }
+
     /// Every topic any member subscribes to, as of `topics`.
     pub fn subscribed_topics(&self, topics: &TopicView) -> BTreeSet<String> {
-        self.members.values().flat_map(|m| Self::member_topics(m, topics)).collect()
+        assign::distinct(&self.subscriptions(topics)).into_iter().flat_map(|(set, _)| set.iter().cloned()).collect()
     }
 
     fn snapshot(&self, topics: &TopicView) -> Vec<(String, Uuid, i32)> {
@@ -444,8 +461,7 @@ impl ConsumerGroup {
     fn compute_target(&mut self, topics: &TopicView) {
         let assignor =
             self.members.values().find_map(|m| m.server_assignor.clone()).unwrap_or_else(|| "uniform".to_string());
-        let subs: BTreeMap<String, BTreeSet<String>> =
-            self.members.values().map(|m| (m.id.clone(), Self::member_topics(m, topics))).collect();
+        let subs = self.subscriptions(topics);
         self.target = if assignor == "range" {
             assign::range(&subs, topics)
         } else {

@@ -6,11 +6,34 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
+use crate::cluster::placement::PARTITIONS_PER_REQUEST_MAX;
 
 pub const VERSIONS: (i16, i16) = (0, 3);
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: CreatePartitionsRequest) -> CreatePartitionsResponse {
     let mut r = CreatePartitionsResponse::default();
+    let image = broker.image();
+    let added: i64 = req
+        .topics
+        .iter()
+        .filter_map(|t| {
+            image.topics.get(t.name.0.as_str()).map(|topic| i64::from(t.count) - topic.partitions.len() as i64)
+        })
+        .filter(|n| *n > 0)
+        .sum();
+    drop(image);
+    if added > PARTITIONS_PER_REQUEST_MAX {
+        // As Kafka's controller, whose one operation may not write that many records: the whole
+        // request is refused.
+        for t in req.topics {
+            let mut out = CreatePartitionsTopicResult::default();
+            out.name = t.name;
+            out.error_code = ResponseError::PolicyViolation.code();
+            out.error_message = Some(str_bytes("Unable to perform excessively large batch operation."));
+            r.results.push(out);
+        }
+        return r;
+    }
     for t in req.topics {
         let mut out = CreatePartitionsTopicResult::default();
         out.name = t.name.clone();

@@ -10,13 +10,26 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{RequestContext, str_bytes, validate_topic_name};
 use crate::broker::Broker;
-use crate::cluster::placement::{PARTITIONS_MAX, assign};
+use crate::cluster::placement::{PARTITIONS_MAX, PARTITIONS_PER_REQUEST_MAX, assign};
 use crate::config::topic as topic_config;
 
 pub const VERSIONS: (i16, i16) = (2, 7);
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {
     let mut r = CreateTopicsResponse::default();
+    if requested_partitions(broker, &req.topics) > PARTITIONS_PER_REQUEST_MAX {
+        // As Kafka's controller: the whole request is refused, every topic with the same error.
+        for t in &req.topics {
+            let mut result = CreatableTopicResult::default();
+            result.name = t.name.clone();
+            result.num_partitions = -1;
+            result.replication_factor = -1;
+            result.error_code = ResponseError::PolicyViolation.code();
+            result.error_message = Some(str_bytes("Excessively large number of partitions per request."));
+            r.topics.push(result);
+        }
+        return r;
+    }
     let mut seen = std::collections::HashSet::new();
     for t in req.topics {
         let mut result = CreatableTopicResult::default();
@@ -69,6 +82,19 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: CreateTopicsRequ
         r.topics.push(result);
     }
     r
+}
+
+/// The partitions a request asks for, counted as Kafka counts them: the assignments when given,
+/// else the count (-1 for the default).
+fn requested_partitions(broker: &Broker, topics: &[CreatableTopic]) -> i64 {
+    topics
+        .iter()
+        .map(|t| match (t.assignments.len(), t.num_partitions) {
+            (0, -1) => i64::from(broker.config.num_partitions),
+            (0, n) => i64::from(n.max(0)),
+            (given, _) => given as i64,
+        })
+        .sum()
 }
 
 type Plan = (Vec<Vec<i32>>, BTreeMap<String, String>);

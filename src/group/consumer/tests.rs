@@ -101,7 +101,7 @@ fn session_timeout_fences_and_others_take_over() {
 #[test]
 fn assignors_balance() {
     let t = BTreeMap::from([("x".to_string(), (Uuid::from_u128(1), 5)), ("y".to_string(), (Uuid::from_u128(2), 2))]);
-    let both: BTreeSet<String> = ["x".to_string(), "y".to_string()].into();
+    let both: Arc<BTreeSet<String>> = Arc::new(["x".to_string(), "y".to_string()].into());
     let subs = BTreeMap::from([("m1".to_string(), both.clone()), ("m2".to_string(), both)]);
     let u = assign::uniform(&subs, &t, &BTreeMap::new());
     let sizes: Vec<usize> = u.values().map(count).collect();
@@ -114,6 +114,50 @@ fn assignors_balance() {
     let prev = BTreeMap::from([("m2".to_string(), BTreeMap::from([(Uuid::from_u128(1), BTreeSet::from([0, 1, 2]))]))]);
     let u2 = assign::uniform(&subs, &t, &prev);
     assert!(u2["m2"][&Uuid::from_u128(1)].is_superset(&BTreeSet::from([0, 1, 2])));
+}
+
+#[test]
+fn many_members_on_many_partitions_are_balanced_and_each_partition_given_once() {
+    // 300 members, 40,000 partitions: a third subscribes to everything (as a regex matching
+    // every topic does), the rest to one topic each. Each partition goes to one subscriber of
+    // its topic, and the members of one subscription differ by at most one partition.
+    let t: TopicView =
+        (0..40u128).map(|i| (format!("t{i:02}"), (Uuid::from_u128(i + 1), 1_000))).collect::<BTreeMap<_, _>>();
+    let everything: Arc<BTreeSet<String>> = Arc::new(t.keys().cloned().collect());
+    let one: Vec<Arc<BTreeSet<String>>> = t.keys().map(|n| Arc::new(BTreeSet::from([n.clone()]))).collect();
+    let subs: BTreeMap<String, Arc<BTreeSet<String>>> = (0..300)
+        .map(|i| (format!("m{i:03}"), if i % 3 == 0 { everything.clone() } else { one[i % 40].clone() }))
+        .collect();
+    let check = |a: &BTreeMap<String, Assignment>, balanced: bool| {
+        let mut seen = BTreeSet::new();
+        for (member, parts) in a {
+            for (id, ps) in parts {
+                let name = t.iter().find(|(_, (tid, _))| tid == id).map(|(n, _)| n).unwrap();
+                assert!(subs[member].contains(name), "{member} got {name} it does not subscribe to");
+                for p in ps {
+                    assert!(seen.insert((*id, *p)), "{name}-{p} given twice");
+                }
+            }
+        }
+        assert_eq!(seen.len(), 40_000, "every partition has an owner");
+        if !balanced {
+            return;
+        }
+        let loads: Vec<usize> =
+            a.iter().filter(|(m, _)| Arc::ptr_eq(&subs[*m], &everything)).map(|(_, x)| count(x)).collect();
+        assert!(loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1, "{loads:?}");
+    };
+    let first = assign::uniform(&subs, &t, &BTreeMap::new());
+    check(&first, true);
+    check(&assign::uniform(&subs, &t, &first), true);
+    // Everyone on everything: run again with the first result as the previous assignment, and
+    // nothing moves.
+    let all: BTreeMap<String, Arc<BTreeSet<String>>> = subs.keys().map(|m| (m.clone(), everything.clone())).collect();
+    let first = assign::uniform(&all, &t, &BTreeMap::new());
+    assert!(assign::uniform(&all, &t, &first) == first, "a sticky assignor moves nothing when nothing changed");
+    let ranged = assign::range(&subs, &t);
+    // Range balances each topic over its subscribers, not the members' totals.
+    check(&ranged, false);
 }
 
 #[test]
