@@ -262,6 +262,17 @@ async fn responses_match_apache_kafka() {
     b.stop().await;
 }
 
+#[tokio::test]
+#[ignore = "needs Apache Kafka: run protocol-tests/differential"]
+async fn commits_by_group_state_match_apache_kafka() {
+    // The same scenario that gregor's own test runs, with Kafka's answers asserted.
+    let kafka: SocketAddr = std::env::var("PROTOCOL_TESTS_KAFKA")
+        .expect("PROTOCOL_TESTS_KAFKA=host:port names the Apache Kafka broker")
+        .parse()
+        .expect("PROTOCOL_TESTS_KAFKA is host:port");
+    crate::groups::commits_by_group_state(kafka, "commit-states", "g-commit-states").await;
+}
+
 #[test]
 fn flattening_names_nested_fields_and_list_items() {
     let text = "Resp {\n    a: 1,\n    items: [\n        Item {\n            x: 2,\n            node_id: 7,\n        },\n        Item {\n            x: 3,\n            records: Some(\n                b\"zz\",\n            ),\n        },\n    ],\n}";

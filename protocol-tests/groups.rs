@@ -393,29 +393,35 @@ async fn classic_members_join_a_consumer_protocol_group() {
 
 #[tokio::test]
 async fn a_member_commits_in_every_state_but_completing_rebalance() {
-    // Kafka's classic group accepts a current-generation commit while it prepares a rebalance
-    // (eager members commit in their revoke callback before rejoining) and refuses one only
-    // between the joins and the assignment.
     let b = TestBroker::start_with(&["group.initial.rebalance.delay.ms=0"]).await;
-    let mut c1 = b.client().await;
-    create_topic(&mut c1, "cover", 1).await;
+    commits_by_group_state(b.addr, "cover", "g-states").await;
+    b.stop().await;
+}
+
+/// Kafka's classic group accepts a current-generation commit while it prepares a rebalance
+/// (eager members commit in their revoke callback before rejoining) and refuses one only
+/// between the joins and the assignment. Run against gregor above, and against Apache Kafka by
+/// `protocol-tests/differential`.
+pub(crate) async fn commits_by_group_state(addr: std::net::SocketAddr, topic: &str, group: &str) {
+    let mut c1 = Client::connect(addr).await;
+    create_topic(&mut c1, topic, 1).await;
     let member_commit = |member: &str, generation: i32, offset: i64| {
-        let mut r = commit_request("g-states", "cover", 0, offset);
+        let mut r = commit_request(group, topic, 0, offset);
         r.member_id = s(member);
         r.generation_id_or_member_epoch = generation;
         r
     };
-    let a = join(&mut c1, 9, join_request("g-states", "", 9)).await.member_id.to_string();
-    let ja = join(&mut c1, 9, join_request("g-states", &a, 9)).await;
-    assert_eq!(sync(&mut c1, 5, "g-states", &a, ja.generation_id, &[]).await.error_code, 0);
+    let a = join(&mut c1, 9, join_request(group, "", 9)).await.member_id.to_string();
+    let ja = join(&mut c1, 9, join_request(group, &a, 9)).await;
+    assert_eq!(sync(&mut c1, 5, group, &a, ja.generation_id, &[]).await.error_code, 0);
     assert_eq!(commit(&mut c1, 8, member_commit(&a, 1, 10)).await, 0, "Stable");
     assert_eq!(commit(&mut c1, 8, member_commit(&a, 7, 10)).await, ResponseError::IllegalGeneration.code());
 
-    let waiting = second_member_joins(b.addr, &mut c1, "g-states", &a).await;
+    let waiting = second_member_joins(addr, &mut c1, group, &a).await;
     assert_eq!(commit(&mut c1, 8, member_commit(&a, 1, 20)).await, 0, "PreparingRebalance: the old generation commits");
-    assert_eq!(committed(&mut c1, 8, "g-states", "cover").await, 20);
+    assert_eq!(committed(&mut c1, 8, group, topic).await, 20);
 
-    let ja2 = join(&mut c1, 9, join_request("g-states", &a, 9)).await;
+    let ja2 = join(&mut c1, 9, join_request(group, &a, 9)).await;
     let jb = waiting.await.unwrap();
     assert_eq!((ja2.generation_id, jb.generation_id), (2, 2));
     assert_eq!(
@@ -424,10 +430,9 @@ async fn a_member_commits_in_every_state_but_completing_rebalance() {
         "CompletingRebalance"
     );
     let jb_id = jb.member_id.to_string();
-    assert_eq!(sync(&mut c1, 5, "g-states", &a, 2, &[(&a, b"x"), (&jb_id, b"y")]).await.error_code, 0);
+    assert_eq!(sync(&mut c1, 5, group, &a, 2, &[(&a, b"x"), (&jb_id, b"y")]).await.error_code, 0);
     assert_eq!(commit(&mut c1, 8, member_commit(&a, 2, 40)).await, 0, "Stable again");
-    assert_eq!(committed(&mut c1, 8, "g-states", "cover").await, 40);
-    b.stop().await;
+    assert_eq!(committed(&mut c1, 8, group, topic).await, 40);
 }
 
 #[tokio::test]

@@ -1,10 +1,10 @@
 //! Wiring: the store, the metadata group, the open partitions and the group coordinator,
 //! shared by every connection.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::{Bytes, BytesMut};
 use dashmap::DashMap;
 use thiserror::Error;
@@ -17,9 +17,12 @@ use crate::group::{Coordinator, GroupConfig, OFFSETS_TOPIC};
 use crate::log::internal::{InternalLog, InternalLogError, LoggedRecord};
 use crate::log::partition::AppendOptions;
 use crate::log::rocks::{RocksStore, open_db};
+use crate::log::settings::LogSettings;
 use crate::log::{Partition, Store, StoreError, batch};
 use crate::protocol::fetch_session::FetchSessions;
 use crate::txn::{MarkerError, TXN_TOPIC, TxnCoordinator, TxnEffects};
+
+mod retention;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -89,6 +92,21 @@ pub struct Broker {
     pub txns: Arc<TxnCoordinator>,
     /// What ending a transaction writes: markers and group offsets.
     pub txn_effects: Arc<BrokerEffects>,
+    /// Every topic's parsed settings, for the image they were parsed from.
+    settings: ArcSwapOption<TopicSettings>,
+}
+
+/// The log settings of every topic of one metadata image, parsed once when that image is first
+/// asked about: a produce request looks its topics up, it parses nothing.
+pub struct TopicSettings {
+    image: Arc<Image>,
+    by_topic: HashMap<String, Arc<LogSettings>>,
+}
+
+impl TopicSettings {
+    pub fn of(&self, topic: &str) -> Option<&Arc<LogSettings>> {
+        self.by_topic.get(topic)
+    }
 }
 
 /// Producer ids, handed out from blocks reserved through the metadata log.
@@ -103,7 +121,7 @@ impl ProducerIds {
         if ids.0 >= ids.1 {
             match self.metadata.submit(Command::AllocateProducerIds { count: PRODUCER_ID_BLOCK }).await? {
                 CommandResult::ProducerIds { first } => *ids = (first, first + PRODUCER_ID_BLOCK),
-                other => return Err(MetadataError::Write(format!("unexpected result {other:?}"))),
+                other => return Err(MetadataError::Unexpected(other)),
             }
         }
         let id = ids.0;
@@ -199,8 +217,17 @@ impl Broker {
         let txn_effects =
             Arc::new(BrokerEffects { logs: logs.clone(), image: metadata.image_handle(), groups: groups.clone() });
         let fetch_sessions = FetchSessions::new(config.fetch_session_slots);
-        let broker =
-            Arc::new(Broker { config, metadata, logs, producer_ids, fetch_sessions, groups, txns, txn_effects });
+        let broker = Arc::new(Broker {
+            config,
+            metadata,
+            logs,
+            producer_ids,
+            fetch_sessions,
+            groups,
+            txns,
+            txn_effects,
+            settings: ArcSwapOption::empty(),
+        });
         broker.register().await?;
         broker.drop_orphaned_partitions()?;
         if broker.image().topics.contains_key(OFFSETS_TOPIC) {
@@ -239,77 +266,6 @@ impl Broker {
         });
     }
 
-    /// Enforces retention.ms and retention.bytes of `delete` topics every
-    /// log.retention.check.interval.ms, off the request path.
-    fn spawn_retention(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
-        let every = std::time::Duration::from_millis(self.config.log_retention_check_interval_ms as u64);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(b) = weak.upgrade() else { return };
-                let pass = tokio::task::spawn_blocking(move || b.enforce_retention()).await;
-                if let Ok(Err(e)) = pass {
-                    tracing::warn!(error = %e, "retention pass failed");
-                }
-            }
-        });
-    }
-
-    /// One retention pass over every partition of every topic whose policy includes delete.
-    pub fn enforce_retention(&self) -> Result<(), StoreError> {
-        use crate::config::topic::value_of;
-        let now = crate::now_ms();
-        let mut truncated = Vec::new();
-        let image = self.image();
-        let defaults = self.defaults(&image);
-        for topic in image.topics.values() {
-            let policy = value_of(&topic.configs, &defaults, "cleanup.policy").unwrap_or_default();
-            let num = |k| value_of(&topic.configs, &defaults, k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(-1);
-            if policy.split(',').any(|p| p == "compact") {
-                let settings = crate::log::compaction::CompactionSettings {
-                    segment_bytes: num("segment.bytes"),
-                    segment_ms: num("segment.ms"),
-                    min_compaction_lag_ms: num("min.compaction.lag.ms").max(0),
-                    max_compaction_lag_ms: num("max.compaction.lag.ms").max(1),
-                    delete_retention_ms: num("delete.retention.ms"),
-                    min_cleanable_ratio: value_of(&topic.configs, &defaults, "min.cleanable.dirty.ratio")
-                        .and_then(|v| v.parse::<f64>().ok())
-                        .unwrap_or(0.5),
-                };
-                for meta in &topic.partitions {
-                    let p = self.partition(meta.uid)?;
-                    match p.compact(now, &settings) {
-                        Ok(0) => {}
-                        Ok(n) => {
-                            tracing::info!(topic = %topic.name, uid = meta.uid, batches = n, "compacted");
-                            truncated.push((meta.uid, p.high_watermark()));
-                        }
-                        Err(e) => tracing::warn!(topic = %topic.name, error = %e, "compaction failed"),
-                    }
-                }
-            }
-            if !policy.split(',').any(|p| p == "delete") {
-                continue;
-            }
-            let (ms, bytes) = (num("retention.ms"), num("retention.bytes"));
-            for meta in &topic.partitions {
-                let p = self.partition(meta.uid)?;
-                if let Some(start) = p.retention_start(now, ms, bytes)? {
-                    match p.delete_records(start) {
-                        Ok(s) => {
-                            tracing::info!(topic = %topic.name, uid = meta.uid, log_start = s, "retention advanced the log start");
-                            truncated.push((meta.uid, s));
-                        }
-                        Err(e) => tracing::warn!(topic = %topic.name, error = %e, "retention could not advance"),
-                    }
-                }
-            }
-        }
-        self.logs.store.reclaim(&truncated);
-        Ok(())
-    }
-
     async fn register(&self) -> Result<(), MetadataError> {
         let image = self.metadata.image();
         if image.cluster_id.is_empty() {
@@ -340,6 +296,19 @@ impl Broker {
 
     pub fn image(&self) -> Arc<Image> {
         self.metadata.image()
+    }
+
+    /// Every topic's log settings as of `image`, parsed on the first call for that image.
+    pub fn topic_settings(&self, image: &Arc<Image>) -> Arc<TopicSettings> {
+        if let Some(s) = self.settings.load_full().filter(|s| Arc::ptr_eq(&s.image, image)) {
+            return s;
+        }
+        let defaults = self.defaults(image);
+        let by_topic =
+            image.topics.values().map(|t| (t.name.clone(), Arc::new(LogSettings::of(&t.configs, &defaults)))).collect();
+        let parsed = Arc::new(TopicSettings { image: image.clone(), by_topic });
+        self.settings.store(Some(parsed.clone()));
+        parsed
     }
 
     /// What topic configs fall back to: this broker's static and dynamic configs in `image`.

@@ -5,10 +5,12 @@
 //!   dispatch and the ApiVersions answer.
 //! - `handlers`: one file per Kafka API, and the mapping of domain errors to Kafka codes.
 //! - `broker`: wiring of store, metadata, partitions and coordinators; shared by all connections.
-//! - `group`, `txn`: the group coordinator (classic and KIP-848) and the transaction coordinator.
+//! - `group`, `txn`: the group coordinator (classic and KIP-848) and the transaction coordinator,
+//!   each refusing with its own error enum (`GroupError`, `TxnError`).
 //! - `cluster`: the metadata image replicated through openraft, ACLs, replica placement.
-//! - `log`: partition logs on RocksDB (batches stored whole), offsets, reads, idempotent
-//!   producers' sequence state, compaction, the coordinators' internal-topic logs.
+//! - `log`: partition logs on RocksDB (batches stored whole), offsets, reads, the append rules
+//!   and the parsed topic settings they use, idempotent producers' sequence state, compaction,
+//!   the coordinators' internal-topic logs.
 //! - `protocol`: framing and its limits, incremental fetch sessions.
 //! - `config`: Kafka property names to one validated `Config`, and the topic configs.
 

@@ -23,7 +23,10 @@ pub enum MetadataError {
     #[error("metadata raft failed to start: {0}")]
     Start(String),
     #[error("metadata write failed: {0}")]
-    Write(String),
+    Write(#[from] openraft::error::RaftError<raft::NodeId, openraft::error::ClientWriteError<raft::NodeId, BasicNode>>),
+    /// The metadata group answered a command with a result of another kind (a bug, never input).
+    #[error("the metadata group answered {0:?} to a command that expects another result")]
+    Unexpected(CommandResult),
 }
 
 /// Handle to the metadata group: reads are lock-free snapshots, writes go through raft.
@@ -80,7 +83,7 @@ impl Metadata {
 
     /// Replicates and applies a command, returning its result.
     pub async fn submit(&self, cmd: Command) -> Result<CommandResult, MetadataError> {
-        self.raft.client_write(cmd).await.map(|r| r.data).map_err(|e| MetadataError::Write(e.to_string()))
+        Ok(self.raft.client_write(cmd).await?.data)
     }
 
     /// The metadata quorum as DescribeQuorum reports it.

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::group::GroupError;
 use bytes::Bytes;
-use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
 use super::consumer_protocol::{self, NamedPartitions};
@@ -159,13 +159,13 @@ pub struct Heartbeat {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeartbeatOut {
-    pub error: Option<(ResponseError, String)>,
+    pub error: Option<(GroupError, String)>,
     pub member_id: String,
     pub epoch: i32,
     pub assignment: Option<Assignment>,
 }
 
-fn fail(e: ResponseError, msg: impl Into<String>, member_id: &str) -> HeartbeatOut {
+fn fail(e: GroupError, msg: impl Into<String>, member_id: &str) -> HeartbeatOut {
     HeartbeatOut { error: Some((e, msg.into())), member_id: member_id.to_string(), epoch: -1, assignment: None }
 }
 
@@ -267,7 +267,8 @@ impl ConsumerGroup {
             .collect()
     }
 
-    /// Handles one heartbeat.
+    /// Handles one heartbeat. Long by design: validation, the member's update and the epoch bump, then
+    /// reconciliation, in the order Kafka applies them.
     pub fn heartbeat(
         &mut self,
         hb: Heartbeat,
@@ -281,7 +282,7 @@ impl ConsumerGroup {
         if let Some(a) = &hb.server_assignor
             && !cfg.assignors.contains(a)
         {
-            return fail(ResponseError::UnsupportedAssignor, format!("Assignor {a} is not supported"), &hb.member_id);
+            return fail(GroupError::UnsupportedAssignor, format!("Assignor {a} is not supported"), &hb.member_id);
         }
         let joined = hb.epoch == 0;
         let member_id = if joined {
@@ -292,7 +293,7 @@ impl ConsumerGroup {
         } else {
             let Some(m) = self.members.get(&hb.member_id) else {
                 return fail(
-                    ResponseError::UnknownMemberId,
+                    GroupError::UnknownMemberId,
                     format!("Member {} is not a member of group {}", hb.member_id, self.id),
                     &hb.member_id,
                 );
@@ -300,7 +301,7 @@ impl ConsumerGroup {
             let owned_ok = hb.owned.as_ref().is_none_or(|o| is_empty(&minus(o, &m.assigned)));
             if hb.epoch != m.epoch && !(hb.epoch == m.previous_epoch && owned_ok) {
                 return fail(
-                    ResponseError::FencedMemberEpoch,
+                    GroupError::FencedMemberEpoch,
                     format!("The member epoch {} does not match the expected {}", hb.epoch, m.epoch),
                     &hb.member_id,
                 );
@@ -353,7 +354,7 @@ impl ConsumerGroup {
     fn join(&mut self, hb: &Heartbeat, cfg: &ConsumerGroupConfig, now: Instant) -> Result<String, HeartbeatOut> {
         if hb.subscribed_names.is_none() && hb.subscribed_regex.is_none() {
             return Err(fail(
-                ResponseError::InvalidRequest,
+                GroupError::InvalidRequest,
                 "SubscribedTopicNames or SubscribedTopicRegex must be set in first request",
                 &hb.member_id,
             ));
@@ -366,7 +367,7 @@ impl ConsumerGroup {
             let old = self.members.get(&old_id);
             if old.is_some_and(|o| o.epoch != STATIC_LEAVE_EPOCH) {
                 return Err(fail(
-                    ResponseError::UnreleasedInstanceId,
+                    GroupError::UnreleasedInstanceId,
                     format!("Static member {inst} has not left the group"),
                     &id,
                 ));
@@ -385,7 +386,7 @@ impl ConsumerGroup {
             }
         }
         if !self.members.contains_key(&id) && self.members.len() >= cfg.group_size_max {
-            return Err(fail(ResponseError::GroupMaxSizeReached, "The group is full", &id));
+            return Err(fail(GroupError::GroupMaxSizeReached, "The group is full", &id));
         }
         if let Some(old) = self.members.remove(&id) {
             // Rejoining with epoch 0: it starts over.
@@ -409,11 +410,7 @@ impl ConsumerGroup {
             _ => hb.member_id.clone(),
         };
         if !self.members.contains_key(&id) {
-            return fail(
-                ResponseError::UnknownMemberId,
-                format!("Member {id} is not a member of group {}", self.id),
-                &id,
-            );
+            return fail(GroupError::UnknownMemberId, format!("Member {id} is not a member of group {}", self.id), &id);
         }
         if hb.epoch == STATIC_LEAVE_EPOCH && hb.instance_id.is_some() {
             // A static member leaving temporarily keeps its partitions until its session ends.
@@ -512,17 +509,17 @@ impl ConsumerGroup {
         m.state = if is_empty(&unreleased) { MemberState::Stable } else { MemberState::UnreleasedPartitions };
     }
 
-    pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
-        let m = self.members.get(member_id).ok_or(ResponseError::UnknownMemberId)?;
+    pub fn check_commit(&self, member_id: &str, epoch: i32) -> Result<(), GroupError> {
+        let m = self.members.get(member_id).ok_or(GroupError::UnknownMemberId)?;
         if m.classic.is_some() {
             // A classic member commits with its generation, which is its member epoch.
-            return if epoch == m.epoch { Ok(()) } else { Err(ResponseError::IllegalGeneration) };
+            return if epoch == m.epoch { Ok(()) } else { Err(GroupError::IllegalGeneration) };
         }
         if epoch > m.epoch {
-            return Err(ResponseError::FencedMemberEpoch);
+            return Err(GroupError::FencedMemberEpoch);
         }
         if epoch < m.epoch {
-            return Err(ResponseError::StaleMemberEpoch);
+            return Err(GroupError::StaleMemberEpoch);
         }
         Ok(())
     }

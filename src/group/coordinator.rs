@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::group::GroupError;
 use bytes::Bytes;
 use dashmap::DashMap;
-use kafka_protocol::ResponseError;
 use tokio::sync::Mutex;
 
 use super::consumer::{self, ClassicJoin, ConsumerGroup, ConsumerGroupConfig, TopicView};
@@ -249,7 +249,7 @@ impl Coordinator {
         match reply {
             Reply::Now(o) => o,
             Reply::Later(rx) => {
-                rx.await.unwrap_or_else(|_| JoinOutcome::error(ResponseError::UnknownMemberId, &member_id))
+                rx.await.unwrap_or_else(|_| JoinOutcome::error(GroupError::UnknownMemberId, &member_id))
             }
         }
     }
@@ -259,17 +259,17 @@ impl Coordinator {
     fn join_consumer_group(&self, e: &mut Entry, req: JoinRequest) -> JoinOutcome {
         let fail = |err| JoinOutcome::error(err, &req.member_id);
         if req.protocol_type != "consumer" || req.protocols.is_empty() {
-            return fail(ResponseError::InconsistentGroupProtocol);
+            return fail(GroupError::InconsistentGroupProtocol);
         }
         if req.session_timeout_ms < self.cfg.session_timeout_ms_min
             || req.session_timeout_ms > self.cfg.session_timeout_ms_max
         {
-            return fail(ResponseError::InvalidSessionTimeout);
+            return fail(GroupError::InvalidSessionTimeout);
         }
         let new_id = req.member_id.is_empty();
         let member_id = if new_id { uuid::Uuid::new_v4().to_string() } else { req.member_id.clone() };
         if new_id && req.require_known_member_id && req.instance_id.is_none() {
-            return JoinOutcome::error(ResponseError::MemberIdRequired, &member_id);
+            return JoinOutcome::error(GroupError::MemberIdRequired, &member_id);
         }
         let topics = (self.topics)();
         let cg = e.consumer.as_mut().expect("consumer group is active");
@@ -320,7 +320,7 @@ impl Coordinator {
         protocol: (Option<&str>, Option<&str>),
         assignments: Vec<(String, Bytes)>,
     ) -> SyncOutcome {
-        let Some(entry) = self.existing(group) else { return SyncOutcome::error(ResponseError::UnknownMemberId) };
+        let Some(entry) = self.existing(group) else { return SyncOutcome::error(GroupError::UnknownMemberId) };
         let reply = {
             let mut e = entry.lock().await;
             if e.consumer_active() {
@@ -345,7 +345,7 @@ impl Coordinator {
         };
         match reply {
             Reply::Now(o) => o,
-            Reply::Later(rx) => rx.await.unwrap_or_else(|_| SyncOutcome::error(ResponseError::RebalanceInProgress)),
+            Reply::Later(rx) => rx.await.unwrap_or_else(|_| SyncOutcome::error(GroupError::RebalanceInProgress)),
         }
     }
 
@@ -355,8 +355,8 @@ impl Coordinator {
         member_id: &str,
         instance_id: Option<&str>,
         generation: i32,
-    ) -> Result<(), ResponseError> {
-        let entry = self.existing(group).ok_or(ResponseError::UnknownMemberId)?;
+    ) -> Result<(), GroupError> {
+        let entry = self.existing(group).ok_or(GroupError::UnknownMemberId)?;
         let mut e = entry.lock().await;
         if let Some(cg) = e.consumer.as_mut().filter(|c| !c.members.is_empty()) {
             return cg.classic_heartbeat(member_id, instance_id, generation, Instant::now());
@@ -369,8 +369,8 @@ impl Coordinator {
         &self,
         group: &str,
         members: &[(String, Option<String>)],
-    ) -> Result<Vec<Result<(), ResponseError>>, ResponseError> {
-        let entry = self.existing(group).ok_or(ResponseError::UnknownMemberId)?;
+    ) -> Result<Vec<Result<(), GroupError>>, GroupError> {
+        let entry = self.existing(group).ok_or(GroupError::UnknownMemberId)?;
         let mut e = entry.lock().await;
         if e.consumer_active() {
             let cg = e.consumer.as_mut().expect("active");
@@ -462,14 +462,14 @@ impl Coordinator {
     }
 
     /// Deletes an empty group with its offsets.
-    pub async fn delete(&self, group: &str) -> Result<(), ResponseError> {
-        let entry = self.existing(group).ok_or(ResponseError::GroupIdNotFound)?;
+    pub async fn delete(&self, group: &str) -> Result<(), GroupError> {
+        let entry = self.existing(group).ok_or(GroupError::GroupIdNotFound)?;
         let mut e = entry.lock().await;
         if e.group.state == GroupState::Dead {
-            return Err(ResponseError::GroupIdNotFound);
+            return Err(GroupError::GroupIdNotFound);
         }
         if !e.group.is_empty() || e.consumer_active() {
-            return Err(ResponseError::NonEmptyGroup);
+            return Err(GroupError::NonEmptyGroup);
         }
         let mut recs: Vec<_> = e
             .offsets
@@ -479,7 +479,7 @@ impl Coordinator {
             })
             .collect();
         recs.push(Record::Group { group: group.to_string(), value: None }.encode());
-        self.log.append(self.partition_for(group), recs, None).map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+        self.log.append(self.partition_for(group), recs, None).map_err(|_| GroupError::CoordinatorNotAvailable)?;
         e.offsets.clear();
         e.group.state = GroupState::Dead;
         drop(e);
@@ -500,7 +500,7 @@ impl Coordinator {
         if !e.group.members.is_empty() || !matches!(e.group.state, GroupState::Empty) {
             let msg = format!("Group {group} is not a consumer group.");
             return consumer::HeartbeatOut {
-                error: Some((ResponseError::GroupIdNotFound, msg)),
+                error: Some((GroupError::GroupIdNotFound, msg)),
                 member_id: hb.member_id,
                 epoch: -1,
                 assignment: None,
@@ -532,7 +532,7 @@ impl Coordinator {
     }
 
     /// OffsetFetch v9+ from a consumer-protocol member: it must be current.
-    pub async fn check_fetch_member(&self, group: &str, member_id: &str, epoch: i32) -> Result<(), ResponseError> {
+    pub async fn check_fetch_member(&self, group: &str, member_id: &str, epoch: i32) -> Result<(), GroupError> {
         let Some(entry) = self.existing(group) else { return Ok(()) };
         let e = entry.lock().await;
         match e.consumer.as_ref() {

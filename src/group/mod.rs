@@ -9,6 +9,9 @@ pub mod coordinator;
 pub mod records;
 pub mod state;
 
+mod error;
+pub use error::GroupError;
+
 pub use coordinator::{Coordinator, GroupDescription, GroupLog, MemberDescription};
 pub use state::{GroupConfig, GroupState, JoinOutcome, JoinRequest, SyncOutcome};
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use tokio::sync::oneshot;
 
-use kafka_protocol::ResponseError;
+use crate::group::GroupError;
 
 mod join;
 
@@ -81,7 +81,7 @@ pub struct JoinMember {
 /// The answer to a JoinGroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinOutcome {
-    pub error: Option<ResponseError>,
+    pub error: Option<GroupError>,
     pub generation: i32,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
@@ -94,7 +94,7 @@ pub struct JoinOutcome {
 }
 
 impl JoinOutcome {
-    pub fn error(e: ResponseError, member_id: &str) -> JoinOutcome {
+    pub fn error(e: GroupError, member_id: &str) -> JoinOutcome {
         JoinOutcome {
             error: Some(e),
             generation: -1,
@@ -110,14 +110,14 @@ impl JoinOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncOutcome {
-    pub error: Option<ResponseError>,
+    pub error: Option<GroupError>,
     pub protocol_type: Option<String>,
     pub protocol_name: Option<String>,
     pub assignment: Bytes,
 }
 
 impl SyncOutcome {
-    pub fn error(e: ResponseError) -> SyncOutcome {
+    pub fn error(e: GroupError) -> SyncOutcome {
         SyncOutcome { error: Some(e), protocol_type: None, protocol_name: None, assignment: Bytes::new() }
     }
 }
@@ -211,23 +211,18 @@ impl Group {
     }
 
     /// The member and generation checks of SyncGroup, Heartbeat and OffsetCommit.
-    pub fn check_member(
-        &self,
-        member_id: &str,
-        instance_id: Option<&str>,
-        generation: i32,
-    ) -> Result<(), ResponseError> {
+    pub fn check_member(&self, member_id: &str, instance_id: Option<&str>, generation: i32) -> Result<(), GroupError> {
         if let Some(inst) = instance_id
             && let Some(known) = self.static_members.get(inst)
             && known != member_id
         {
-            return Err(ResponseError::FencedInstanceId);
+            return Err(GroupError::FencedInstanceId);
         }
         if !self.members.contains_key(member_id) {
-            return Err(ResponseError::UnknownMemberId);
+            return Err(GroupError::UnknownMemberId);
         }
         if generation != self.generation {
-            return Err(ResponseError::IllegalGeneration);
+            return Err(GroupError::IllegalGeneration);
         }
         Ok(())
     }
@@ -244,8 +239,8 @@ impl Group {
     ) -> (Reply<SyncOutcome>, Persist) {
         let now_err = |e| (Reply::Now(SyncOutcome::error(e)), Persist::Nothing);
         match self.state {
-            GroupState::Dead => return now_err(ResponseError::CoordinatorNotAvailable),
-            GroupState::Empty => return now_err(ResponseError::UnknownMemberId),
+            GroupState::Dead => return now_err(GroupError::CoordinatorNotAvailable),
+            GroupState::Empty => return now_err(GroupError::UnknownMemberId),
             _ => {}
         }
         if let Err(e) = self.check_member(member_id, instance_id, generation) {
@@ -255,13 +250,13 @@ impl Group {
         if ptype.is_some_and(|t| Some(t) != self.protocol_type.as_deref())
             || pname.is_some_and(|n| Some(n) != self.protocol_name.as_deref())
         {
-            return now_err(ResponseError::InconsistentGroupProtocol);
+            return now_err(GroupError::InconsistentGroupProtocol);
         }
         if let Some(m) = self.members.get_mut(member_id) {
             m.last_seen = now;
         }
         match self.state {
-            GroupState::PreparingRebalance => now_err(ResponseError::RebalanceInProgress),
+            GroupState::PreparingRebalance => now_err(GroupError::RebalanceInProgress),
             GroupState::Stable => {
                 let a = self.members[member_id].assignment.clone();
                 (Reply::Now(self.sync_outcome(a)), Persist::Nothing)
@@ -306,16 +301,16 @@ impl Group {
         instance_id: Option<&str>,
         generation: i32,
         now: Instant,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         match self.state {
-            GroupState::Dead => return Err(ResponseError::CoordinatorNotAvailable),
-            GroupState::Empty => return Err(ResponseError::UnknownMemberId),
+            GroupState::Dead => return Err(GroupError::CoordinatorNotAvailable),
+            GroupState::Empty => return Err(GroupError::UnknownMemberId),
             _ => {}
         }
         self.check_member(member_id, instance_id, generation)?;
         self.members.get_mut(member_id).expect("checked").last_seen = now;
         if self.state == GroupState::PreparingRebalance {
-            return Err(ResponseError::RebalanceInProgress);
+            return Err(GroupError::RebalanceInProgress);
         }
         Ok(())
     }
@@ -327,15 +322,15 @@ impl Group {
         instance_id: Option<&str>,
         cfg: &GroupConfig,
         now: Instant,
-    ) -> Result<Persist, ResponseError> {
+    ) -> Result<Persist, GroupError> {
         if self.state == GroupState::Dead {
-            return Err(ResponseError::CoordinatorNotAvailable);
+            return Err(GroupError::CoordinatorNotAvailable);
         }
         let id = match instance_id {
             Some(inst) => {
-                let known = self.static_members.get(inst).cloned().ok_or(ResponseError::UnknownMemberId)?;
+                let known = self.static_members.get(inst).cloned().ok_or(GroupError::UnknownMemberId)?;
                 if !member_id.is_empty() && known != member_id {
-                    return Err(ResponseError::FencedInstanceId);
+                    return Err(GroupError::FencedInstanceId);
                 }
                 self.static_members.remove(inst);
                 known
@@ -346,7 +341,7 @@ impl Group {
             return Ok(Persist::Nothing);
         }
         if !self.members.contains_key(&id) {
-            return Err(ResponseError::UnknownMemberId);
+            return Err(GroupError::UnknownMemberId);
         }
         Ok(self.remove_member(&id, cfg, now))
     }
@@ -354,10 +349,10 @@ impl Group {
     fn remove_member(&mut self, id: &str, cfg: &GroupConfig, now: Instant) -> Persist {
         if let Some(mut m) = self.members.shift_remove(id) {
             if let Some(w) = m.join_waiter.take() {
-                let _ = w.send(JoinOutcome::error(ResponseError::UnknownMemberId, id));
+                let _ = w.send(JoinOutcome::error(GroupError::UnknownMemberId, id));
             }
             if let Some(w) = m.sync_waiter.take() {
-                let _ = w.send(SyncOutcome::error(ResponseError::UnknownMemberId));
+                let _ = w.send(SyncOutcome::error(GroupError::UnknownMemberId));
             }
             if let Some(inst) = &m.instance_id
                 && self.static_members.get(inst).is_some_and(|x| x == id)
@@ -440,10 +435,10 @@ impl Group {
         let mut out = Vec::new();
         for (_, mut m) in self.members.drain(..) {
             if let Some(w) = m.join_waiter.take() {
-                let _ = w.send(JoinOutcome::error(ResponseError::RebalanceInProgress, &m.id));
+                let _ = w.send(JoinOutcome::error(GroupError::RebalanceInProgress, &m.id));
             }
             if let Some(w) = m.sync_waiter.take() {
-                let _ = w.send(SyncOutcome::error(ResponseError::RebalanceInProgress));
+                let _ = w.send(SyncOutcome::error(GroupError::RebalanceInProgress));
             }
             // The chosen protocol first, as the member's subscription of record.
             m.protocols.sort_by_key(|(n, _)| *n != protocol);

@@ -1,5 +1,6 @@
 //! AddOffsetsToTxn: the group's offsets become part of the transaction.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
 use super::RequestContext;
@@ -11,17 +12,16 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: AddOffsetsToTxn
     let mut r = AddOffsetsToTxnResponse::default();
     let result = match super::groups_ready(broker).await {
         Err(e) => Err(e),
-        Ok(()) => {
-            broker
-                .txns
-                .add(
-                    req.transactional_id.0.as_str(),
-                    (req.producer_id.0, req.producer_epoch),
-                    &[],
-                    Some(req.group_id.0.as_str()),
-                )
-                .await
-        }
+        Ok(()) => broker
+            .txns
+            .add(
+                req.transactional_id.0.as_str(),
+                (req.producer_id.0, req.producer_epoch),
+                &[],
+                Some(req.group_id.0.as_str()),
+            )
+            .await
+            .map_err(ResponseError::from),
     };
     r.error_code = result.err().map(|e| e.code()).unwrap_or(0);
     r

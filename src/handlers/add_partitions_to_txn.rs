@@ -33,9 +33,9 @@ async fn add(
     } else if let Err(e) = super::txns_ready(broker).await {
         Err(e)
     } else if verify_only {
-        broker.txns.verify_partitions(txn_id, producer, &all).await
+        broker.txns.verify_partitions(txn_id, producer, &all).await.map_err(ResponseError::from)
     } else {
-        broker.txns.add(txn_id, producer, &all, None).await
+        broker.txns.add(txn_id, producer, &all, None).await.map_err(ResponseError::from)
     };
     topics
         .iter()

@@ -7,6 +7,7 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::group::consumer::{self, Heartbeat};
+use crate::handlers::errors::WireCode;
 
 pub const VERSIONS: (i16, i16) = (0, 1);
 

@@ -1,11 +1,15 @@
-//! Domain errors to Kafka error codes, in one place.
+//! Domain errors to Kafka error codes, in one place: the log's, the group and transaction
+//! coordinators' and the store's.
 
 use kafka_protocol::ResponseError;
 
+use crate::group::GroupError;
 use crate::log::batch::BatchError;
 use crate::log::codec::DecodeError;
 use crate::log::producer::SequenceError;
+use crate::log::rules::Refusal;
 use crate::log::{AppendError, ReadError, StoreError};
+use crate::txn::TxnError;
 
 /// The wire code of an error, or 0 for none.
 pub fn code(e: Option<ResponseError>) -> i16 {
@@ -24,6 +28,15 @@ pub fn batch_error(e: &BatchError) -> ResponseError {
         BatchError::Empty => ResponseError::InvalidRecord,
         BatchError::Decode(DecodeError::TooLarge { .. }) => ResponseError::MessageTooLarge,
         BatchError::Decode(_) => ResponseError::CorruptMessage,
+    }
+}
+
+pub fn refusal(e: &Refusal) -> ResponseError {
+    match e {
+        Refusal::Batch(b) => batch_error(b),
+        Refusal::Timestamp { .. } => ResponseError::InvalidTimestamp,
+        Refusal::KeyMissing { .. } => ResponseError::InvalidRecord,
+        Refusal::Append(a) => append_error(a),
     }
 }
 
@@ -49,6 +62,54 @@ pub fn store_error(e: &StoreError) -> ResponseError {
         StoreError::Corrupt(_) => {
             tracing::error!(error = %e, "corrupt data in the store");
             ResponseError::KafkaStorageError
+        }
+    }
+}
+
+/// The wire code of a coordinator's error, through the mappings below.
+pub trait WireCode: Copy + Into<ResponseError> {
+    fn code(self) -> i16 {
+        self.into().code()
+    }
+}
+
+impl WireCode for GroupError {}
+impl WireCode for TxnError {}
+
+impl From<GroupError> for ResponseError {
+    fn from(e: GroupError) -> ResponseError {
+        match e {
+            GroupError::UnknownMemberId => ResponseError::UnknownMemberId,
+            GroupError::RebalanceInProgress => ResponseError::RebalanceInProgress,
+            GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+            GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
+            GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
+            GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+            GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
+            GroupError::MemberIdRequired => ResponseError::MemberIdRequired,
+            GroupError::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+            GroupError::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+            GroupError::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+            GroupError::NonEmptyGroup => ResponseError::NonEmptyGroup,
+            GroupError::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+            GroupError::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+            GroupError::InvalidRequest => ResponseError::InvalidRequest,
+            GroupError::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
+        }
+    }
+}
+
+impl From<TxnError> for ResponseError {
+    fn from(e: TxnError) -> ResponseError {
+        match e {
+            TxnError::InvalidTxnState => ResponseError::InvalidTxnState,
+            TxnError::InvalidProducerIdMapping => ResponseError::InvalidProducerIdMapping,
+            TxnError::ConcurrentTransactions => ResponseError::ConcurrentTransactions,
+            TxnError::ProducerFenced => ResponseError::ProducerFenced,
+            TxnError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+            TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
         }
     }
 }

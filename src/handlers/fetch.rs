@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::handlers::errors;
+use crate::log::Partition;
 use crate::protocol::fetch_session::{self, PartitionKey, Plan, SessionError, SessionPartition};
 
 pub const VERSIONS: (i16, i16) = (4, 18);
@@ -129,54 +130,8 @@ fn read_all(
             Some(Err(e)) => pd.error_code = errors::store_error(&e).code(),
             Some(Ok(part)) => {
                 watches.push(part.subscribe());
-                let room = response_bytes_max.saturating_sub(total);
-                let limit = (sp.max_bytes.max(0) as usize).min(room);
-                let read = if limit == 0 && total > 0 {
-                    part.read_isolated(sp.fetch_offset, 0, committed).map(|mut r| {
-                        r.records = Bytes::new();
-                        r.aborted.clear();
-                        r
-                    })
-                } else {
-                    part.read_isolated(sp.fetch_offset, limit.max(1), committed).map(|mut r| {
-                        // KIP-74: only the first partition with data may go past the response's
-                        // max_bytes (so a consumer always progresses); later ones wait for room.
-                        if total > 0 && r.records.len() > room {
-                            r.records = Bytes::new();
-                            r.aborted.clear();
-                        }
-                        r
-                    })
-                };
-                match read {
-                    Ok(res) => {
-                        records = res.records.len();
-                        total += records;
-                        pd.high_watermark = res.high_watermark;
-                        pd.last_stable_offset = res.last_stable;
-                        pd.log_start_offset = res.log_start;
-                        pd.records = Some(res.records);
-                        if committed {
-                            pd.aborted_transactions = Some(
-                                res.aborted
-                                    .into_iter()
-                                    .map(|(pid, first)| {
-                                        let mut a = AbortedTransaction::default();
-                                        a.producer_id = ProducerId(pid);
-                                        a.first_offset = first;
-                                        a
-                                    })
-                                    .collect(),
-                            );
-                        }
-                    }
-                    Err(e) => {
-                        pd.error_code = errors::read_error(&e).code();
-                        pd.high_watermark = part.high_watermark();
-                        pd.last_stable_offset = part.last_stable();
-                        pd.log_start_offset = part.log_start();
-                    }
-                }
+                records = read_into(&part, sp, committed, response_bytes_max.saturating_sub(total), total > 0, &mut pd);
+                total += records;
             }
         }
         let error = pd.error_code != 0;
@@ -190,6 +145,62 @@ fn read_all(
         });
     }
     (out, total, any_error)
+}
+
+/// Reads one partition into `pd`, within `room` bytes of the response; `later` when partitions
+/// before it returned data. Returns the record bytes read.
+fn read_into(
+    part: &Partition,
+    sp: &SessionPartition,
+    committed: bool,
+    room: usize,
+    later: bool,
+    pd: &mut PartitionData,
+) -> usize {
+    let limit = (sp.max_bytes.max(0) as usize).min(room);
+    let read = if limit == 0 && later {
+        part.read_isolated(sp.fetch_offset, 0, committed).map(|mut r| {
+            r.records = Bytes::new();
+            r.aborted.clear();
+            r
+        })
+    } else {
+        part.read_isolated(sp.fetch_offset, limit.max(1), committed).map(|mut r| {
+            // KIP-74: only the first partition with data may go past the response's max_bytes
+            // (so a consumer always progresses); later ones wait for room.
+            if later && r.records.len() > room {
+                r.records = Bytes::new();
+                r.aborted.clear();
+            }
+            r
+        })
+    };
+    match read {
+        Ok(res) => {
+            pd.high_watermark = res.high_watermark;
+            pd.last_stable_offset = res.last_stable;
+            pd.log_start_offset = res.log_start;
+            let records = res.records.len();
+            pd.records = Some(res.records);
+            if committed {
+                let aborted = res.aborted.into_iter().map(|(pid, first)| {
+                    let mut a = AbortedTransaction::default();
+                    a.producer_id = ProducerId(pid);
+                    a.first_offset = first;
+                    a
+                });
+                pd.aborted_transactions = Some(aborted.collect());
+            }
+            records
+        }
+        Err(e) => {
+            pd.error_code = errors::read_error(&e).code();
+            pd.high_watermark = part.high_watermark();
+            pd.last_stable_offset = part.last_stable();
+            pd.log_start_offset = part.log_start();
+            0
+        }
+    }
 }
 
 /// Builds the response; an incremental session answers only partitions with news.

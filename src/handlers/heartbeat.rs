@@ -4,6 +4,7 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::handlers::errors::WireCode;
 
 pub const VERSIONS: (i16, i16) = (0, 4);
 

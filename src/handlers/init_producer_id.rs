@@ -6,6 +6,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::txn::TxnError;
 
 /// v6 (KIP-939) exists, but kafka-protocol 0.18 decodes requests only up to v5.
 pub const VERSIONS: (i16, i16) = (0, 5);
@@ -28,8 +29,8 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: InitProducerIdR
             let ids = broker.producer_ids();
             let alloc = move || {
                 let ids = ids.clone();
-                Box::pin(async move { ids.next().await.map_err(|_| ResponseError::CoordinatorNotAvailable) })
-                    as futures::future::BoxFuture<'static, Result<i64, ResponseError>>
+                Box::pin(async move { ids.next().await.map_err(|_| TxnError::CoordinatorNotAvailable) })
+                    as futures::future::BoxFuture<'static, Result<i64, TxnError>>
             };
             broker
                 .txns
@@ -41,6 +42,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: InitProducerIdR
                     alloc,
                 )
                 .await
+                .map_err(ResponseError::from)
         }
     };
     match result {

@@ -5,6 +5,7 @@ use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::handlers::errors::WireCode;
 
 pub const VERSIONS: (i16, i16) = (0, 5);
 

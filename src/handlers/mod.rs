@@ -106,8 +106,8 @@ pub(crate) async fn txns_ready(broker: &crate::broker::Broker) -> Result<(), kaf
     })
 }
 
-pub(crate) fn err_code(e: Option<kafka_protocol::ResponseError>) -> i16 {
-    e.map(|e| e.code()).unwrap_or(0)
+pub(crate) fn err_code<E: Into<kafka_protocol::ResponseError>>(e: Option<E>) -> i16 {
+    e.map(|e| e.into().code()).unwrap_or(0)
 }
 
 pub use crate::log::internal::is_internal;

@@ -8,6 +8,7 @@ use super::RequestContext;
 use crate::broker::Broker;
 use crate::cluster::Topic;
 use crate::group::records::Committed;
+use crate::handlers::errors::WireCode;
 
 /// v10 exists, but kafka-protocol 0.18 decodes requests only up to v9.
 pub const VERSIONS: (i16, i16) = (2, 9);

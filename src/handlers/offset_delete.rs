@@ -6,6 +6,7 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::RequestContext;
 use crate::broker::Broker;
+use crate::handlers::errors::WireCode;
 
 pub const VERSIONS: (i16, i16) = (0, 0);
 

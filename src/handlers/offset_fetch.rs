@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
     OffsetFetchResponseTopics,
@@ -12,6 +13,7 @@ use kafka_protocol::messages::{GroupId, OffsetFetchRequest, OffsetFetchResponse,
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::group::records::Committed;
+use crate::handlers::errors::WireCode;
 
 /// v10 exists, but kafka-protocol 0.18 decodes requests only up to v9.
 pub const VERSIONS: (i16, i16) = (1, 9);
@@ -54,6 +56,46 @@ async fn lookup(broker: &Broker, group: &str, wanted: Wanted, require_stable: bo
     })
 }
 
+/// One group of a v8+ request (KIP-709: several groups per request, each with its own error).
+async fn fetch_group(broker: &Broker, g: &OffsetFetchRequestGroup, require_stable: bool) -> OffsetFetchResponseGroup {
+    let wanted =
+        g.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
+    let mut out = OffsetFetchResponseGroup::default();
+    out.group_id = g.group_id.clone();
+    if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty())
+        && let Err(e) = broker.groups.check_fetch_member(g.group_id.0.as_str(), member.as_str(), g.member_epoch).await
+    {
+        out.error_code = e.code();
+        return out;
+    }
+    match lookup(broker, g.group_id.0.as_str(), wanted, require_stable).await {
+        Err(code) => out.error_code = code,
+        Ok(rows) => {
+            out.topics = rows
+                .into_iter()
+                .map(|(t, parts)| {
+                    let mut ot = OffsetFetchResponseTopics::default();
+                    ot.name = TopicName(str_bytes(t));
+                    ot.partitions = parts
+                        .into_iter()
+                        .map(|(p, c, code)| {
+                            let mut op = OffsetFetchResponsePartitions::default();
+                            op.partition_index = p;
+                            op.error_code = code;
+                            op.committed_offset = c.as_ref().map(|c| c.offset).unwrap_or(-1);
+                            op.committed_leader_epoch = c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1);
+                            op.metadata = Some(str_bytes(c.map(|c| c.metadata).unwrap_or_default()));
+                            op
+                        })
+                        .collect();
+                    ot
+                })
+                .collect();
+        }
+    }
+    out
+}
+
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let mut r = OffsetFetchResponse::default();
     if let Err(e) = super::groups_ready(broker).await {
@@ -62,46 +104,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: OffsetFetchReque
     }
     if ctx.version >= 8 {
         for g in &req.groups {
-            let wanted = g
-                .topics
-                .as_ref()
-                .map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
-            let mut out = OffsetFetchResponseGroup::default();
-            out.group_id = g.group_id.clone();
-            if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty())
-                && let Err(e) =
-                    broker.groups.check_fetch_member(g.group_id.0.as_str(), member.as_str(), g.member_epoch).await
-            {
-                out.error_code = e.code();
-                r.groups.push(out);
-                continue;
-            }
-            match lookup(broker, g.group_id.0.as_str(), wanted, req.require_stable).await {
-                Err(code) => out.error_code = code,
-                Ok(rows) => {
-                    out.topics = rows
-                        .into_iter()
-                        .map(|(t, parts)| {
-                            let mut ot = OffsetFetchResponseTopics::default();
-                            ot.name = TopicName(str_bytes(t));
-                            ot.partitions = parts
-                                .into_iter()
-                                .map(|(p, c, code)| {
-                                    let mut op = OffsetFetchResponsePartitions::default();
-                                    op.partition_index = p;
-                                    op.error_code = code;
-                                    op.committed_offset = c.as_ref().map(|c| c.offset).unwrap_or(-1);
-                                    op.committed_leader_epoch = c.as_ref().map(|c| c.leader_epoch).unwrap_or(-1);
-                                    op.metadata = Some(str_bytes(c.map(|c| c.metadata).unwrap_or_default()));
-                                    op
-                                })
-                                .collect();
-                            ot
-                        })
-                        .collect();
-                }
-            }
-            r.groups.push(out);
+            r.groups.push(fetch_group(broker, g, req.require_stable).await);
         }
         return r;
     }

@@ -8,16 +8,16 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
 use crate::cluster::Topic;
-use crate::config::topic as topic_config;
 use crate::handlers::errors;
-use crate::log::partition::AppendOptions;
-use crate::log::{batch, codec};
+use crate::log::rules::Refusal;
+use crate::log::settings::LogSettings;
 use crate::now_ms;
 
 pub const VERSIONS: (i16, i16) = (3, 13);
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let image = broker.image();
+    let parsed = broker.topic_settings(&image);
     let acks_valid = matches!(req.acks, -1..=1);
     let mut r = ProduceResponse::default();
     for t in req.topic_data {
@@ -26,7 +26,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
         let mut out = TopicProduceResponse::default();
         out.name = t.name.clone();
         out.topic_id = t.topic_id;
-        let settings = topic.map(|tp| TopicSettings::of(broker, &broker.defaults(&image), tp));
+        let settings = topic.and_then(|tp| parsed.of(&tp.name));
         for p in t.partition_data {
             let mut pr = PartitionProduceResponse::default();
             let mut record_errors: Vec<(i32, String)> = Vec::new();
@@ -95,102 +95,36 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
     if req.acks == 0 { None } else { Some(r) }
 }
 
-struct TopicSettings {
-    batch_bytes_max: usize,
-    log_append_time: bool,
-    /// message.timestamp.before.max.ms / after.max.ms: how far a CreateTime may lie in the
-    /// past or the future.
-    timestamp_before_ms_max: i64,
-    timestamp_after_ms_max: i64,
-    /// cleanup.policy includes compact: every record needs a key.
-    compacted: bool,
-    /// compression.type other than "producer": batches in another codec are rewritten.
-    codec: Option<kafka_protocol::records::Compression>,
-}
-
-impl TopicSettings {
-    fn of(broker: &Broker, defaults: &topic_config::Defaults, topic: &Topic) -> TopicSettings {
-        let get = |name| topic_config::value_of(&topic.configs, defaults, name).unwrap_or_default();
-        TopicSettings {
-            batch_bytes_max: get("max.message.bytes").parse().unwrap_or(broker.config.message_max_bytes as usize),
-            log_append_time: get("message.timestamp.type") == "LogAppendTime",
-            timestamp_before_ms_max: get("message.timestamp.before.max.ms").parse().unwrap_or(i64::MAX),
-            timestamp_after_ms_max: get("message.timestamp.after.max.ms").parse().unwrap_or(3_600_000),
-            compacted: get("cleanup.policy").split(',').any(|p| p == "compact"),
-            codec: batch::topic_codec(&get("compression.type")),
-        }
-    }
-}
-
 type AppendResult = Result<crate::log::AppendOutcome, (ResponseError, Option<String>)>;
 
 fn append(
     broker: &Broker,
     topic: &Topic,
-    s: &TopicSettings,
+    settings: &LogSettings,
     index: i32,
     records: Option<&bytes::Bytes>,
     record_errors: &mut Vec<(i32, String)>,
 ) -> AppendResult {
-    let meta = topic.partition(index);
-    let Some(meta) = meta else {
+    let Some(meta) = topic.partition(index) else {
         return Err((ResponseError::UnknownTopicOrPartition, None));
     };
     let Some(records) = records else {
         return Err((ResponseError::InvalidRecord, Some("produce request without records".into())));
     };
-    let batches = batch::split_and_validate(records, s.batch_bytes_max).map_err(|e| {
-        tracing::debug!(topic = %topic.name, partition = index, error = %e, "refused batch");
-        (errors::batch_error(&e), Some(e.to_string()))
-    })?;
-    if !s.log_append_time {
-        let now = now_ms();
-        for (h, _) in &batches {
-            // The batch's first and largest timestamps bound its records' (Kafka checks each).
-            let too_new = h.max_timestamp > now.saturating_add(s.timestamp_after_ms_max);
-            let too_old = h.base_timestamp < now.saturating_sub(s.timestamp_before_ms_max);
-            if too_new || too_old {
-                let msg = format!(
-                    "Timestamp {} of a record is out of the range [{}, {}] allowed by message.timestamp.before/after.max.ms",
-                    if too_new { h.max_timestamp } else { h.base_timestamp },
-                    now.saturating_sub(s.timestamp_before_ms_max),
-                    now.saturating_add(s.timestamp_after_ms_max)
-                );
-                return Err((ResponseError::InvalidTimestamp, Some(msg)));
-            }
-        }
-    }
-    if s.compacted {
-        // As Kafka, the only case where the broker looks inside (and decompresses) a batch.
-        for (_, raw) in &batches {
-            let set = codec::decode(raw, codec::DECOMPRESSED_BYTES_MAX).map_err(|e| {
-                let e = batch::BatchError::from(e);
-                (errors::batch_error(&e), Some(e.to_string()))
-            })?;
-            let msg =
-                format!("Compacted topic cannot accept message without key in topic partition {}-{index}.", topic.name);
-            for (i, _) in set.records.iter().enumerate().filter(|(_, r)| r.key.is_none()) {
-                record_errors.push((i as i32, msg.clone()));
-            }
-            if !record_errors.is_empty() {
-                return Err((ResponseError::InvalidRecord, Some(msg)));
-            }
-        }
-    }
-    let batches = match s.codec {
-        None => batches,
-        Some(codec) => batches
-            .into_iter()
-            .map(|(_, raw)| {
-                let b = batch::recompress(&raw, codec).map_err(|e| (errors::batch_error(&e), Some(e.to_string())))?;
-                Ok((batch::BatchHeader::read(&b), b))
-            })
-            .collect::<Result<Vec<_>, (ResponseError, Option<String>)>>()?,
-    };
     let partition = broker.partition(meta.uid).map_err(|e| (errors::store_error(&e), Some(e.to_string())))?;
-    let opts = AppendOptions { leader_epoch: meta.leader_epoch, log_append_time_ms: s.log_append_time.then(now_ms) };
-    partition.append(&batches, opts).map_err(|e| {
-        tracing::debug!(topic = %topic.name, partition = index, error = %e, "append refused");
-        (errors::append_error(&e), Some(e.to_string()))
+    partition.produce(records, settings, meta.leader_epoch, now_ms()).map_err(|e| {
+        tracing::debug!(topic = %topic.name, partition = index, error = %e, "records refused");
+        let message = match &e {
+            Refusal::KeyMissing { records } => {
+                let msg = format!(
+                    "Compacted topic cannot accept message without key in topic partition {}-{index}.",
+                    topic.name
+                );
+                record_errors.extend(records.iter().map(|i| (*i, msg.clone())));
+                msg
+            }
+            other => other.to_string(),
+        };
+        (errors::refusal(&e), Some(message))
     })
 }

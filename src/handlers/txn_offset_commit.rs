@@ -1,5 +1,6 @@
 //! TxnOffsetCommit: offsets that count only if the producer's transaction commits.
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
@@ -36,7 +37,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommit
         codes.push(tc);
     }
     let group_result = match txn_ok {
-        Err(e) => Err(e),
+        Err(e) => Err(ResponseError::from(e)),
         Ok(()) if valid.is_empty() => Ok(()),
         Ok(()) => {
             let member = (req.member_id.as_str(), req.group_instance_id.as_deref(), req.generation_id);
@@ -44,6 +45,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommit
                 .groups
                 .txn_commit(req.group_id.0.as_str(), (req.producer_id.0, req.producer_epoch), member, valid)
                 .await
+                .map_err(ResponseError::from)
         }
     };
     let group_code = group_result.err().map(|e| e.code()).unwrap_or(0);

@@ -95,6 +95,16 @@ pub struct Pass {
     pub tombstones_expire_at: Option<i64>,
 }
 
+/// Why a cleaning pass stopped: a stored batch that does not decode, or a cleaned one that does
+/// not encode.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanError {
+    #[error("batch at {base_offset}: {source}")]
+    Decode { base_offset: i64, source: super::codec::DecodeError },
+    #[error("re-encoding batch at {base_offset}: {message}")]
+    Encode { base_offset: i64, message: String },
+}
+
 /// The batches before `end` that cleaning changes (the others stay as they are), and when the
 /// first tombstone kept reaches delete.retention.ms. A replacement may live under a later base
 /// offset when its first records were removed. Data batches of the partition's `aborted`
@@ -106,40 +116,11 @@ pub fn clean_pass(
     now_ms: i64,
     s: &CompactionSettings,
     aborted: &[crate::log::store::AbortedTxn],
-) -> Result<Pass, String> {
+) -> Result<Pass, CleanError> {
+    let cleanable: Vec<&StoredBatch> = batches.iter().filter(|b| b.header.last_offset() < end).collect();
+    let Scan { last, decoded, mut changes } = scan(&cleanable, aborted)?;
     let mut expiry: Option<i64> = None;
-    let is_aborted = |h: &BatchHeader| {
-        h.is_transactional()
-            && aborted.iter().any(|a| {
-                a.producer_id == h.producer_id && a.first_offset <= h.base_offset && h.base_offset <= a.last_offset
-            })
-    };
-    // Pass 1: the last offset of every key in the cleanable part.
-    let mut last: HashMap<Bytes, i64> = HashMap::new();
-    let mut decoded = Vec::new();
-    let mut dropped = Vec::new();
-    for b in batches.iter().filter(|b| b.header.last_offset() < end) {
-        if b.header.is_control() {
-            decoded.push(None);
-            continue;
-        }
-        if is_aborted(&b.header) {
-            dropped.push((b.header.base_offset, None));
-            decoded.push(None);
-            continue;
-        }
-        let set = super::codec::decode(&b.bytes, super::codec::DECOMPRESSED_BYTES_MAX)
-            .map_err(|e| format!("batch at {}: {e}", b.header.base_offset))?;
-        for r in &set.records {
-            if let Some(k) = &r.key {
-                last.insert(k.clone(), r.offset);
-            }
-        }
-        decoded.push(Some(set));
-    }
-    // Pass 2: rewrite batches that hold superseded records or expired tombstones.
-    let mut out = dropped;
-    for (b, set) in batches.iter().filter(|b| b.header.last_offset() < end).zip(decoded) {
+    for (b, set) in cleanable.iter().zip(decoded) {
         let Some(set) = set else { continue };
         let tombstone_expired = now_ms.saturating_sub(b.header.max_timestamp) > s.delete_retention_ms;
         let keep: Vec<_> = set
@@ -159,44 +140,81 @@ pub fn clean_pass(
         if keep.len() == set.records.len() {
             continue;
         }
-        if keep.is_empty() {
-            out.push((b.header.base_offset, None));
+        let replacement = if keep.is_empty() { None } else { Some(rebuild(&b.header, keep)?) };
+        changes.push((b.header.base_offset, replacement));
+    }
+    Ok(Pass { changes, tombstones_expire_at: expiry })
+}
+
+/// The first pass over the cleanable batches: the last offset of every key, each batch's
+/// records (None for control batches and dropped ones), and the batches of aborted
+/// transactions to delete.
+struct Scan {
+    last: HashMap<Bytes, i64>,
+    decoded: Vec<Option<kafka_protocol::records::RecordSet>>,
+    changes: Vec<Change>,
+}
+
+fn scan(cleanable: &[&StoredBatch], aborted: &[crate::log::store::AbortedTxn]) -> Result<Scan, CleanError> {
+    let is_aborted = |h: &BatchHeader| {
+        h.is_transactional()
+            && aborted.iter().any(|a| {
+                a.producer_id == h.producer_id && a.first_offset <= h.base_offset && h.base_offset <= a.last_offset
+            })
+    };
+    let mut scan = Scan { last: HashMap::new(), decoded: Vec::with_capacity(cleanable.len()), changes: Vec::new() };
+    for b in cleanable {
+        if b.header.is_control() {
+            scan.decoded.push(None);
             continue;
         }
-        // Offsets stay; sequences follow the offsets so the records stay one batch.
-        let first = keep[0].offset;
-        let base_seq = if b.header.base_sequence < 0 {
-            -1
-        } else {
-            b.header.base_sequence + (first - b.header.base_offset) as i32
-        };
-        let records: Vec<_> = keep
-            .into_iter()
-            .map(|mut r| {
-                r.sequence =
-                    if base_seq < 0 { (r.offset - first) as i32 - 1 } else { base_seq + (r.offset - first) as i32 };
-                r
-            })
-            .collect();
-        let compression = match b.header.codec() {
-            1 => Compression::Gzip,
-            2 => Compression::Snappy,
-            3 => Compression::Lz4,
-            4 => Compression::Zstd,
-            _ => Compression::None,
-        };
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression })
-            .map_err(|e| format!("re-encoding batch at {}: {e}", b.header.base_offset))?;
-        let rebuilt = buf.freeze();
-        // A cleaned batch has gaps (fewer records than its offset span), as Kafka's do, so the
-        // produce-time count check does not apply.
-        let h = batch::BatchHeader::read(&rebuilt);
-        assert_eq!(h.base_offset, first, "a cleaned batch keeps its records' offsets");
-        assert_eq!(h.record_count as usize, records.len(), "a cleaned batch is one batch");
-        out.push((b.header.base_offset, Some(rebuilt)));
+        if is_aborted(&b.header) {
+            scan.changes.push((b.header.base_offset, None));
+            scan.decoded.push(None);
+            continue;
+        }
+        let set = super::codec::decode(&b.bytes, super::codec::DECOMPRESSED_BYTES_MAX)
+            .map_err(|source| CleanError::Decode { base_offset: b.header.base_offset, source })?;
+        for r in &set.records {
+            if let Some(k) = &r.key {
+                scan.last.insert(k.clone(), r.offset);
+            }
+        }
+        scan.decoded.push(Some(set));
     }
-    Ok(Pass { changes: out, tombstones_expire_at: expiry })
+    Ok(scan)
+}
+
+/// One batch of the records `keep` of the batch `h`, in its codec: offsets stay, and sequences
+/// follow the offsets so that the records stay one batch.
+fn rebuild(h: &BatchHeader, keep: Vec<kafka_protocol::records::Record>) -> Result<Bytes, CleanError> {
+    let first = keep[0].offset;
+    let base_seq = if h.base_sequence < 0 { -1 } else { h.base_sequence + (first - h.base_offset) as i32 };
+    let records: Vec<_> = keep
+        .into_iter()
+        .map(|mut r| {
+            r.sequence =
+                if base_seq < 0 { (r.offset - first) as i32 - 1 } else { base_seq + (r.offset - first) as i32 };
+            r
+        })
+        .collect();
+    let compression = match h.codec() {
+        1 => Compression::Gzip,
+        2 => Compression::Snappy,
+        3 => Compression::Lz4,
+        4 => Compression::Zstd,
+        _ => Compression::None,
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(&mut buf, records.iter(), &RecordEncodeOptions { version: 2, compression })
+        .map_err(|e| CleanError::Encode { base_offset: h.base_offset, message: e.to_string() })?;
+    let rebuilt = buf.freeze();
+    // A cleaned batch has gaps (fewer records than its offset span), as Kafka's do, so the
+    // produce-time count check does not apply.
+    let out = batch::BatchHeader::read(&rebuilt);
+    assert_eq!(out.base_offset, first, "a cleaned batch keeps its records' offsets");
+    assert_eq!(out.record_count as usize, records.len(), "a cleaned batch is one batch");
+    Ok(rebuilt)
 }
 
 #[cfg(test)]
@@ -256,7 +274,12 @@ mod tests {
         }
     }
 
-    fn clean(batches: &[StoredBatch], end: i64, now_ms: i64, s: &CompactionSettings) -> Result<Vec<Change>, String> {
+    fn clean(
+        batches: &[StoredBatch],
+        end: i64,
+        now_ms: i64,
+        s: &CompactionSettings,
+    ) -> Result<Vec<Change>, CleanError> {
         clean_with_aborted(batches, end, now_ms, s, &[])
     }
 
@@ -266,7 +289,7 @@ mod tests {
         now_ms: i64,
         s: &CompactionSettings,
         aborted: &[crate::log::store::AbortedTxn],
-    ) -> Result<Vec<Change>, String> {
+    ) -> Result<Vec<Change>, CleanError> {
         clean_pass(batches, end, now_ms, s, aborted).map(|p| p.changes)
     }
 

@@ -1,6 +1,9 @@
 //! Partition logs: record batches stored whole, offsets, and the in-memory state of each
 //! partition (log start, log end, high watermark, producer sequences in `producer`).
 //!
+//! What a producer's records must satisfy is decided in `rules`, from the topic's parsed
+//! `settings`; `Partition::produce` applies both.
+//!
 //! `Store` is the persistence boundary: RocksDB (`rocks::RocksStore`) in the broker, an in-memory
 //! map (`store::MemStore`) in unit tests. `Partition` owns offset assignment and reads.
 
@@ -11,6 +14,8 @@ pub mod internal;
 pub mod partition;
 pub mod producer;
 pub mod rocks;
+pub mod rules;
+pub mod settings;
 pub mod store;
 
 pub use partition::{AppendError, AppendOutcome, Partition, ReadError};

@@ -12,6 +12,8 @@ use tokio::sync::watch;
 
 use super::batch::{self, BatchHeader};
 use super::producer::{self, BatchMeta, ProducerEntry, SequenceCheck, SequenceError};
+use super::rules::{self, Refusal};
+use super::settings::LogSettings;
 use super::store::{AbortedTxn, AppendBatch, Store, StoreError};
 
 #[derive(Debug, Error)]
@@ -160,6 +162,20 @@ impl Partition {
 
     /// Appends validated batches, assigning offsets. A retried idempotent batch is answered with
     /// its original offset and not written again.
+    /// A producer's records: the append rules of the topic's `settings` (`rules::prepare`), then
+    /// the append with its sequence checks, at `now`.
+    pub fn produce(
+        &self,
+        records: &Bytes,
+        settings: &LogSettings,
+        leader_epoch: i32,
+        now: i64,
+    ) -> Result<AppendOutcome, Refusal> {
+        let batches = rules::prepare(records, settings, now)?;
+        let opts = AppendOptions { leader_epoch, log_append_time_ms: settings.log_append_time.then_some(now) };
+        Ok(self.append(&batches, opts)?)
+    }
+
     pub fn append(&self, batches: &[(BatchHeader, Bytes)], opts: AppendOptions) -> Result<AppendOutcome, AppendError> {
         let mut state = self.state.lock().unwrap();
         let mut writes: Vec<(i64, Bytes)> = Vec::with_capacity(batches.len());
@@ -477,7 +493,8 @@ impl Partition {
             return Err(e);
         }
         let aborted = self.state.lock().unwrap().aborted.clone();
-        let pass = compaction::clean_pass(&batches, end, now_ms, s, &aborted).map_err(StoreError::Corrupt)?;
+        let pass = compaction::clean_pass(&batches, end, now_ms, s, &aborted)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if !pass.changes.is_empty() {
             self.store.replace(self.uid, &pass.changes)?;
         }

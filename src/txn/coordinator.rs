@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::txn::TxnError;
 use dashmap::DashMap;
-use kafka_protocol::ResponseError;
 use tokio::sync::Mutex;
 
 use super::log;
@@ -83,11 +83,11 @@ impl TxnCoordinator {
         Ok(())
     }
 
-    fn persist(&self, m: &TxnMeta) -> Result<(), ResponseError> {
+    fn persist(&self, m: &TxnMeta) -> Result<(), TxnError> {
         let rec = (log::encode_key(&m.id), Some(log::encode_value(m)));
         self.log.append(self.partition_for(&m.id), vec![rec], None).map_err(|e| {
             tracing::warn!(txn = %m.id, error = %e, "transaction state not persisted");
-            ResponseError::CoordinatorNotAvailable
+            TxnError::CoordinatorNotAvailable
         })
     }
 
@@ -109,20 +109,20 @@ impl TxnCoordinator {
         txn_id: &str,
         producer: (i64, i16),
         partitions: &[TxnPartition],
-    ) -> Result<(), ResponseError> {
-        let entry = self.get(txn_id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+    ) -> Result<(), TxnError> {
+        let entry = self.get(txn_id).ok_or(TxnError::InvalidProducerIdMapping)?;
         let m = entry.lock().await;
         m.check_producer(producer.0, producer.1)?;
-        if partitions.iter().all(|p| m.partitions.contains(p)) { Ok(()) } else { Err(ResponseError::InvalidTxnState) }
+        if partitions.iter().all(|p| m.partitions.contains(p)) { Ok(()) } else { Err(TxnError::InvalidTxnState) }
     }
 
     /// Checks that `producer` owns `txn_id` and its transaction added `group`
     /// (AddOffsetsToTxn), before a TxnOffsetCommit.
-    pub async fn verify_group(&self, txn_id: &str, producer: (i64, i16), group: &str) -> Result<(), ResponseError> {
-        let entry = self.get(txn_id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+    pub async fn verify_group(&self, txn_id: &str, producer: (i64, i16), group: &str) -> Result<(), TxnError> {
+        let entry = self.get(txn_id).ok_or(TxnError::InvalidProducerIdMapping)?;
         let m = entry.lock().await;
         m.check_producer(producer.0, producer.1)?;
-        if m.groups.contains(group) { Ok(()) } else { Err(ResponseError::InvalidTxnState) }
+        if m.groups.contains(group) { Ok(()) } else { Err(TxnError::InvalidTxnState) }
     }
 
     /// InitProducerId with a transactional id: a new producer id, or the next epoch of the
@@ -133,10 +133,10 @@ impl TxnCoordinator {
         txn_id: &str,
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
-        new_producer_id: impl Fn() -> futures::future::BoxFuture<'static, Result<i64, ResponseError>> + Send,
-    ) -> Result<(i64, i16), ResponseError> {
+        new_producer_id: impl Fn() -> futures::future::BoxFuture<'static, Result<i64, TxnError>> + Send,
+    ) -> Result<(i64, i16), TxnError> {
         if timeout_ms <= 0 || timeout_ms > self.timeout_ms_max {
-            return Err(ResponseError::InvalidTransactionTimeout);
+            return Err(TxnError::InvalidTransactionTimeout);
         }
         let entry = match self.get(txn_id) {
             Some(e) => e,
@@ -151,10 +151,10 @@ impl TxnCoordinator {
             && (pid != m.producer_id || epoch != m.epoch)
         {
             // KIP-360: only the current producer may recover its own id.
-            return Err(ResponseError::ProducerFenced);
+            return Err(TxnError::ProducerFenced);
         }
         if matches!(m.state, TxnState::PrepareCommit | TxnState::PrepareAbort) {
-            return Err(ResponseError::ConcurrentTransactions);
+            return Err(TxnError::ConcurrentTransactions);
         }
         if m.state == TxnState::Ongoing {
             self.abort_locked(effects, &mut m, "a new producer with the same transactional id").await?;
@@ -176,7 +176,7 @@ impl TxnCoordinator {
     }
 
     /// Aborts an open transaction with a bumped epoch, which fences its producer.
-    async fn abort_locked<E: TxnEffects>(&self, effects: &E, m: &mut TxnMeta, why: &str) -> Result<(), ResponseError> {
+    async fn abort_locked<E: TxnEffects>(&self, effects: &E, m: &mut TxnMeta, why: &str) -> Result<(), TxnError> {
         tracing::info!(txn = %m.id, reason = why, "aborting open transaction");
         m.epoch += 1;
         m.state = TxnState::PrepareAbort;
@@ -184,10 +184,10 @@ impl TxnCoordinator {
         self.finish(effects, m, false).await
     }
 
-    async fn finish<E: TxnEffects>(&self, effects: &E, m: &mut TxnMeta, commit: bool) -> Result<(), ResponseError> {
+    async fn finish<E: TxnEffects>(&self, effects: &E, m: &mut TxnMeta, commit: bool) -> Result<(), TxnError> {
         if let Err(e) = effects.end(m.producer_id, m.epoch, commit, &m.partitions, &m.groups).await {
             tracing::warn!(txn = %m.id, error = %e, "could not write transaction markers");
-            return Err(ResponseError::CoordinatorNotAvailable);
+            return Err(TxnError::CoordinatorNotAvailable);
         }
         m.complete(now_ms());
         self.persist(m)
@@ -200,8 +200,8 @@ impl TxnCoordinator {
         producer: (i64, i16),
         partitions: &[TxnPartition],
         group: Option<&str>,
-    ) -> Result<(), ResponseError> {
-        let entry = self.get(txn_id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+    ) -> Result<(), TxnError> {
+        let entry = self.get(txn_id).ok_or(TxnError::InvalidProducerIdMapping)?;
         let mut m = entry.lock().await;
         let before = m.clone();
         m.add(producer.0, producer.1, partitions, group, now_ms())?;
@@ -218,8 +218,8 @@ impl TxnCoordinator {
         txn_id: &str,
         producer: (i64, i16),
         commit: bool,
-    ) -> Result<(), ResponseError> {
-        let entry = self.get(txn_id).ok_or(ResponseError::InvalidProducerIdMapping)?;
+    ) -> Result<(), TxnError> {
+        let entry = self.get(txn_id).ok_or(TxnError::InvalidProducerIdMapping)?;
         let mut m = entry.lock().await;
         match m.end(producer.0, producer.1, commit, now_ms())? {
             EndAction::AlreadyDone => Ok(()),

@@ -6,6 +6,9 @@ pub mod coordinator;
 pub mod log;
 pub mod state;
 
+mod error;
+pub use error::TxnError;
+
 pub use coordinator::{MarkerError, TxnCoordinator, TxnEffects};
 
 /// The internal topic holding transaction state.

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use kafka_protocol::ResponseError;
+use crate::txn::TxnError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnState {
@@ -87,15 +87,15 @@ impl TxnMeta {
     }
 
     /// Checks the producer id and epoch of a transactional request.
-    pub fn check_producer(&self, producer_id: i64, epoch: i16) -> Result<(), ResponseError> {
+    pub fn check_producer(&self, producer_id: i64, epoch: i16) -> Result<(), TxnError> {
         if producer_id != self.producer_id {
-            return Err(ResponseError::InvalidProducerIdMapping);
+            return Err(TxnError::InvalidProducerIdMapping);
         }
         if epoch < self.epoch {
-            return Err(ResponseError::ProducerFenced);
+            return Err(TxnError::ProducerFenced);
         }
         if epoch > self.epoch {
-            return Err(ResponseError::InvalidProducerEpoch);
+            return Err(TxnError::InvalidProducerEpoch);
         }
         Ok(())
     }
@@ -108,11 +108,11 @@ impl TxnMeta {
         partitions: &[TxnPartition],
         group: Option<&str>,
         now_ms: i64,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), TxnError> {
         self.check_producer(producer_id, epoch)?;
         match self.state {
-            TxnState::PrepareCommit | TxnState::PrepareAbort => return Err(ResponseError::ConcurrentTransactions),
-            TxnState::Dead => return Err(ResponseError::InvalidTxnState),
+            TxnState::PrepareCommit | TxnState::PrepareAbort => return Err(TxnError::ConcurrentTransactions),
+            TxnState::Dead => return Err(TxnError::InvalidTxnState),
             TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {
                 self.partitions.clear();
                 self.groups.clear();
@@ -130,7 +130,7 @@ impl TxnMeta {
     }
 
     /// EndTxn: decides whether markers must be written.
-    pub fn end(&mut self, producer_id: i64, epoch: i16, commit: bool, now_ms: i64) -> Result<EndAction, ResponseError> {
+    pub fn end(&mut self, producer_id: i64, epoch: i16, commit: bool, now_ms: i64) -> Result<EndAction, TxnError> {
         self.check_producer(producer_id, epoch)?;
         match (self.state, commit) {
             (TxnState::Ongoing, _) => {
@@ -139,10 +139,8 @@ impl TxnMeta {
                 Ok(EndAction::WriteMarkers { commit, partitions: self.partitions.clone(), groups: self.groups.clone() })
             }
             (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(EndAction::AlreadyDone),
-            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                Err(ResponseError::ConcurrentTransactions)
-            }
-            _ => Err(ResponseError::InvalidTxnState),
+            (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => Err(TxnError::ConcurrentTransactions),
+            _ => Err(TxnError::InvalidTxnState),
         }
     }
 
@@ -184,11 +182,11 @@ mod tests {
         assert!(
             matches!(action, EndAction::WriteMarkers { commit: true, ref partitions, ref groups } if partitions.len() == 2 && groups.len() == 1)
         );
-        assert_eq!(m.end(7, 0, true, 12), Err(ResponseError::ConcurrentTransactions));
+        assert_eq!(m.end(7, 0, true, 12), Err(TxnError::ConcurrentTransactions));
         m.complete(13);
         assert_eq!(m.state, TxnState::CompleteCommit);
         assert_eq!(m.end(7, 0, true, 14), Ok(EndAction::AlreadyDone));
-        assert_eq!(m.end(7, 0, false, 14), Err(ResponseError::InvalidTxnState));
+        assert_eq!(m.end(7, 0, false, 14), Err(TxnError::InvalidTxnState));
         // The next transaction starts from a clean set.
         m.add(7, 0, &[("c".into(), 0)], None, 20).unwrap();
         assert_eq!(m.partitions.len(), 1);
@@ -197,16 +195,16 @@ mod tests {
     #[test]
     fn producer_checks_and_bad_states() {
         let mut m = meta();
-        assert_eq!(m.end(7, 0, true, 1), Err(ResponseError::InvalidTxnState), "nothing to end");
-        assert_eq!(m.add(8, 0, &[], None, 1), Err(ResponseError::InvalidProducerIdMapping));
+        assert_eq!(m.end(7, 0, true, 1), Err(TxnError::InvalidTxnState), "nothing to end");
+        assert_eq!(m.add(8, 0, &[], None, 1), Err(TxnError::InvalidProducerIdMapping));
         m.epoch = 3;
-        assert_eq!(m.add(7, 2, &[], None, 1), Err(ResponseError::ProducerFenced));
-        assert_eq!(m.add(7, 4, &[], None, 1), Err(ResponseError::InvalidProducerEpoch));
+        assert_eq!(m.add(7, 2, &[], None, 1), Err(TxnError::ProducerFenced));
+        assert_eq!(m.add(7, 4, &[], None, 1), Err(TxnError::InvalidProducerEpoch));
         m.add(7, 3, &[("a".into(), 0)], None, 100).unwrap();
         assert!(!m.expired(100 + 60_000));
         assert!(m.expired(100 + 60_001));
         m.end(7, 3, false, 200).unwrap();
-        assert_eq!(m.add(7, 3, &[], None, 201), Err(ResponseError::ConcurrentTransactions));
+        assert_eq!(m.add(7, 3, &[], None, 201), Err(TxnError::ConcurrentTransactions));
         m.complete(202);
         assert_eq!(m.state, TxnState::CompleteAbort);
     }

@@ -2,8 +2,8 @@
 //! SyncGroup, Heartbeat and LeaveGroup answered from the broker's assignment, and the
 //! conversions between a classic group and a consumer-protocol one.
 
+use crate::group::GroupError;
 use bytes::Bytes;
-use kafka_protocol::ResponseError;
 
 use super::*;
 
@@ -77,19 +77,19 @@ impl ConsumerGroup {
 
     /// The member a classic request names: by instance id for static members (whose member id
     /// must match), else by member id; it must speak the classic protocol.
-    fn classic_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<&ConsumerMember, ResponseError> {
+    fn classic_member(&self, member_id: &str, instance_id: Option<&str>) -> Result<&ConsumerMember, GroupError> {
         let m = match instance_id {
             Some(inst) => {
-                let id = self.static_members.get(inst).ok_or(ResponseError::UnknownMemberId)?;
+                let id = self.static_members.get(inst).ok_or(GroupError::UnknownMemberId)?;
                 if id != member_id {
-                    return Err(ResponseError::FencedInstanceId);
+                    return Err(GroupError::FencedInstanceId);
                 }
-                self.members.get(id).ok_or(ResponseError::UnknownMemberId)?
+                self.members.get(id).ok_or(GroupError::UnknownMemberId)?
             }
-            None => self.members.get(member_id).ok_or(ResponseError::UnknownMemberId)?,
+            None => self.members.get(member_id).ok_or(GroupError::UnknownMemberId)?,
         };
         if m.classic.is_none() {
-            return Err(ResponseError::UnknownMemberId);
+            return Err(GroupError::UnknownMemberId);
         }
         Ok(m)
     }
@@ -102,24 +102,24 @@ impl ConsumerGroup {
         topics: &TopicView,
         cfg: &ConsumerGroupConfig,
         now: Instant,
-    ) -> Result<(i32, String), ResponseError> {
+    ) -> Result<(i32, String), GroupError> {
         // Every classic member must share a protocol with the newcomer.
         for m in self.members.values().filter(|m| m.id != j.member_id) {
             if let Some(c) = &m.classic
                 && !c.protocols.iter().any(|(n, _)| j.protocols.iter().any(|(p, _)| p == n))
             {
-                return Err(ResponseError::InconsistentGroupProtocol);
+                return Err(GroupError::InconsistentGroupProtocol);
             }
         }
         let classic = ClassicMeta { session_timeout_ms: j.session_timeout_ms, protocols: j.protocols };
-        let sub = classic.subscription().ok_or(ResponseError::InconsistentGroupProtocol)?;
+        let sub = classic.subscription().ok_or(GroupError::InconsistentGroupProtocol)?;
         let id = j.member_id.clone();
         if let Some(inst) = &j.instance_id
             && let Some(old_id) = self.static_members.get(inst).cloned()
             && old_id != id
         {
             if !j.new_id {
-                return Err(ResponseError::FencedInstanceId);
+                return Err(GroupError::FencedInstanceId);
             }
             // A static member restarting takes over its predecessor's place and assignment.
             if let Some(mut old) = self.members.remove(&old_id) {
@@ -135,7 +135,7 @@ impl ConsumerGroup {
         let mut bump = false;
         if !self.members.contains_key(&id) {
             if self.members.len() >= cfg.group_size_max {
-                return Err(ResponseError::GroupMaxSizeReached);
+                return Err(GroupError::GroupMaxSizeReached);
             }
             if let Some(inst) = &j.instance_id {
                 self.static_members.insert(inst.clone(), id.clone());
@@ -185,17 +185,17 @@ impl ConsumerGroup {
         protocol: (Option<&str>, Option<&str>),
         topics: &TopicView,
         now: Instant,
-    ) -> Result<(String, Bytes), ResponseError> {
+    ) -> Result<(String, Bytes), GroupError> {
         let m = self.classic_member(member_id, instance_id)?;
         if generation != m.epoch {
-            return Err(ResponseError::IllegalGeneration);
+            return Err(GroupError::IllegalGeneration);
         }
         let name = m.classic.as_ref().map(|c| c.protocol_name().to_string()).unwrap_or_default();
         if protocol.0.is_some_and(|t| t != "consumer") || protocol.1.is_some_and(|p| p != name) {
-            return Err(ResponseError::InconsistentGroupProtocol);
+            return Err(GroupError::InconsistentGroupProtocol);
         }
         if self.group_epoch > m.epoch && m.state != MemberState::UnrevokedPartitions {
-            return Err(ResponseError::RebalanceInProgress);
+            return Err(GroupError::RebalanceInProgress);
         }
         let out = (name, self.classic_assignment(m, topics));
         let id = m.id.clone();
@@ -211,10 +211,10 @@ impl ConsumerGroup {
         instance_id: Option<&str>,
         generation: i32,
         now: Instant,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         let m = self.classic_member(member_id, instance_id)?;
         if generation != m.epoch {
-            return Err(ResponseError::IllegalGeneration);
+            return Err(GroupError::IllegalGeneration);
         }
         let id = m.id.clone();
         let waiting = !is_empty(&intersect(
@@ -225,23 +225,23 @@ impl ConsumerGroup {
             || m.state == MemberState::UnrevokedPartitions
             || (m.state == MemberState::UnreleasedPartitions && !waiting);
         self.members.get_mut(&id).expect("present").last_seen = now;
-        if rejoin { Err(ResponseError::RebalanceInProgress) } else { Ok(()) }
+        if rejoin { Err(GroupError::RebalanceInProgress) } else { Ok(()) }
     }
 
     /// LeaveGroup for one member of this group.
-    pub fn classic_leave(&mut self, member_id: &str, instance_id: Option<&str>) -> Result<(), ResponseError> {
+    pub fn classic_leave(&mut self, member_id: &str, instance_id: Option<&str>) -> Result<(), GroupError> {
         let id = match instance_id {
             Some(inst) => {
-                let id = self.static_members.get(inst).cloned().ok_or(ResponseError::UnknownMemberId)?;
+                let id = self.static_members.get(inst).cloned().ok_or(GroupError::UnknownMemberId)?;
                 if !member_id.is_empty() && member_id != id {
-                    return Err(ResponseError::FencedInstanceId);
+                    return Err(GroupError::FencedInstanceId);
                 }
                 id
             }
             None => member_id.to_string(),
         };
         if !self.members.contains_key(&id) {
-            return Err(ResponseError::UnknownMemberId);
+            return Err(GroupError::UnknownMemberId);
         }
         self.remove(&id);
         Ok(())
@@ -286,9 +286,9 @@ mod tests {
         assert_eq!(synced(&mut g, "b", t0), Vec::<i32>::new());
         assert_eq!(
             g.classic_sync("b", None, epoch + 7, (None, None), &topics(), t0),
-            Err(ResponseError::IllegalGeneration)
+            Err(GroupError::IllegalGeneration)
         );
-        assert_eq!(g.check_commit("b", epoch + 1), Err(ResponseError::IllegalGeneration));
+        assert_eq!(g.check_commit("b", epoch + 1), Err(GroupError::IllegalGeneration));
         assert_eq!(g.check_commit("b", epoch), Ok(()));
 
         // a revokes half; then b is told to rejoin and gets the released partitions.
@@ -297,7 +297,7 @@ mod tests {
         assert_eq!(count(&kept), 3);
         let a2 = g.heartbeat(hb("a", a.epoch, Some(kept.clone())), &topics(), &cfg, t0);
         assert_eq!(a2.error, None);
-        assert_eq!(g.classic_heartbeat("b", None, epoch, t0), Err(ResponseError::RebalanceInProgress));
+        assert_eq!(g.classic_heartbeat("b", None, epoch, t0), Err(GroupError::RebalanceInProgress));
         let (epoch2, _) = classic_join(&mut g, "b", &[], t0).unwrap();
         assert_eq!(g.classic_heartbeat("b", None, epoch2, t0), Ok(()));
         let mut b_parts = synced(&mut g, "b", t0);
@@ -307,11 +307,11 @@ mod tests {
         assert!(b_parts.iter().all(|p| !a_parts.contains(p)), "{a_parts:?} and {b_parts:?} overlap");
 
         // Unknown members, static fencing and wrong protocol types get Kafka's errors.
-        assert_eq!(g.classic_heartbeat("zz", None, 1, t0), Err(ResponseError::UnknownMemberId));
-        assert_eq!(g.classic_heartbeat("a", None, a2.epoch, t0), Err(ResponseError::UnknownMemberId));
+        assert_eq!(g.classic_heartbeat("zz", None, 1, t0), Err(GroupError::UnknownMemberId));
+        assert_eq!(g.classic_heartbeat("a", None, a2.epoch, t0), Err(GroupError::UnknownMemberId));
         assert_eq!(
             g.classic_sync("b", None, epoch2, (Some("connect"), None), &topics(), t0),
-            Err(ResponseError::InconsistentGroupProtocol)
+            Err(GroupError::InconsistentGroupProtocol)
         );
     }
     #[test]
@@ -323,7 +323,7 @@ mod tests {
         // A consumer-protocol member arrives: b must give up three partitions.
         let a = g.heartbeat(hb("a", 0, None), &topics(), &cfg, t0);
         assert_eq!(a.assignment.as_ref().map(count), Some(0));
-        assert_eq!(g.classic_heartbeat("b", None, e1, t0), Err(ResponseError::RebalanceInProgress));
+        assert_eq!(g.classic_heartbeat("b", None, e1, t0), Err(GroupError::RebalanceInProgress));
         // b rejoins still owning all six: it keeps three and the others are pending revocation.
         let (e2, _) = classic_join(&mut g, "b", &[0, 1, 2, 3, 4, 5], t0).unwrap();
         assert_eq!(e2, e1, "no new epoch until the revocation is done");

@@ -24,7 +24,7 @@ pub(super) fn classic_join(
     id: &str,
     owned: &[i32],
     now: Instant,
-) -> Result<(i32, String), ResponseError> {
+) -> Result<(i32, String), GroupError> {
     let owned = if owned.is_empty() { vec![] } else { vec![("t".to_string(), owned.to_vec())] };
     let meta = consumer_protocol::encode_subscription(1, &["t"], &owned);
     let j = ClassicJoin {
@@ -74,9 +74,9 @@ fn fencing_unknown_members_and_leaving() {
     let (cfg, t, now) = (ConsumerGroupConfig::default(), topics(), Instant::now());
     let mut g = ConsumerGroup::new("g");
     g.heartbeat(hb("a", 0, None), &t, &cfg, now);
-    assert_eq!(g.heartbeat(hb("a", 7, None), &t, &cfg, now).error.unwrap().0, ResponseError::FencedMemberEpoch);
-    assert_eq!(g.heartbeat(hb("zz", 3, None), &t, &cfg, now).error.unwrap().0, ResponseError::UnknownMemberId);
-    assert_eq!(g.check_commit("a", 0), Err(ResponseError::StaleMemberEpoch));
+    assert_eq!(g.heartbeat(hb("a", 7, None), &t, &cfg, now).error.unwrap().0, GroupError::FencedMemberEpoch);
+    assert_eq!(g.heartbeat(hb("zz", 3, None), &t, &cfg, now).error.unwrap().0, GroupError::UnknownMemberId);
+    assert_eq!(g.check_commit("a", 0), Err(GroupError::StaleMemberEpoch));
     assert_eq!(g.check_commit("a", 1), Ok(()));
     let out = g.heartbeat(hb("a", LEAVE_EPOCH, None), &t, &cfg, now);
     assert_eq!((out.error, out.epoch), (None, LEAVE_EPOCH));

@@ -13,18 +13,18 @@ impl Coordinator {
         instance_id: Option<&str>,
         generation: i32,
         offsets: Vec<(String, i32, Committed)>,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         let entry = self.entry(group);
         let mut e = entry.lock().await;
         let simple = generation < 0 && member_id.is_empty();
         if let Some(cg) = e.consumer.as_ref().filter(|c| !c.members.is_empty()) {
             if simple {
-                return Err(ResponseError::UnknownMemberId);
+                return Err(GroupError::UnknownMemberId);
             }
             cg.check_commit(member_id, generation)?;
         } else if simple {
             if !e.group.members.is_empty() || e.group.state != GroupState::Empty {
-                return Err(ResponseError::UnknownMemberId);
+                return Err(GroupError::UnknownMemberId);
             }
         } else {
             e.group.check_member(member_id, instance_id, generation)?;
@@ -33,13 +33,13 @@ impl Coordinator {
             // partitions up, from its revoke callback); only between the joins and the
             // assignment is a commit refused.
             if e.group.state == GroupState::CompletingRebalance {
-                return Err(ResponseError::RebalanceInProgress);
+                return Err(GroupError::RebalanceInProgress);
             }
         }
         let recs = offset_records(group, &offsets);
         self.log.append(self.partition_for(group), recs, None).map_err(|err| {
             tracing::warn!(group, error = %err, "offset commit not persisted");
-            ResponseError::CoordinatorNotAvailable
+            GroupError::CoordinatorNotAvailable
         })?;
         for (t, p, c) in offsets {
             e.offsets.insert((t, p), c);
@@ -71,7 +71,7 @@ impl Coordinator {
         producer: (i64, i16),
         member: (&str, Option<&str>, i32),
         offsets: Vec<(String, i32, Committed)>,
-    ) -> Result<(), ResponseError> {
+    ) -> Result<(), GroupError> {
         let entry = self.entry(group);
         let mut e = entry.lock().await;
         let (member_id, instance_id, generation) = member;
@@ -85,7 +85,7 @@ impl Coordinator {
         let recs = offset_records(group, &offsets);
         self.log.append(self.partition_for(group), recs, Some(producer)).map_err(|err| {
             tracing::warn!(group, error = %err, "transactional offset commit not persisted");
-            ResponseError::CoordinatorNotAvailable
+            GroupError::CoordinatorNotAvailable
         })?;
         let pending = e.pending_txn.entry(producer.0).or_default();
         for (t, p, c) in offsets {
@@ -140,14 +140,14 @@ impl Coordinator {
         &self,
         group: &str,
         partitions: Vec<(String, i32)>,
-    ) -> Result<Vec<((String, i32), Option<ResponseError>)>, ResponseError> {
-        let entry = self.existing(group).ok_or(ResponseError::GroupIdNotFound)?;
+    ) -> Result<Vec<((String, i32), Option<GroupError>)>, GroupError> {
+        let entry = self.existing(group).ok_or(GroupError::GroupIdNotFound)?;
         let mut e = entry.lock().await;
         if e.group.state == GroupState::Dead {
-            return Err(ResponseError::GroupIdNotFound);
+            return Err(GroupError::GroupIdNotFound);
         }
         if !e.group.is_empty() && e.group.protocol_type.as_deref() != Some("consumer") && e.consumer.is_none() {
-            return Err(ResponseError::NonEmptyGroup);
+            return Err(GroupError::NonEmptyGroup);
         }
         let subscribed = match e.consumer.as_ref() {
             Some(cg) => cg.subscribed_topics(&(self.topics)()).into_iter().collect(),
@@ -157,7 +157,7 @@ impl Coordinator {
         let mut recs = Vec::new();
         for (t, p) in partitions {
             if subscribed.contains(&t) {
-                out.push(((t, p), Some(ResponseError::GroupSubscribedToTopic)));
+                out.push(((t, p), Some(GroupError::GroupSubscribedToTopic)));
                 continue;
             }
             if e.offsets.contains_key(&(t.clone(), p)) {
@@ -168,9 +168,7 @@ impl Coordinator {
             out.push(((t, p), None));
         }
         if !recs.is_empty() {
-            self.log
-                .append(self.partition_for(group), recs, None)
-                .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+            self.log.append(self.partition_for(group), recs, None).map_err(|_| GroupError::CoordinatorNotAvailable)?;
             for ((t, p), err) in &out {
                 if err.is_none() {
                     e.offsets.remove(&(t.clone(), *p));

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::group::GroupError;
 use bytes::Bytes;
-use kafka_protocol::ResponseError;
 
 use super::*;
 use crate::log::internal::{InternalLog, InternalLogError, LoggedRecord};
@@ -102,7 +102,7 @@ async fn a_member_outside_the_group_cannot_commit() {
     let c = coordinator(&log);
     assert_eq!(
         c.commit("g", "ghost", None, 3, offsets(&[(0, 1)])).await,
-        Err(ResponseError::UnknownMemberId),
+        Err(GroupError::UnknownMemberId),
         "no such member"
     );
     assert!(seen(&c, "g").await.is_empty());
@@ -140,7 +140,7 @@ async fn a_log_that_refuses_writes_changes_nothing() {
     let c = coordinator(&log);
     c.commit("g", "", None, -1, offsets(&[(0, 1)])).await.unwrap();
     log.refuse.store(true, Ordering::Relaxed);
-    assert_eq!(c.commit("g", "", None, -1, offsets(&[(0, 2)])).await, Err(ResponseError::CoordinatorNotAvailable));
+    assert_eq!(c.commit("g", "", None, -1, offsets(&[(0, 2)])).await, Err(GroupError::CoordinatorNotAvailable));
     assert!(c.txn_commit("g", (7, 0), ("", None, -1), offsets(&[(0, 3)])).await.is_err());
     assert_eq!(seen(&c, "g").await, vec![(0, 1)]);
     assert!(c.pending_txn_partitions("g").await.is_empty(), "a transactional commit not written is not pending");

@@ -15,16 +15,16 @@ impl Group {
         let member_id = req.member_id.clone();
         let fail = |e| (Reply::Now(JoinOutcome::error(e, &member_id)), Persist::Nothing);
         if req.session_timeout_ms < cfg.session_timeout_ms_min || req.session_timeout_ms > cfg.session_timeout_ms_max {
-            return fail(ResponseError::InvalidSessionTimeout);
+            return fail(GroupError::InvalidSessionTimeout);
         }
         if self.state == GroupState::Dead {
-            return fail(ResponseError::CoordinatorNotAvailable);
+            return fail(GroupError::CoordinatorNotAvailable);
         }
         if req.protocol_type.is_empty() || req.protocols.is_empty() {
-            return fail(ResponseError::InconsistentGroupProtocol);
+            return fail(GroupError::InconsistentGroupProtocol);
         }
         if !self.members.is_empty() && !self.supports(&req) {
-            return fail(ResponseError::InconsistentGroupProtocol);
+            return fail(GroupError::InconsistentGroupProtocol);
         }
         if req.member_id.is_empty() {
             return self.join_unknown(req, cfg, now);
@@ -32,16 +32,16 @@ impl Group {
         let known = self.members.contains_key(&req.member_id);
         let pending = self.pending.remove(&req.member_id).is_some();
         if !known && !pending {
-            return fail(ResponseError::UnknownMemberId);
+            return fail(GroupError::UnknownMemberId);
         }
         if let Some(inst) = &req.instance_id
             && self.static_members.get(inst).is_some_and(|m| *m != req.member_id)
         {
-            return fail(ResponseError::FencedInstanceId);
+            return fail(GroupError::FencedInstanceId);
         }
         if pending {
             if self.members.len() >= cfg.group_size_max {
-                return fail(ResponseError::GroupMaxSizeReached);
+                return fail(GroupError::GroupMaxSizeReached);
             }
             return self.add_and_rebalance(req.member_id.clone(), req, cfg, now);
         }
@@ -61,7 +61,7 @@ impl Group {
                 return self.replace_static(old_id, new_id, req, cfg, now);
             }
             if self.members.len() >= cfg.group_size_max {
-                return (Reply::Now(JoinOutcome::error(ResponseError::GroupMaxSizeReached, "")), Persist::Nothing);
+                return (Reply::Now(JoinOutcome::error(GroupError::GroupMaxSizeReached, "")), Persist::Nothing);
             }
             self.static_members.insert(inst, new_id.clone());
             return self.add_and_rebalance(new_id, req, cfg, now);
@@ -70,10 +70,10 @@ impl Group {
         if req.require_known_member_id {
             let session = Duration::from_millis(req.session_timeout_ms as u64);
             self.pending.insert(new_id.clone(), now + session);
-            return (Reply::Now(JoinOutcome::error(ResponseError::MemberIdRequired, &new_id)), Persist::Nothing);
+            return (Reply::Now(JoinOutcome::error(GroupError::MemberIdRequired, &new_id)), Persist::Nothing);
         }
         if self.members.len() >= cfg.group_size_max {
-            return (Reply::Now(JoinOutcome::error(ResponseError::GroupMaxSizeReached, "")), Persist::Nothing);
+            return (Reply::Now(JoinOutcome::error(GroupError::GroupMaxSizeReached, "")), Persist::Nothing);
         }
         self.add_and_rebalance(new_id, req, cfg, now)
     }
@@ -92,10 +92,10 @@ impl Group {
         };
         // The fenced old instance's waiters learn it was replaced.
         if let Some(w) = old.join_waiter.take() {
-            let _ = w.send(JoinOutcome::error(ResponseError::FencedInstanceId, &old_id));
+            let _ = w.send(JoinOutcome::error(GroupError::FencedInstanceId, &old_id));
         }
         if let Some(w) = old.sync_waiter.take() {
-            let _ = w.send(SyncOutcome::error(ResponseError::FencedInstanceId));
+            let _ = w.send(SyncOutcome::error(GroupError::FencedInstanceId));
         }
         let inst = req.instance_id.clone().unwrap_or_default();
         self.static_members.insert(inst, new_id.clone());
@@ -205,7 +205,7 @@ impl Group {
         if let Some(m) = self.members.get_mut(id)
             && let Some(old) = m.join_waiter.replace(tx)
         {
-            let _ = old.send(JoinOutcome::error(ResponseError::UnknownMemberId, id));
+            let _ = old.send(JoinOutcome::error(GroupError::UnknownMemberId, id));
         }
         rx
     }
@@ -252,7 +252,7 @@ impl Group {
             // Members waiting on SyncGroup must rejoin.
             for m in self.members.values_mut() {
                 if let Some(w) = m.sync_waiter.take() {
-                    let _ = w.send(SyncOutcome::error(ResponseError::RebalanceInProgress));
+                    let _ = w.send(SyncOutcome::error(GroupError::RebalanceInProgress));
                 }
             }
         }

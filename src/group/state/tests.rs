@@ -34,7 +34,7 @@ fn later<T>(r: Reply<T>) -> oneshot::Receiver<T> {
 /// Joins a new dynamic member through MEMBER_ID_REQUIRED; returns its id and join receiver.
 fn join_new(g: &mut Group, t: Instant) -> (String, oneshot::Receiver<JoinOutcome>) {
     let first = now_join(g.join(req("", &["range"]), &cfg(), t));
-    assert_eq!(first.error, Some(ResponseError::MemberIdRequired));
+    assert_eq!(first.error, Some(GroupError::MemberIdRequired));
     let id = first.member_id.clone();
     let rx = later(g.join(req(&id, &["range"]), &cfg(), t).0);
     // A new group's first join completes from the timer (delay 0 here).
@@ -69,13 +69,13 @@ fn a_second_member_triggers_a_rebalance_that_waits_for_both() {
     let (b, mut rx_b) = join_new(&mut g, t);
     assert_eq!(g.state, GroupState::PreparingRebalance);
     assert!(rx_b.try_recv().is_err(), "waits for the existing member to rejoin");
-    assert_eq!(g.heartbeat(&a, None, 1, t), Err(ResponseError::RebalanceInProgress));
+    assert_eq!(g.heartbeat(&a, None, 1, t), Err(GroupError::RebalanceInProgress));
     let mut rx_a = later(g.join(req(&a, &["range"]), &cfg(), t).0);
     let (oa, ob) = (rx_a.try_recv().unwrap(), rx_b.try_recv().unwrap());
     assert_eq!((oa.generation, ob.generation), (2, 2));
     assert_eq!(oa.leader, a, "the leader stays");
     assert!(ob.members.is_empty(), "followers do not see the members");
-    assert_eq!(g.sync(&b, None, 1, (None, None), vec![], t).0.now_err(), Some(ResponseError::IllegalGeneration));
+    assert_eq!(g.sync(&b, None, 1, (None, None), vec![], t).0.now_err(), Some(GroupError::IllegalGeneration));
     let mut sync_b = later(g.sync(&b, None, 2, (None, None), vec![], t).0);
     assert!(sync_b.try_recv().is_err(), "followers wait for the leader's assignments");
     let assignments = vec![(a.clone(), Bytes::from_static(b"A")), (b.clone(), Bytes::from_static(b"B"))];
@@ -101,7 +101,7 @@ fn leaving_and_session_expiry_rebalance_and_empty_the_group() {
     assert_eq!(g.state, GroupState::PreparingRebalance);
     assert_eq!(g.leave(&a, None, &cfg(), later_t), Ok(Persist::GroupMetadata));
     assert_eq!(g.state, GroupState::Empty);
-    assert_eq!(g.leave(&a, None, &cfg(), later_t), Err(ResponseError::UnknownMemberId));
+    assert_eq!(g.leave(&a, None, &cfg(), later_t), Err(GroupError::UnknownMemberId));
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn rebalance_timeout_drops_members_that_do_not_rejoin() {
     let (b, mut rx_b) = join_new(&mut g, t);
     // a keeps heartbeating (REBALANCE_IN_PROGRESS) but never rejoins.
     let past = t + Duration::from_secs(31);
-    assert_eq!(g.heartbeat(&a, None, 1, past), Err(ResponseError::RebalanceInProgress));
+    assert_eq!(g.heartbeat(&a, None, 1, past), Err(GroupError::RebalanceInProgress));
     g.tick(&cfg(), past);
     let ob = rx_b.try_recv().expect("join completes at the rebalance timeout");
     assert_eq!((ob.generation, ob.leader.as_str()), (2, b.as_str()));
@@ -134,7 +134,7 @@ fn static_member_restart_keeps_generation_and_fences_the_old_id() {
     let out = now_join(g.join(r, &cfg(), t));
     assert_eq!((out.error, out.generation), (None, 1), "no rebalance for a known static member");
     assert_ne!(out.member_id, old);
-    assert_eq!(g.heartbeat(&old, Some("i1"), 1, t), Err(ResponseError::FencedInstanceId));
+    assert_eq!(g.heartbeat(&old, Some("i1"), 1, t), Err(GroupError::FencedInstanceId));
     assert_eq!(g.heartbeat(&out.member_id, Some("i1"), 1, t), Ok(()));
     assert_eq!(g.members[&out.member_id].assignment, Bytes::from_static(b"A"));
     assert!(out.skip_assignment && out.members.len() == 1, "the returning leader keeps the assignment (KIP-814)");
@@ -184,12 +184,12 @@ fn bad_joins_get_kafka_errors() {
     let mut g = Group::new("g");
     let mut short = req("", &["range"]);
     short.session_timeout_ms = 10;
-    assert_eq!(now_join(g.join(short, &cfg(), t)).error, Some(ResponseError::InvalidSessionTimeout));
-    assert_eq!(now_join(g.join(req("nobody", &["range"]), &cfg(), t)).error, Some(ResponseError::UnknownMemberId));
+    assert_eq!(now_join(g.join(short, &cfg(), t)).error, Some(GroupError::InvalidSessionTimeout));
+    assert_eq!(now_join(g.join(req("nobody", &["range"]), &cfg(), t)).error, Some(GroupError::UnknownMemberId));
     let (_a, mut rx) = join_new(&mut g, t);
     rx.try_recv().unwrap();
     let other = now_join(g.join(req("", &["roundrobin"]), &cfg(), t));
-    assert_eq!(other.error, Some(ResponseError::InconsistentGroupProtocol));
+    assert_eq!(other.error, Some(GroupError::InconsistentGroupProtocol));
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn initial_delay_holds_the_first_rebalance() {
 }
 
 impl<T: std::fmt::Debug> Reply<T> {
-    fn now_err(self) -> Option<ResponseError>
+    fn now_err(self) -> Option<GroupError>
     where
         T: HasError,
     {
@@ -218,11 +218,11 @@ impl<T: std::fmt::Debug> Reply<T> {
 }
 
 trait HasError {
-    fn error(&self) -> Option<ResponseError>;
+    fn error(&self) -> Option<GroupError>;
 }
 
 impl HasError for SyncOutcome {
-    fn error(&self) -> Option<ResponseError> {
+    fn error(&self) -> Option<GroupError> {
         self.error
     }
 }
