@@ -375,6 +375,24 @@ async fn topic_compression_type_makes_the_broker_recompress() {
     b.stop().await;
 }
 
+#[tokio::test]
+async fn server_properties_compression_type_is_the_topic_default() {
+    // compression.type in server.properties, as Kafka reads it: every topic without its own
+    // stores batches in that codec, and DescribeConfigs names the static broker config.
+    let b = TestBroker::start_with(&["compression.type=zstd"]).await;
+    let mut c = b.client().await;
+    create_topic(&mut c, "zstd-default", 1).await;
+    assert_eq!(produce(&mut c, 9, "zstd-default", 0, batch(2, -1, -1, -1, Compression::None)).await, (0, 0));
+    let ResponseKind::Fetch(r) = c.send(12, RequestKind::Fetch(fetch_request("zstd-default", 0, 0, 0, 1))).await else {
+        unreachable!()
+    };
+    let records = r.responses[0].partitions[0].records.clone().expect("records");
+    assert_eq!(i16::from_be_bytes(records[21..23].try_into().unwrap()) & 7, 4, "stored as zstd");
+    assert_eq!(decode_records(&Some(records)).len(), 2);
+    assert_eq!(describe_config(&mut c, "zstd-default", "compression.type").await, Some(("zstd".to_string(), 4)));
+    b.stop().await;
+}
+
 /// Dynamic broker configs: a cluster-wide default and a per-broker value, reported with their
 /// sources, used as the topics' defaults, validated, and removed again.
 #[tokio::test]

@@ -66,6 +66,9 @@ pub struct Config {
     pub log_retention_ms: i64,
     pub log_retention_bytes: i64,
     pub log_cleanup_policy: String,
+    /// compression.type: the topic default codec the broker stores batches in ("producer": as
+    /// sent).
+    pub compression_type: String,
     pub log_retention_check_interval_ms: i64,
     pub cluster_id: Option<String>,
     pub offsets_topic_num_partitions: i32,
@@ -107,6 +110,7 @@ impl Default for Config {
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
             log_cleanup_policy: "delete".into(),
+            compression_type: "producer".into(),
             log_retention_check_interval_ms: 300_000,
             cluster_id: None,
             offsets_topic_num_partitions: 50,
@@ -150,6 +154,7 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("log.cleanup.policy", "topic default cleanup.policy (default delete)"),
     ("log.retention.check.interval.ms", "how often retention is enforced (default 300000)"),
     ("cleanup.policy", "alias of log.cleanup.policy"),
+    ("compression.type", "topic default compression.type: the codec batches are stored in (default producer)"),
     ("max.connections", "connections accepted at once; more wait to be accepted (default 10000)"),
     ("max.connections.per.ip", "connections from one address; more are closed at once (default 2147483647)"),
     ("max.connections.per.ip.overrides", "comma-separated host:count or ip:count exceptions to max.connections.per.ip"),
@@ -261,6 +266,10 @@ impl Config {
                 "log.cleanup.policy" | "cleanup.policy" => {
                     c.log_cleanup_policy =
                         topic::validate_value("cleanup.policy", v).map_err(|reason| invalid(key, v, &reason))?
+                }
+                "compression.type" => {
+                    c.compression_type =
+                        topic::validate_value("compression.type", v).map_err(|reason| invalid(key, v, &reason))?
                 }
                 "log.retention.check.interval.ms" => {
                     c.log_retention_check_interval_ms = parse_num(key, v, 1, i64::MAX)?
@@ -589,5 +598,8 @@ mod tests {
         assert_eq!(c.advertised(), ("127.0.0.1".to_string(), 19092));
         let c = Config::from_props(&props(&[("log.retention.hours", "1"), ("log.retention.ms", "5")])).unwrap();
         assert_eq!(c.log_retention_ms, 5);
+        let c = Config::from_props(&props(&[("compression.type", "zstd")])).unwrap();
+        assert_eq!(c.compression_type, "zstd");
+        assert!(Config::from_props(&props(&[("compression.type", "brotli")])).is_err());
     }
 }

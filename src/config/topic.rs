@@ -278,6 +278,7 @@ fn broker_override(name: &str, c: &Config) -> Option<String> {
         "retention.ms" if c.log_retention_ms != d.log_retention_ms => Some(c.log_retention_ms.to_string()),
         "retention.bytes" if c.log_retention_bytes != d.log_retention_bytes => Some(c.log_retention_bytes.to_string()),
         "cleanup.policy" if c.log_cleanup_policy != d.log_cleanup_policy => Some(c.log_cleanup_policy.clone()),
+        "compression.type" if c.compression_type != d.compression_type => Some(c.compression_type.clone()),
         "max.message.bytes" if c.message_max_bytes != d.message_max_bytes => Some(c.message_max_bytes.to_string()),
         "flush.messages" if c.log_flush_interval_messages != d.log_flush_interval_messages => {
             Some(c.log_flush_interval_messages.to_string())

@@ -66,12 +66,18 @@ mod tests {
 
     #[test]
     fn topic_configs_override_the_broker_and_kafka_defaults() {
-        let config = Config::load(None, &["log.retention.ms=1000".into()]).unwrap();
+        let config = Config::load(None, &["log.retention.ms=1000".into(), "compression.type=gzip".into()]).unwrap();
+        let static_only = LogSettings::of(&BTreeMap::new(), &Defaults::of(&config));
+        assert_eq!(static_only.codec, Some(Compression::Gzip), "server.properties' compression.type");
         let cluster = BTreeMap::from([("compression.type".to_string(), "lz4".to_string())]);
         let defaults = Defaults { config: &config, per_broker: None, cluster: Some(&cluster) };
         let plain = LogSettings::of(&BTreeMap::new(), &defaults);
         assert_eq!(plain.retention_ms, 1000, "server.properties' log.retention.ms");
-        assert_eq!(plain.codec, Some(Compression::Lz4), "the cluster-wide dynamic compression.type");
+        assert_eq!(
+            plain.codec,
+            Some(Compression::Lz4),
+            "the cluster-wide dynamic compression.type over the static one"
+        );
         assert!(plain.deleted_by_retention && !plain.compacted && !plain.log_append_time);
         assert_eq!(plain.timestamp_after_ms_max, 3_600_000, "Kafka's default");
         let configs = BTreeMap::from([
