@@ -7,12 +7,14 @@
 //! - `broker`: wiring of store, metadata, partitions and coordinators; shared by all connections.
 //! - `group`, `txn`: the group coordinator (classic and KIP-848) and the transaction coordinator,
 //!   each refusing with its own error enum (`GroupError`, `TxnError`).
-//! - `cluster`: the metadata image replicated through openraft, ACLs, replica placement.
+//! - `cluster`: the metadata image replicated through openraft, ACLs, replica placement, and
+//!   Kafka's replication rules as pure functions (`replication`).
 //! - `log`: partition logs on RocksDB (batches stored whole), offsets, reads, the append rules
-//!   and the parsed topic settings they use, idempotent producers' sequence state, compaction,
-//!   the coordinators' internal-topic logs.
+//!   and the parsed topic settings they use, idempotent producers' sequence state, the leader-
+//!   epoch cache, compaction, the coordinators' internal-topic logs.
 //! - `protocol`: framing and its limits, incremental fetch sessions.
-//! - `config`: Kafka property names to one validated `Config`, and the topic configs.
+//! - `config`: Kafka property names to one validated `Config` (connection limits, the KRaft quorum
+//!   keys), and the topic configs.
 
 pub mod broker;
 pub mod cluster;

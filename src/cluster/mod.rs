@@ -1,10 +1,12 @@
 //! Cluster metadata: an openraft group whose state machine is the `Image`. The default broker is
-//! a group of one, initialized on first start.
+//! a group of one, initialized on first start. `replication` holds Kafka's partition replication
+//! rules (high watermark, ISR, elections, divergence) as pure functions for the cluster to come.
 
 pub mod acl;
 pub mod image;
 pub mod placement;
 pub mod raft;
+pub mod replication;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

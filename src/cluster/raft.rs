@@ -327,3 +327,6 @@ impl RaftNetwork<TypeConfig> for Network {
         Err(no_peers())
     }
 }
+
+#[cfg(test)]
+mod tests;
