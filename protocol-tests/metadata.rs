@@ -46,6 +46,24 @@ async fn describes_cluster_and_auto_creates() {
 }
 
 #[tokio::test]
+async fn broker_rack_is_reported_to_clients() {
+    // broker.rack, as Kafka reports it: in Metadata's brokers (v1+) and in DescribeCluster.
+    let b = TestBroker::start_with(&["broker.rack=eu-west-1a"]).await;
+    let mut c = b.client().await;
+    let ResponseKind::Metadata(m) = c.send(12, RequestKind::Metadata(MetadataRequest::default())).await else {
+        unreachable!()
+    };
+    assert_eq!(m.brokers[0].rack.as_deref(), Some("eu-west-1a"));
+    let ResponseKind::DescribeCluster(d) =
+        c.send(1, RequestKind::DescribeCluster(DescribeClusterRequest::default())).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(d.brokers[0].rack.as_deref(), Some("eu-west-1a"));
+    b.stop().await;
+}
+
+#[tokio::test]
 async fn auto_creation_can_be_disabled() {
     let b = TestBroker::start_with(&["auto.create.topics.enable=false"]).await;
     let mut c = b.client().await;

@@ -273,7 +273,7 @@ impl Broker {
             self.metadata.submit(Command::SetClusterId { id }).await?;
         }
         let (host, port) = self.config.advertised();
-        let info = BrokerInfo { host, port, rack: None };
+        let info = BrokerInfo { host, port, rack: self.config.broker_rack.clone() };
         if image.brokers.get(&self.config.node_id) != Some(&info) {
             self.metadata.submit(Command::RegisterBroker { id: self.config.node_id, info }).await?;
         }

@@ -69,6 +69,8 @@ pub struct Config {
     pub limits: ConnectionLimits,
     /// process.roles and the controller quorum (KRaft).
     pub quorum: Quorum,
+    /// broker.rack: reported in Metadata and DescribeCluster, and replicas are placed across racks.
+    pub broker_rack: Option<String>,
     pub log_flush_interval_messages: i64,
     pub log_retention_ms: i64,
     pub log_retention_bytes: i64,
@@ -114,6 +116,7 @@ impl Default for Config {
             message_max_bytes: 1_048_588,
             limits: ConnectionLimits::default(),
             quorum: Quorum::default(),
+            broker_rack: None,
             log_flush_interval_messages: i64::MAX,
             log_retention_ms: 7 * 24 * 3600 * 1000,
             log_retention_bytes: -1,
@@ -182,6 +185,7 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("controller.quorum.voters", "id@host:port of each controller; only this node for now"),
     ("controller.quorum.bootstrap.servers", "host:port of the controllers (KIP-853); only this node for now"),
     ("controller.listener.names", "the listeners of the KRaft controller role"),
+    ("broker.rack", "this broker's rack: reported to clients, and replicas are placed across racks"),
     ("cluster.id", "cluster id reported to clients (default: generated on first start)"),
     ("offsets.topic.num.partitions", "partitions of __consumer_offsets (default 50)"),
     ("offsets.retention.minutes", "how long committed offsets of an empty group are kept (default 10080)"),
@@ -288,6 +292,7 @@ impl Config {
                 }
                 k if ConnectionLimits::KEYS.contains(&k) => c.limits.set(k, v)?,
                 k if Quorum::KEYS.contains(&k) => c.quorum.set(k, v)?,
+                "broker.rack" => c.broker_rack = Some(v.trim().to_string()).filter(|r| !r.is_empty()),
                 "cluster.id" => c.cluster_id = Some(v.to_string()),
                 "offsets.topic.num.partitions" => c.offsets_topic_num_partitions = parse_num(key, v, 1, 10_000)? as i32,
                 "offsets.retention.minutes" => c.offsets_retention_minutes = parse_num(key, v, 1, i64::MAX / 60_000)?,

@@ -6,7 +6,7 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
-use crate::cluster::placement::PARTITIONS_PER_REQUEST_MAX;
+use crate::cluster::placement::{self, PARTITIONS_PER_REQUEST_MAX};
 
 pub const VERSIONS: (i16, i16) = (0, 3);
 
@@ -95,7 +95,10 @@ async fn add(
             }
             lists
         }
-        None => crate::cluster::placement::assign(&nodes, t.count, rf).split_off(current as usize),
+        None => {
+            let (brokers, added) = (placement::racked(&image.brokers), t.count - current);
+            placement::placed(&brokers, current, added, rf, placement::random_start(brokers.len()))
+        }
     };
     if validate_only {
         return Ok(());

@@ -10,7 +10,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::{RequestContext, str_bytes, validate_topic_name};
 use crate::broker::Broker;
-use crate::cluster::placement::{PARTITIONS_MAX, PARTITIONS_PER_REQUEST_MAX, assign};
+use crate::cluster::placement::{PARTITIONS_MAX, PARTITIONS_PER_REQUEST_MAX, for_new_topic};
 use crate::config::topic as topic_config;
 
 pub const VERSIONS: (i16, i16) = (2, 7);
@@ -156,7 +156,7 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, Str
             ),
         ));
     }
-    Ok((assign(&nodes, partitions, rf), configs))
+    Ok((for_new_topic(&broker.image().brokers, partitions, rf), configs))
 }
 
 fn describe_configs(broker: &Broker, configs: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {

@@ -82,7 +82,7 @@ async fn by_name(broker: &Broker, name: &TopicName, auto_create: bool, req: &Met
     if (rf as usize) > nodes.len() {
         return error_topic(Some(name.clone()), Uuid::nil(), ResponseError::InvalidReplicationFactor);
     }
-    let assignment = crate::cluster::placement::assign(&nodes, count, rf);
+    let assignment = crate::cluster::placement::for_new_topic(&broker.image().brokers, count, rf);
     match broker.create_topic(n, assignment, Default::default()).await {
         Ok(_) => tracing::info!(topic = n, partitions = count, "auto-created topic"),
         Err(e) => tracing::warn!(topic = n, error = %e, "auto-creation failed"),
