@@ -118,8 +118,6 @@ impl Quorum {
             }
             return Ok(());
         }
-        let voters_value =
-            || self.voters.iter().map(|x| format!("{}@{}:{}", x.id, x.host, x.port)).collect::<Vec<_>>().join(",");
         if self.voters.is_empty() && self.bootstrap_servers.is_empty() {
             return Err(invalid(
                 "controller.quorum.voters",
@@ -130,7 +128,7 @@ impl Quorum {
         if self.controller && !self.voters.is_empty() && !self.voters.iter().any(|x| x.id == node_id) {
             return Err(invalid(
                 "controller.quorum.voters",
-                &voters_value(),
+                &self.voters_value(),
                 &format!("process.roles contains controller, so node.id {node_id} must be one of the voters"),
             ));
         }
@@ -141,15 +139,14 @@ impl Quorum {
                 "a KRaft node needs at least one controller listener name",
             ));
         }
-        let named = |l: &Listener| self.controller_listener_names.contains(&l.name);
-        if self.controller && !listeners.iter().any(named) {
+        if self.controller && !listeners.iter().any(|l| self.is_controller_listener(l)) {
             return Err(invalid(
                 "controller.listener.names",
                 &self.controller_listener_names.join(","),
                 "process.roles contains controller, so one of these names must be in listeners",
             ));
         }
-        if !self.controller && listeners.iter().any(named) {
+        if !self.controller && listeners.iter().any(|l| self.is_controller_listener(l)) {
             return Err(invalid(
                 "listeners",
                 &listeners.iter().map(|l| format!("{}://{}:{}", l.name, l.host, l.port)).collect::<Vec<_>>().join(","),
@@ -159,11 +156,17 @@ impl Quorum {
         self.one_node_only(node_id, listeners)
     }
 
+    /// `controller.quorum.voters` as it was written, for error messages.
+    fn voters_value(&self) -> String {
+        self.voters.iter().map(|x| format!("{}@{}:{}", x.id, x.host, x.port)).collect::<Vec<_>>().join(",")
+    }
+
+    fn is_controller_listener(&self, l: &Listener) -> bool {
+        self.controller_listener_names.contains(&l.name)
+    }
+
     /// What gregor runs today: a combined node that is the whole quorum.
     fn one_node_only(&self, node_id: i32, listeners: &[Listener]) -> Result<(), ConfigError> {
-        let named = |l: &Listener| self.controller_listener_names.contains(&l.name);
-        let voters_value =
-            || self.voters.iter().map(|x| format!("{}@{}:{}", x.id, x.host, x.port)).collect::<Vec<_>>().join(",");
         if !(self.broker && self.controller) {
             return Err(invalid(
                 "process.roles",
@@ -176,14 +179,14 @@ impl Quorum {
         if !others.is_empty() {
             return Err(invalid(
                 "controller.quorum.voters",
-                &voters_value(),
+                &self.voters_value(),
                 &format!(
                     "names nodes {others:?} besides this node {node_id}: multi-node clusters are not \
                      supported yet (issue 14); list this node alone"
                 ),
             ));
         }
-        let own_ports: Vec<u16> = listeners.iter().filter(|l| named(l)).map(|l| l.port).collect();
+        let own_ports: Vec<u16> = listeners.iter().filter(|l| self.is_controller_listener(l)).map(|l| l.port).collect();
         let elsewhere: Vec<String> = self
             .bootstrap_servers
             .iter()
