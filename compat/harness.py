@@ -151,19 +151,25 @@ signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 class Broker:
     """One broker process: kind 'gregor' or 'kafka' (Apache Kafka, KRaft, one combined node)."""
 
-    def __init__(self, kind: str, overrides: dict | None = None, keep: bool = False):
+    def __init__(self, kind: str, overrides: dict | None = None, keep: bool = False, node_id: int = 1,
+                 voters: str | None = None, controller_port: int | None = None, cluster_id: str | None = None):
+        """voters (controller.quorum.voters), controller_port and cluster_id make it one node of a
+        cluster (see Cluster); without them it is a lone node (Kafka: a quorum of itself)."""
         if kind not in ("gregor", "kafka"):
             raise ValueError(f"unknown broker kind {kind!r}")
         self.kind = kind
         self.overrides = {str(k): str(v) for k, v in (overrides or {}).items()}
         self.keep = keep
+        self.node_id = node_id
+        self.voters = voters
+        self.cluster_id = cluster_id
         self.tmp = tempfile.mkdtemp(prefix=f"compat-{kind}-")
         self.data_dir = os.path.join(self.tmp, "data")
         os.makedirs(self.data_dir)
         self.log_path = os.path.join(self.tmp, "broker.log")
         self.host = "127.0.0.1"
         self.port = free_port(self.host)
-        self.controller_port = free_port(self.host) if kind == "kafka" else None
+        self.controller_port = controller_port or (free_port(self.host) if kind == "kafka" else None)
         self.proc: subprocess.Popen | None = None
         self._formatted = False
         self._log = None
@@ -194,10 +200,20 @@ class Broker:
             "listeners": listener,
             "advertised.listeners": listener,
             "log.dirs": self.data_dir,
-            "node.id": "1",
+            "node.id": str(self.node_id),
             # As for Kafka below: the scenarios' groups need not wait for more members.
             "group.initial.rebalance.delay.ms": "0",
         }
+        if self.voters:
+            props.update({
+                "process.roles": "broker,controller",
+                "controller.quorum.voters": self.voters,
+                "listeners": f"{listener},CONTROLLER://{self.host}:{self.controller_port}",
+                "controller.listener.names": "CONTROLLER",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "broker.heartbeat.interval.ms": "500",
+                "broker.session.timeout.ms": "3000",
+            })
         props.update(self.overrides)
         cmd = [exe]
         for k, v in props.items():
@@ -207,8 +223,8 @@ class Broker:
     def _kafka_props(self) -> str:
         props = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{self.host}:{self.controller_port}",
+            "node.id": str(self.node_id),
+            "controller.quorum.voters": self.voters or f"1@{self.host}:{self.controller_port}",
             "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -250,9 +266,7 @@ class Broker:
         else:
             props = self._kafka_props()
             if not self._formatted:
-                cluster_id = "-"
-                while cluster_id.startswith("-"):  # kafka-storage would take "-..." for an option
-                    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+                cluster_id = self.cluster_id or new_cluster_id()
                 r = run_cli("kafka-storage", ["format", "-t", cluster_id, "-c", props], timeout=120, check=False)
                 self._log.write(f"kafka-storage format: rc={r.returncode}\n{r.stdout}{r.stderr}".encode())
                 self._log.flush()
@@ -348,6 +362,15 @@ class Broker:
         self.start()
         self.wait_ready(deadline)
 
+    def finish(self) -> None:
+        """At the end of a scenario: SIGTERM if still running (a hang is reported), then cleanup."""
+        try:
+            if self.proc is not None and self.proc.poll() is None:
+                self.stop(timeout=30)
+        except CompatFailure as e:
+            print(f"warning: {e}", file=sys.stderr)
+        self.cleanup()
+
     def cleanup(self) -> None:
         self.kill()
         if self in _live_brokers:
@@ -377,6 +400,86 @@ class Broker:
                     and all(p.leader >= 0 for p in md.partitions.values()))
 
         wait_until(ok, timeout, f"topic {name} with {partitions} partitions and leaders")
+
+
+def new_cluster_id() -> str:
+    """A random cluster id as kafka-storage random-uuid makes it (never starting with '-')."""
+    cluster_id = "-"
+    while cluster_id.startswith("-"):  # kafka-storage would take "-..." for an option
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    return cluster_id
+
+
+class Cluster:
+    """n combined broker,controller nodes on 127.0.0.1 with the same controller.quorum.voters
+    (Kafka: formatted with one cluster id), node ids 1..n. Each node is a Broker."""
+
+    def __init__(self, kind: str, n: int = 3, overrides: dict | None = None, keep: bool = False):
+        ports = [free_port() for _ in range(n)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+        cluster_id = new_cluster_id()
+        self.kind = kind
+        self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=voters, controller_port=p,
+                             cluster_id=cluster_id) for i, p in enumerate(ports)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(n.bootstrap for n in self.nodes)
+
+    def node(self, node_id: int) -> Broker:
+        return self.nodes[node_id - 1]
+
+    def start(self, deadline: float = 120.0) -> None:
+        for n in self.nodes:
+            n.start()
+        for n in self.nodes:
+            n.wait_ready(deadline)
+
+    def wait_brokers(self, ids: list[int], via: int, deadline: float = 60.0) -> None:
+        """Wait until node `via`'s metadata lists exactly the brokers `ids`."""
+        admin = AdminClient({"bootstrap.servers": self.node(via).bootstrap})
+        wait_until(lambda: sorted(admin.list_topics(timeout=5).brokers) == sorted(ids), deadline,
+                   f"node {via} lists brokers {sorted(ids)}")
+
+    def log_tails(self, n: int = 40) -> str:
+        return "\n".join(f"--- node {b.node_id} ({b.log_path}) ---\n{b.log_tail(n)}" for b in self.nodes)
+
+    def cleanup(self) -> None:
+        for n in self.nodes:
+            n.finish()
+
+
+def cluster_main(body, n: int = 3, overrides: dict | None = None, name: str | None = None) -> None:
+    """Entry point of a cluster scenario: start n nodes, run body(cluster), report, exit 0/1."""
+    args = parse_args()
+    cluster = Cluster(args.broker, n, overrides, keep=args.keep)
+    run_scenario(name, args.broker, cluster.start, lambda: f"{n} {args.broker} nodes at {cluster.bootstrap}",
+                  lambda: body(cluster), cluster.log_tails, cluster.cleanup)
+
+
+def run_scenario(name, kind, start, where, run, log_tails, cleanup) -> None:
+    """Start, run, and report one scenario; print the logs on failure; exit 0 on success, 1 else."""
+    name = name or os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    t0 = time.monotonic()
+    ok = False
+    try:
+        start()
+        print(f"[{name}] {where()} ready in {time.monotonic() - t0:.1f}s", flush=True)
+        run()
+        ok = True
+    except CompatFailure as e:
+        print(f"[{name}] FAIL against {kind}: {e}", file=sys.stderr, flush=True)
+    except Exception:  # noqa: BLE001
+        print(f"[{name}] ERROR against {kind}:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
+    finally:
+        if not ok:
+            print(log_tails(), file=sys.stderr, flush=True)
+        cleanup()
+    dt = time.monotonic() - t0
+    if ok:
+        print(f"[{name}] PASS against {kind} in {dt:.1f}s", flush=True)
+        sys.exit(0)
+    sys.exit(1)
 
 
 def run_cli(tool: str, args: list[str], input: str | bytes | None = None, timeout: float = 120.0,
@@ -418,36 +521,18 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(body, overrides: dict | None = None, name: str | None = None) -> None:
     """Entry point of a scenario: start a broker, run body(broker), report, exit 0/1."""
     args = parse_args()
-    name = name or os.path.splitext(os.path.basename(sys.argv[0]))[0]
-    t0 = time.monotonic()
     broker = Broker(args.broker, overrides=overrides, keep=args.keep)
-    ok = False
-    try:
+
+    def start():
         broker.start()
         broker.wait_ready()
-        print(f"[{name}] {args.broker} ready at {broker.bootstrap} in {time.monotonic() - t0:.1f}s", flush=True)
-        body(broker)
-        ok = True
-    except CompatFailure as e:
-        print(f"[{name}] FAIL against {args.broker}: {e}", file=sys.stderr, flush=True)
-    except Exception:  # noqa: BLE001
-        print(f"[{name}] ERROR against {args.broker}:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-    finally:
-        if not ok:
-            print(f"--- {args.broker} log tail ({broker.log_path}) ---\n{broker.log_tail()}", file=sys.stderr, flush=True)
-            if args.keep:
-                print(f"[{name}] kept {broker.tmp}", file=sys.stderr)
-        try:
-            if broker.proc is not None and broker.proc.poll() is None:
-                broker.stop(timeout=30)
-        except CompatFailure as e:
-            print(f"[{name}] warning: {e}", file=sys.stderr)
-        broker.cleanup()
-    dt = time.monotonic() - t0
-    if ok:
-        print(f"[{name}] PASS against {args.broker} in {dt:.1f}s", flush=True)
-        sys.exit(0)
-    sys.exit(1)
+
+    def tails():
+        kept = f"\nkept {broker.tmp}" if args.keep else ""
+        return f"--- {args.broker} log tail ({broker.log_path}) ---\n{broker.log_tail()}{kept}"
+
+    run_scenario(name, args.broker, start, lambda: f"{args.broker} at {broker.bootstrap}", lambda: body(broker),
+                  tails, broker.finish)
 
 
 # ---------------------------------------------------------------------------- client data sets

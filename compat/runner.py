@@ -33,6 +33,7 @@ SCENARIOS = [
     ("java", "transactions_cli"),
     ("librdkafka", "txn_restart"),
     ("java", "acls_cli"),
+    ("cluster", "basics"),
     ("faults", "crash_loop"),
     ("faults", "disk_full"),
 ]

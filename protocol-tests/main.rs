@@ -6,6 +6,7 @@ mod common;
 mod acls;
 mod admin;
 mod api_versions;
+mod cluster;
 mod coverage;
 mod differential;
 mod fetch;

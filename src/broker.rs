@@ -10,7 +10,7 @@ use dashmap::DashMap;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, Topic};
+use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, MetadataOptions, Topic};
 use crate::config::Config;
 use crate::group::consumer::{ConsumerGroupConfig, TopicView};
 use crate::group::{Coordinator, GroupConfig, OFFSETS_TOPIC};
@@ -130,11 +130,70 @@ impl ProducerIds {
     }
 }
 
-/// `TxnEffects` over the partitions and the group coordinator.
+/// `TxnEffects` over the partitions and the group coordinator. In a cluster, markers for
+/// partitions (and groups) led by other brokers go to them as WriteTxnMarkers requests.
 pub struct BrokerEffects {
     logs: Arc<Logs>,
     image: Arc<ArcSwap<Image>>,
     groups: Arc<Coordinator>,
+    node_id: i32,
+    cluster: bool,
+}
+
+/// How long another broker may take to write a transaction's markers.
+const MARKER_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl BrokerEffects {
+    /// The leader of `meta`'s partition if that is another broker (-1 if it has none).
+    fn remote_leader(&self, meta: &crate::cluster::PartitionMeta) -> Option<i32> {
+        (self.cluster && meta.leader != self.node_id).then_some(meta.leader)
+    }
+
+    /// Sends the markers of `topics` (name, partitions) to `node` and checks every answer.
+    async fn send_markers(
+        &self,
+        image: &Image,
+        node: i32,
+        topics: BTreeMap<String, std::collections::BTreeSet<i32>>,
+        (producer_id, epoch, commit): (i64, i16, bool),
+    ) -> Result<(), MarkerError> {
+        use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
+        use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
+        let remote = |detail: String| MarkerError::Remote { node, detail };
+        let b = image
+            .brokers
+            .get(&node)
+            .filter(|_| node >= 0)
+            .ok_or_else(|| remote("the partition has no leader".into()))?;
+        let mut marker = WritableTxnMarker::default();
+        marker.producer_id = ProducerId(producer_id);
+        marker.producer_epoch = epoch;
+        marker.transaction_result = commit;
+        marker.topics = topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                let mut t = WritableTxnMarkerTopic::default();
+                t.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(name));
+                t.partition_indexes = partitions.into_iter().collect();
+                t
+            })
+            .collect();
+        let mut req = WriteTxnMarkersRequest::default();
+        req.markers = vec![marker];
+        let addr = format!("{}:{}", b.host, b.port);
+        let client_id = format!("gregor-txn-{}", self.node_id);
+        let resp = crate::protocol::client::call(&addr, &client_id, &req, 1, MARKER_CALL_TIMEOUT)
+            .await
+            .map_err(|e| remote(e.to_string()))?;
+        for m in &resp.markers {
+            for t in &m.topics {
+                if let Some(p) = t.partitions.iter().find(|p| p.error_code != 0) {
+                    return Err(remote(format!("{}-{}: error code {}", t.name.0, p.partition_index, p.error_code)));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl TxnEffects for BrokerEffects {
@@ -146,10 +205,15 @@ impl TxnEffects for BrokerEffects {
         partitions: &std::collections::BTreeSet<(String, i32)>,
         groups: &std::collections::BTreeSet<String>,
     ) -> Result<(), MarkerError> {
-        let image = self.image.load();
+        let image = self.image.load_full();
+        let mut remote: BTreeMap<i32, BTreeMap<String, std::collections::BTreeSet<i32>>> = BTreeMap::new();
         for (topic, index) in partitions {
             // A deleted topic has nothing left to mark.
             let Some(meta) = image.topics.get(topic).and_then(|t| t.partition(*index)) else { continue };
+            if let Some(node) = self.remote_leader(meta) {
+                remote.entry(node).or_default().entry(topic.clone()).or_default().insert(*index);
+                continue;
+            }
             let (topic, index) = (topic.clone(), *index);
             let p = self.logs.partition(meta.uid).map_err(|source| MarkerError::Store {
                 topic: topic.clone(),
@@ -163,10 +227,19 @@ impl TxnEffects for BrokerEffects {
             })?;
         }
         for g in groups {
+            let index = self.groups.partition_for(g);
+            let meta = image.topics.get(OFFSETS_TOPIC).and_then(|t| t.partition(index));
+            if let Some(node) = meta.and_then(|m| self.remote_leader(m)) {
+                remote.entry(node).or_default().entry(OFFSETS_TOPIC.to_string()).or_default().insert(index);
+                continue;
+            }
             self.groups
                 .complete_txn(g, producer_id, epoch, commit)
                 .await
                 .map_err(|source| MarkerError::Group { group: g.clone(), source })?;
+        }
+        for (node, topics) in remote {
+            self.send_markers(&image, node, topics, (producer_id, epoch, commit)).await?;
         }
         Ok(())
     }
@@ -177,7 +250,7 @@ impl Broker {
     pub async fn start(config: Config) -> Result<Arc<Broker>, StartError> {
         let db = open_db(config.data_dir())?;
         let store: Arc<dyn Store> = Arc::new(RocksStore::new(db.clone()));
-        let metadata = Metadata::start(db, config.node_id).await?;
+        let metadata = Metadata::start(db, metadata_options(&config)).await?;
         let producer_ids = Arc::new(ProducerIds { metadata: metadata.clone(), block: tokio::sync::Mutex::new((0, 0)) });
         let logs =
             Arc::new(Logs { store, partitions: DashMap::new(), sync_writes: config.log_flush_interval_messages == 1 });
@@ -214,8 +287,13 @@ impl Broker {
             config.transaction_max_timeout_ms,
             config.transactional_id_expiration_ms,
         );
-        let txn_effects =
-            Arc::new(BrokerEffects { logs: logs.clone(), image: metadata.image_handle(), groups: groups.clone() });
+        let txn_effects = Arc::new(BrokerEffects {
+            logs: logs.clone(),
+            image: metadata.image_handle(),
+            groups: groups.clone(),
+            node_id: config.node_id,
+            cluster: metadata.is_cluster(),
+        });
         let fetch_sessions = FetchSessions::new(config.fetch_session_slots);
         let broker = Arc::new(Broker {
             config,
@@ -230,6 +308,9 @@ impl Broker {
         });
         broker.register().await?;
         broker.drop_orphaned_partitions()?;
+        if broker.metadata.is_cluster() {
+            broker.spawn_image_follower();
+        }
         if broker.image().topics.contains_key(OFFSETS_TOPIC) {
             broker.groups.load().map_err(StartError::Groups)?;
         }
@@ -274,7 +355,9 @@ impl Broker {
         }
         let (host, port) = self.config.advertised();
         let info = BrokerInfo { host, port, rack: self.config.broker_rack.clone() };
-        if image.brokers.get(&self.config.node_id) != Some(&info) {
+        // In a cluster a node registers at every start: the write also brings its metadata up to
+        // date (it returns once this node has applied the log up to it).
+        if self.metadata.is_cluster() || image.brokers.get(&self.config.node_id) != Some(&info) {
             self.metadata.submit(Command::RegisterBroker { id: self.config.node_id, info }).await?;
         }
         Ok(())
@@ -354,7 +437,7 @@ impl Broker {
         if self.image().topics.contains_key(OFFSETS_TOPIC) {
             return Ok(());
         }
-        let nodes: Vec<i32> = self.image().brokers.keys().copied().collect();
+        let nodes: Vec<i32> = self.image().live_brokers().into_keys().collect();
         let assignment = crate::cluster::placement::assign(&nodes, self.config.offsets_topic_num_partitions, 1);
         let configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
@@ -403,7 +486,7 @@ impl Broker {
         if self.image().topics.contains_key(TXN_TOPIC) {
             return Ok(());
         }
-        let nodes: Vec<i32> = self.image().brokers.keys().copied().collect();
+        let nodes: Vec<i32> = self.image().live_brokers().into_keys().collect();
         let count = self.config.transaction_state_log_num_partitions;
         let assignment = crate::cluster::placement::assign(&nodes, count, 1);
         let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
@@ -439,8 +522,103 @@ impl Broker {
         self.producer_ids.clone()
     }
 
+    /// Controlled shutdown in a cluster: this broker's leaderships move away (it is fenced)
+    /// while its listeners still answer, so clients are told where to go.
+    pub async fn leave(&self) {
+        self.metadata.leave().await;
+    }
+
     pub async fn shutdown(&self) {
         self.metadata.shutdown().await;
+    }
+
+    /// The node that coordinates a group (`txn` false) or a transactional id (`txn` true): the
+    /// leader of the key's partition of the internal topic, -1 while it has none. A lone node
+    /// coordinates everything; None in a cluster while the internal topic does not exist.
+    pub fn coordinator_of(&self, key: &str, txn: bool) -> Option<i32> {
+        if !self.metadata.is_cluster() {
+            return Some(self.config.node_id);
+        }
+        let (topic, index) = if txn {
+            (TXN_TOPIC, self.txns.partition_for(key))
+        } else {
+            (OFFSETS_TOPIC, self.groups.partition_for(key))
+        };
+        let image = self.image();
+        let leader = image.topics.get(topic)?.partition(index)?.leader;
+        Some(if image.is_live(leader) { leader } else { -1 })
+    }
+
+    /// Why a partition cannot have `rf` replicas here: in a cluster, partition data is not
+    /// replicated between nodes yet, so only one replica is accepted rather than promised.
+    pub fn replication_refusal(&self, rf: usize) -> Option<String> {
+        (self.metadata.is_cluster() && rf > 1).then(|| {
+            format!(
+                "Replication factor {rf} is not available yet: gregor clusters do not replicate partition data \
+                 between nodes yet (issue 14); use replication factor 1."
+            )
+        })
+    }
+
+    /// Whether this broker leads `meta`'s partition: only the leader takes produce and serves
+    /// fetches and offsets.
+    /// (A lone node leads everything it has, whatever node id its topics were created under.)
+    pub fn leads(&self, meta: &crate::cluster::PartitionMeta) -> bool {
+        !self.metadata.is_cluster() || meta.leader == self.config.node_id
+    }
+
+    /// In a cluster, other nodes change the metadata: data of partitions deleted elsewhere is
+    /// removed here too, as the image that drops them is applied.
+    fn spawn_image_follower(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let mut last = self.image();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(IMAGE_POLL).await;
+                let Some(b) = weak.upgrade() else { return };
+                let image = b.image();
+                if Arc::ptr_eq(&image, &last) {
+                    continue;
+                }
+                let live: std::collections::HashSet<u64> =
+                    image.topics.values().flat_map(|t| t.partitions.iter().map(|p| p.uid)).collect();
+                let gone: Vec<u64> = last
+                    .topics
+                    .values()
+                    .flat_map(|t| t.partitions.iter().map(|p| p.uid))
+                    .filter(|uid| !live.contains(uid))
+                    .collect();
+                last = image;
+                if gone.is_empty() {
+                    continue;
+                }
+                let logs = b.logs.clone();
+                let removed =
+                    tokio::task::spawn_blocking(move || gone.into_iter().try_for_each(|uid| logs.delete(uid)));
+                match removed.await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot remove the data of a deleted partition"),
+                    Err(e) => tracing::warn!(error = %e, "removing deleted partitions failed"),
+                }
+            }
+        });
+    }
+}
+
+/// How often a cluster member looks for metadata changes made elsewhere.
+const IMAGE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How this node takes part in the metadata group, from its quorum keys.
+fn metadata_options(config: &Config) -> MetadataOptions {
+    let q = &config.quorum;
+    let addr =
+        |host: &str, port: u16| if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+    MetadataOptions {
+        node_id: config.node_id,
+        voters: q.voters.iter().map(|v| (v.id, addr(&v.host, v.port))).collect(),
+        listen: q.peer_listener(&config.listeners).map(|l| (l.host.clone(), l.port)),
+        heartbeat_interval: std::time::Duration::from_millis(q.heartbeat_interval_ms),
+        session_timeout: std::time::Duration::from_millis(q.session_timeout_ms),
     }
 }
 

@@ -7,12 +7,15 @@
 //! - `broker`: wiring of store, metadata, partitions and coordinators; shared by all connections.
 //! - `group`, `txn`: the group coordinator (classic and KIP-848) and the transaction coordinator,
 //!   each refusing with its own error enum (`GroupError`, `TxnError`).
-//! - `cluster`: the metadata image replicated through openraft, ACLs, replica placement, and
-//!   Kafka's replication rules as pure functions (`replication`).
+//! - `cluster`: the metadata image replicated through openraft across the voters of a cluster
+//!   (`peer`: raft, forwarded writes and broker heartbeats between nodes; fencing of silent
+//!   brokers), ACLs, replica placement, and Kafka's replication rules as pure functions
+//!   (`replication`).
 //! - `log`: partition logs on RocksDB (batches stored whole), offsets, reads, the append rules
 //!   and the parsed topic settings they use, idempotent producers' sequence state, the leader-
 //!   epoch cache, compaction, the coordinators' internal-topic logs.
-//! - `protocol`: framing and its limits, incremental fetch sessions.
+//! - `protocol`: framing and its limits, incremental fetch sessions, requests to other brokers
+//!   (`client`).
 //! - `config`: Kafka property names to one validated `Config` (connection limits, the KRaft quorum
 //!   keys), and the topic configs.
 
@@ -50,6 +53,7 @@ pub struct Running {
 impl Running {
     /// Stops accepting, closes connections, stops the metadata group.
     pub async fn stop(self) {
+        self.broker.leave().await;
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
         self.broker.shutdown().await;

@@ -28,7 +28,7 @@ fn main() -> std::process::ExitCode {
     let started = Instant::now();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,openraft=off".into()),
         )
         .init();
     let args = Args::parse();

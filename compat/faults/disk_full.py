@@ -157,33 +157,27 @@ def main() -> None:
     if args.broker != "gregor":
         print("disk_full: gregor only (Apache Kafka stops when its only log dir fills)", file=sys.stderr)
         sys.exit(2)
-    t0 = time.monotonic()
     b = harness.Broker("gregor", keep=args.keep)
-    mounted, ok = False, False
-    try:
+    mounted = []
+
+    def start():
         r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_MB}m", "tmpfs", b.data_dir],
                            capture_output=True, text=True)
         if r.returncode != 0:
             raise CompatFailure(f"mount -t tmpfs failed (this scenario needs root): {r.stderr.strip()}")
-        mounted = True
+        mounted.append(b.data_dir)
         b.start()
         b.wait_ready()
-        body(b, os.path.join(b.data_dir, "ballast"))
-        ok = True
-    except CompatFailure as e:
-        print(f"[disk_full] FAIL: {e}", file=sys.stderr, flush=True)
-    except Exception:  # noqa: BLE001
-        import traceback
-        print(f"[disk_full] ERROR:\n{traceback.format_exc()}", file=sys.stderr, flush=True)
-    finally:
-        if not ok:
-            print(f"--- gregor log tail ({b.log_path}) ---\n{b.log_tail()}", file=sys.stderr, flush=True)
+
+    def cleanup():
         b.kill()
-        if mounted:
-            subprocess.run(["umount", b.data_dir], check=False)
+        for d in mounted:
+            subprocess.run(["umount", d], check=False)
         b.cleanup()
-    print(f"[disk_full] {'PASS' if ok else 'FAIL'} against gregor in {time.monotonic() - t0:.1f}s", flush=True)
-    sys.exit(0 if ok else 1)
+
+    harness.run_scenario("disk_full", "gregor", start, lambda: f"gregor on a {TMPFS_MB} MB tmpfs at {b.bootstrap}",
+                          lambda: body(b, os.path.join(b.data_dir, "ballast")),
+                          lambda: f"--- gregor log tail ({b.log_path}) ---\n{b.log_tail()}", cleanup)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::acl::AclBinding;
+use super::replication::{self, Election};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerInfo {
@@ -50,6 +51,10 @@ pub struct Image {
     /// ACL bindings (CreateAcls / DeleteAcls).
     #[serde(default)]
     pub acls: BTreeSet<AclBinding>,
+    /// Registered brokers that may not lead or serve: missed broker.session.timeout.ms, or shut
+    /// down cleanly. A fenced broker leaves every ISR it is not the last member of.
+    #[serde(default)]
+    pub fenced: BTreeSet<i32>,
 }
 
 /// Changes to the image, replicated through the metadata log.
@@ -58,9 +63,20 @@ pub enum Command {
     SetClusterId {
         id: String,
     },
+    /// Adds or updates a broker's endpoint. A broker registering for the first time is live;
+    /// one that was fenced stays fenced until its heartbeat unfences it.
     RegisterBroker {
         id: i32,
         info: BrokerInfo,
+    },
+    /// The broker stopped heartbeating (or shuts down): its leaderships move to live ISR
+    /// members, or the partition goes offline (leader -1) when none is left.
+    FenceBroker {
+        id: i32,
+    },
+    /// The broker heartbeats again: offline partitions it may lead get it as leader.
+    UnfenceBroker {
+        id: i32,
     },
     CreateTopic {
         name: String,
@@ -132,6 +148,45 @@ impl Topic {
 }
 
 impl Image {
+    /// Registered brokers that are not fenced: the ones clients are told about and placement uses.
+    pub fn live_brokers(&self) -> BTreeMap<i32, BrokerInfo> {
+        self.brokers.iter().filter(|(id, _)| !self.fenced.contains(id)).map(|(id, b)| (*id, b.clone())).collect()
+    }
+
+    pub fn is_live(&self, id: i32) -> bool {
+        self.brokers.contains_key(&id) && !self.fenced.contains(&id)
+    }
+
+    /// Kafka's fencing: `id` leaves every ISR it is not the only member of, and each partition it
+    /// led gets the first live ISR member as leader, or none (offline) if the ISR has no other.
+    /// Every leader change takes a new leader epoch.
+    fn fence(&mut self, id: i32) {
+        let live: Vec<i32> = self.live_brokers().into_keys().collect();
+        for p in self.topics.values_mut().flat_map(|t| t.partitions.iter_mut()) {
+            if !p.replicas.contains(&id) {
+                continue;
+            }
+            if p.isr.len() > 1 {
+                p.isr.retain(|r| *r != id);
+            }
+            if p.leader == id {
+                let elected = replication::elect(Election::Offline { unclean: false }, &p.replicas, &p.isr, &live);
+                p.leader = elected.unwrap_or(-1);
+                p.leader_epoch += 1;
+            }
+        }
+    }
+
+    /// A broker back from fencing leads the offline partitions whose ISR names it.
+    fn unfence(&mut self, id: i32) {
+        for p in self.topics.values_mut().flat_map(|t| t.partitions.iter_mut()) {
+            if p.leader == -1 && p.isr.contains(&id) {
+                p.leader = id;
+                p.leader_epoch += 1;
+            }
+        }
+    }
+
     pub fn topic_by_id(&self, id: &Uuid) -> Option<&Topic> {
         self.topic_names.get(id).and_then(|n| self.topics.get(n))
     }
@@ -148,6 +203,18 @@ impl Image {
             }
             Command::RegisterBroker { id, info } => {
                 self.brokers.insert(*id, info.clone());
+                CommandResult::Done
+            }
+            Command::FenceBroker { id } => {
+                if self.brokers.contains_key(id) && self.fenced.insert(*id) {
+                    self.fence(*id);
+                }
+                CommandResult::Done
+            }
+            Command::UnfenceBroker { id } => {
+                if self.fenced.remove(id) {
+                    self.unfence(*id);
+                }
                 CommandResult::Done
             }
             Command::CreateTopic { name, id, assignment, configs } => {
@@ -262,6 +329,38 @@ mod tests {
         assert!(img.topic_by_id(&Uuid::from_u128(1)).is_none());
         assert_eq!(img.apply(&create(Uuid::from_u128(3))), CommandResult::TopicCreated { uids: vec![2, 3] });
         assert_eq!(img.apply(&Command::DeleteTopic { name: "x".into() }), CommandResult::NoSuchTopic);
+    }
+
+    fn broker(port: u16) -> BrokerInfo {
+        BrokerInfo { host: "127.0.0.1".into(), port, rack: None }
+    }
+
+    #[test]
+    fn a_fenced_broker_hands_its_leaderships_to_live_isr_members_or_takes_them_offline() {
+        let mut img = Image::default();
+        for id in 1..=3 {
+            img.apply(&Command::RegisterBroker { id, info: broker(9000 + id as u16) });
+        }
+        let assignment = vec![vec![1, 2, 3], vec![2, 3, 1], vec![1]];
+        let create =
+            Command::CreateTopic { name: "t".into(), id: Uuid::from_u128(1), assignment, configs: BTreeMap::new() };
+        img.apply(&create);
+        img.apply(&Command::FenceBroker { id: 1 });
+        assert_eq!(img.live_brokers().keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        let t = &img.topics["t"];
+        assert_eq!((t.partitions[0].leader, t.partitions[0].leader_epoch), (2, 1), "first live ISR member");
+        assert_eq!(t.partitions[0].isr, vec![2, 3]);
+        assert_eq!((t.partitions[1].leader, t.partitions[1].leader_epoch), (2, 0), "not led by 1: unchanged");
+        assert_eq!(t.partitions[1].isr, vec![2, 3]);
+        assert_eq!((t.partitions[2].leader, t.partitions[2].leader_epoch), (-1, 1), "no other ISR member: offline");
+        assert_eq!(t.partitions[2].isr, vec![1], "the last ISR member stays, so it may lead again");
+        img.apply(&Command::FenceBroker { id: 1 });
+        assert_eq!(img.topics["t"].partitions[2].leader_epoch, 1, "fencing twice changes nothing");
+        img.apply(&Command::UnfenceBroker { id: 1 });
+        let t = &img.topics["t"];
+        assert_eq!((t.partitions[2].leader, t.partitions[2].leader_epoch), (1, 2));
+        assert_eq!(t.partitions[0].leader, 2, "a live leader keeps its partition");
+        assert!(img.is_live(1));
     }
 
     #[test]

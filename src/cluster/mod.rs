@@ -1,55 +1,114 @@
-//! Cluster metadata: an openraft group whose state machine is the `Image`. The default broker is
-//! a group of one, initialized on first start. `replication` holds Kafka's partition replication
-//! rules (high watermark, ISR, elections, divergence) as pure functions for the cluster to come.
+//! Cluster metadata: an openraft group over the controller nodes whose state machine is the
+//! `Image`. The default broker is a group of one, initialized on first start; nodes started with
+//! the same `controller.quorum.voters` initialize the same group and elect a leader by themselves.
+//! `peer` carries raft between them, forwards metadata writes to the leader and carries broker
+//! heartbeats; the leader fences a broker that misses its session. `replication` holds Kafka's
+//! partition replication rules (high watermark, ISR, elections, divergence) as pure functions.
 
 pub mod acl;
 pub mod image;
+pub mod peer;
 pub mod placement;
 pub mod raft;
 pub mod replication;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use openraft::BasicNode;
+use openraft::error::{ClientWriteError, RaftError};
 use rocksdb::DB;
 use thiserror::Error;
+use tokio::sync::watch;
 
 pub use image::{BrokerInfo, Command, CommandResult, Image, PartitionMeta, Topic};
-use raft::{LogStore, Network, Raft, StateMachine};
+use peer::{Network, PeerRequest, PeerResponse, PeerService, Peers};
+use raft::{LogStore, NodeId, Raft, StateMachine};
 
 #[derive(Debug, Error)]
 pub enum MetadataError {
     #[error("metadata raft failed to start: {0}")]
     Start(String),
     #[error("metadata write failed: {0}")]
-    Write(#[from] openraft::error::RaftError<raft::NodeId, openraft::error::ClientWriteError<raft::NodeId, BasicNode>>),
+    Write(#[from] RaftError<NodeId, ClientWriteError<NodeId, BasicNode>>),
+    /// No metadata leader could take the write in time (an election, or no quorum).
+    #[error("no metadata leader took the write within {0:?}")]
+    NoLeader(Duration),
     /// The metadata group answered a command with a result of another kind (a bug, never input).
     #[error("the metadata group answered {0:?} to a command that expects another result")]
     Unexpected(CommandResult),
 }
 
-/// Handle to the metadata group: reads are lock-free snapshots, writes go through raft.
-/// Cloning shares the same group.
+/// How this node takes part in the metadata group.
+#[derive(Debug, Clone)]
+pub struct MetadataOptions {
+    pub node_id: i32,
+    /// Every voter's id and controller address (`controller.quorum.voters`); empty: this node is
+    /// a group of one and talks to no peer.
+    pub voters: BTreeMap<i32, String>,
+    /// Where this node serves its peers: the CONTROLLER listener's host and port.
+    pub listen: Option<(String, u16)>,
+    /// broker.heartbeat.interval.ms and broker.session.timeout.ms.
+    pub heartbeat_interval: Duration,
+    pub session_timeout: Duration,
+}
+
+impl MetadataOptions {
+    pub fn single(node_id: i32) -> MetadataOptions {
+        MetadataOptions {
+            node_id,
+            voters: BTreeMap::new(),
+            listen: None,
+            heartbeat_interval: Duration::from_millis(2000),
+            session_timeout: Duration::from_millis(9000),
+        }
+    }
+
+    fn is_cluster(&self) -> bool {
+        self.listen.is_some()
+    }
+}
+
+/// Handle to the metadata group: reads are lock-free snapshots, writes go through raft (to the
+/// leader, wherever it is). Cloning shares the same group.
 #[derive(Clone)]
 pub struct Metadata {
+    node: Arc<Node>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+/// What the peer server and the background tasks share.
+struct Node {
     raft: Raft,
     image: Arc<ArcSwap<Image>>,
+    peers: Arc<Peers>,
+    options: MetadataOptions,
+    /// On the metadata leader: when each broker was last heard from.
+    seen: Mutex<HashMap<i32, Instant>>,
+    /// Whether this node still heartbeats for its broker (not after a controlled shutdown).
+    heartbeating: std::sync::atomic::AtomicBool,
 }
 
 /// How long start-up waits for this node to lead its one-node group.
 const LEADER_WAIT_MS_MAX: u64 = 10_000;
 
+/// How long a metadata write may wait for a leader (elections take about a second).
+const WRITE_WAIT: Duration = Duration::from_secs(15);
+
+/// How long one forwarded write or heartbeat may take.
+const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Metadata {
-    pub async fn start(db: Arc<DB>, node_id: i32) -> Result<Metadata, MetadataError> {
+    pub async fn start(db: Arc<DB>, options: MetadataOptions) -> Result<Metadata, MetadataError> {
         let err = |e: &dyn std::fmt::Display| MetadataError::Start(e.to_string());
+        let cluster = options.is_cluster();
         let config = openraft::Config {
             cluster_name: "gregor".into(),
-            heartbeat_interval: 50,
-            election_timeout_min: 100,
-            election_timeout_max: 150,
+            heartbeat_interval: if cluster { 100 } else { 50 },
+            election_timeout_min: if cluster { 800 } else { 100 },
+            election_timeout_max: if cluster { 1200 } else { 150 },
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1000),
             ..Default::default()
         }
@@ -57,40 +116,111 @@ impl Metadata {
         .map_err(|e| err(&e))?;
         let image = Arc::new(ArcSwap::from_pointee(Image::default()));
         let sm = StateMachine::open(db.clone(), image.clone()).map_err(|e| err(&e))?;
-        let id = node_id as u64;
-        let raft = Raft::new(id, Arc::new(config), Network, LogStore::new(db), sm).await.map_err(|e| err(&e))?;
+        let id = options.node_id as u64;
+        let cluster_of = image.clone();
+        let peers = Peers::new(options.node_id, move || cluster_of.load().cluster_id.clone());
+        let network = Network { peers: peers.clone() };
+        let raft = Raft::new(id, Arc::new(config), network, LogStore::new(db), sm).await.map_err(|e| err(&e))?;
+        let (stop, stopped) = watch::channel(false);
+        let node = Arc::new(Node {
+            raft: raft.clone(),
+            image,
+            peers,
+            options: options.clone(),
+            seen: Mutex::new(HashMap::new()),
+            heartbeating: true.into(),
+        });
+        if let Some((host, port)) = &options.listen {
+            let bind = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
+            let listener = tokio::net::TcpListener::bind((bind, *port))
+                .await
+                .map_err(|e| err(&format!("cannot listen for peers on {bind}:{port}: {e}")))?;
+            tokio::spawn(peer::serve(listener, node.clone(), stopped.clone()));
+        }
         if !raft.is_initialized().await.map_err(|e| err(&e))? {
-            let members = BTreeMap::from([(id, BasicNode::default())]);
-            raft.initialize(members).await.map_err(|e| err(&e))?;
+            let members: BTreeMap<NodeId, BasicNode> = if cluster {
+                options.voters.iter().map(|(id, addr)| (*id as NodeId, BasicNode::new(addr))).collect()
+            } else {
+                BTreeMap::from([(id, BasicNode::default())])
+            };
+            // Every voter initializes the same membership; a peer's vote may have reached this
+            // node first, which openraft refuses as NotAllowed, and which is just as good.
+            if let Err(e) = raft.initialize(members).await {
+                tracing::debug!(error = %e, "metadata group already initialized by a peer");
+            }
         }
-        let timeout = Some(Duration::from_millis(LEADER_WAIT_MS_MAX));
-        let m =
+        if cluster {
+            // A member catches up with the leader through its first write (the broker's
+            // registration), which returns once this node has applied everything before it.
+            node.wait_for_leader().await;
+        } else {
+            let timeout = Some(Duration::from_millis(LEADER_WAIT_MS_MAX));
             raft.wait(timeout).current_leader(id, "this node leads the metadata group").await.map_err(|e| err(&e))?;
-        // Everything committed before the restart is applied before the broker serves.
-        if let Some(last) = m.last_log_index {
-            raft.wait(timeout).applied_index_at_least(Some(last), "metadata replayed").await.map_err(|e| err(&e))?;
+            // Everything committed before the restart is applied before the broker serves.
+            let m = raft.metrics().borrow().clone();
+            if let Some(last) = m.last_log_index {
+                raft.wait(timeout)
+                    .applied_index_at_least(Some(last), "metadata replayed")
+                    .await
+                    .map_err(|e| err(&e))?;
+            }
         }
-        Ok(Metadata { raft, image })
+        if cluster {
+            tokio::spawn(node.clone().heartbeats(stopped.clone()));
+            tokio::spawn(node.clone().fence_silent_brokers(stopped));
+        }
+        Ok(Metadata { node, stop: Arc::new(stop) })
     }
 
     /// The current image: an immutable snapshot, cheap to take.
     pub fn image(&self) -> Arc<Image> {
-        self.image.load_full()
+        self.node.image.load_full()
     }
 
     /// The published image itself, for components that outlive one request.
     pub fn image_handle(&self) -> Arc<ArcSwap<Image>> {
-        self.image.clone()
+        self.node.image.clone()
     }
 
-    /// Replicates and applies a command, returning its result.
+    /// Whether other nodes share this metadata group.
+    pub fn is_cluster(&self) -> bool {
+        self.node.options.is_cluster()
+    }
+
+    /// The metadata leader (Kafka's active controller), if one is known.
+    pub fn leader(&self) -> Option<i32> {
+        self.node.raft.metrics().borrow().current_leader.map(|l| l as i32)
+    }
+
+    /// Replicates and applies a command, returning its result. On a node that does not lead the
+    /// group the command is forwarded to the leader; either way it has been applied to this
+    /// node's image when this returns, so the caller reads its own write.
     pub async fn submit(&self, cmd: Command) -> Result<CommandResult, MetadataError> {
-        Ok(self.raft.client_write(cmd).await?.data)
+        self.node.submit(cmd).await
+    }
+
+    /// Controlled shutdown: stop heartbeating and fence this broker, so that its leaderships
+    /// move to other live ISR members before it exits.
+    pub async fn leave(&self) {
+        if !self.is_cluster() {
+            return;
+        }
+        self.node.heartbeating.store(false, std::sync::atomic::Ordering::SeqCst);
+        let id = self.node.options.node_id;
+        match tokio::time::timeout(PEER_CALL_TIMEOUT, self.submit(Command::FenceBroker { id })).await {
+            Ok(Ok(_)) => tracing::info!("controlled shutdown: this broker is fenced and leads nothing"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "controlled shutdown could not fence this broker"),
+            Err(_) => tracing::warn!("controlled shutdown: the metadata leader did not answer in time"),
+        }
     }
 
     /// The metadata quorum as DescribeQuorum reports it.
     pub fn quorum(&self) -> Quorum {
-        let m = self.raft.metrics().borrow().clone();
+        Metadata::quorum_of(&self.node.raft)
+    }
+
+    fn quorum_of(raft: &Raft) -> Quorum {
+        let m = raft.metrics().borrow().clone();
         let end = |index: Option<u64>| index.map_or(0, |i| i as i64 + 1);
         let matched = m.replication.as_ref();
         let replica = |id: u64| {
@@ -103,6 +233,7 @@ impl Metadata {
         };
         let membership = m.membership_config.membership();
         Quorum {
+            answered_by: m.id as i32,
             leader: m.current_leader.map(|l| l as i32),
             term: m.current_term as i32,
             high_watermark: end(m.last_applied.map(|l| l.index)),
@@ -111,14 +242,213 @@ impl Metadata {
         }
     }
 
+    /// The quorum as the metadata leader sees it (it alone knows how far each voter got): this
+    /// node's own view when it leads, no leader is known, or the leader does not answer.
+    pub async fn leader_quorum(&self) -> Quorum {
+        let own = self.quorum();
+        let Some(addr) = own.leader.filter(|l| *l != own.answered_by).and_then(|l| self.node.address_of(l as NodeId))
+        else {
+            return own;
+        };
+        match self.node.peers.call(&addr, PeerRequest::Quorum, PEER_CALL_TIMEOUT).await {
+            Ok(PeerResponse::Quorum(q)) => q,
+            other => {
+                tracing::debug!(?other, "the metadata leader did not describe the quorum");
+                own
+            }
+        }
+    }
+
     pub async fn shutdown(&self) {
-        let _ = self.raft.shutdown().await;
+        let _ = self.stop.send(true);
+        let _ = self.node.raft.shutdown().await;
+    }
+}
+
+impl Node {
+    fn me(&self) -> NodeId {
+        self.options.node_id as NodeId
+    }
+
+    fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    fn address_of(&self, id: NodeId) -> Option<String> {
+        self.options.voters.get(&(id as i32)).cloned()
+    }
+
+    /// Waits, as long as it takes, for the voters to elect a leader; says so every few seconds.
+    async fn wait_for_leader(&self) {
+        let mut metrics = self.raft.metrics();
+        let started = Instant::now();
+        let mut said = Instant::now();
+        while metrics.borrow().current_leader.is_none() {
+            if said.elapsed() > Duration::from_secs(5) {
+                let voters: Vec<&String> = self.options.voters.values().collect();
+                tracing::info!(
+                    waited_s = started.elapsed().as_secs(),
+                    ?voters,
+                    "waiting for a metadata quorum (controller.quorum.voters)"
+                );
+                said = Instant::now();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), metrics.changed()).await;
+        }
+    }
+
+    async fn submit(&self, cmd: Command) -> Result<CommandResult, MetadataError> {
+        let started = Instant::now();
+        loop {
+            let leader = match self.raft.client_write(cmd.clone()).await {
+                Ok(r) => return Ok(r.data),
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => f.leader_id,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(addr) = leader.filter(|l| *l != self.me()).and_then(|l| self.address_of(l)) {
+                match self.peers.call(&addr, PeerRequest::Write(cmd.clone()), PEER_CALL_TIMEOUT).await {
+                    Ok(PeerResponse::Written { index, result }) => {
+                        // Read-your-writes: the caller looks at this node's image next.
+                        let wait = WRITE_WAIT.saturating_sub(started.elapsed());
+                        let _ = self.raft.wait(Some(wait)).applied_index_at_least(Some(index), "own write").await;
+                        return Ok(result);
+                    }
+                    Ok(other) => tracing::debug!(?other, "forwarded metadata write not taken; retrying"),
+                    Err(e) => tracing::debug!(error = %e, "forwarding a metadata write failed; retrying"),
+                }
+            }
+            if started.elapsed() > WRITE_WAIT {
+                return Err(MetadataError::NoLeader(WRITE_WAIT));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every broker.heartbeat.interval.ms: tell the metadata leader this broker is alive.
+    async fn heartbeats(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let me = self.options.node_id;
+        loop {
+            if !self.heartbeating.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            match self.leader() {
+                Some(l) if l == self.me() => self.heard_from(me),
+                Some(l) => {
+                    if let Some(addr) = self.address_of(l) {
+                        let beat = PeerRequest::Heartbeat { broker: me };
+                        if let Err(e) = self.peers.call(&addr, beat, self.options.heartbeat_interval).await {
+                            tracing::debug!(error = %e, "heartbeat to the metadata leader failed");
+                        }
+                    }
+                }
+                None => {}
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.options.heartbeat_interval) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// On the leader: a heartbeat from `broker`.
+    fn heard_from(&self, broker: i32) {
+        self.seen.lock().expect("liveness").insert(broker, Instant::now());
+    }
+
+    /// On the leader: fence every broker not heard from within broker.session.timeout.ms, and
+    /// unfence a fenced one that heartbeats again. A node that just became leader gives every
+    /// broker a full session first.
+    async fn fence_silent_brokers(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let tick = (self.options.heartbeat_interval / 2).clamp(Duration::from_millis(50), Duration::from_millis(500));
+        let mut leading = false;
+        // When this leader first saw each broker fenced: only a heartbeat after it unfences.
+        let mut fenced_since: HashMap<i32, Instant> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(tick) => {}
+                _ = stop.changed() => return,
+            }
+            if self.leader() != Some(self.me()) {
+                leading = false;
+                continue;
+            }
+            let image = self.image.load_full();
+            let now = Instant::now();
+            let (silent, back) = {
+                let mut seen = self.seen.lock().expect("liveness");
+                if !leading {
+                    seen.clear();
+                    fenced_since.clear();
+                    leading = true;
+                }
+                fenced_since.retain(|id, _| image.fenced.contains(id));
+                let mut silent = Vec::new();
+                let mut back = Vec::new();
+                for id in image.brokers.keys() {
+                    if image.fenced.contains(id) {
+                        let since = *fenced_since.entry(*id).or_insert(now);
+                        if seen.get(id).is_some_and(|t| *t > since) {
+                            back.push(*id);
+                        }
+                    } else if now.duration_since(*seen.entry(*id).or_insert(now)) > self.options.session_timeout {
+                        silent.push(*id);
+                    }
+                }
+                (silent, back)
+            };
+            for id in silent {
+                tracing::warn!(broker = id, timeout = ?self.options.session_timeout, "broker missed its session: fenced");
+                if let Err(e) = self.submit(Command::FenceBroker { id }).await {
+                    tracing::warn!(broker = id, error = %e, "cannot fence a broker");
+                }
+            }
+            for id in back {
+                match self.submit(Command::UnfenceBroker { id }).await {
+                    Ok(_) => tracing::info!(broker = id, "broker heartbeats again: unfenced"),
+                    Err(e) => tracing::warn!(broker = id, error = %e, "cannot unfence a broker"),
+                }
+            }
+        }
+    }
+}
+
+impl PeerService for Node {
+    fn cluster_id(&self) -> String {
+        self.image.load().cluster_id.clone()
+    }
+
+    async fn handle(&self, from: i32, req: PeerRequest) -> PeerResponse {
+        match req {
+            PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
+            PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(self.raft.append_entries(r).await),
+            PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await),
+            PeerRequest::Write(cmd) => match self.raft.client_write(cmd).await {
+                Ok(r) => PeerResponse::Written { index: r.log_id.index, result: r.data },
+                Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                    PeerResponse::NotLeader { leader: f.leader_id }
+                }
+                Err(e) => PeerResponse::Refused(e.to_string()),
+            },
+            PeerRequest::Quorum => PeerResponse::Quorum(Metadata::quorum_of(&self.raft)),
+            PeerRequest::Heartbeat { broker } => {
+                if self.leader() != Some(self.me()) {
+                    return PeerResponse::NotLeader { leader: self.leader() };
+                }
+                if broker != from {
+                    return PeerResponse::Refused(format!("node {from} heartbeats for broker {broker}"));
+                }
+                self.heard_from(broker);
+                PeerResponse::HeartbeatAck
+            }
+        }
     }
 }
 
 /// What DescribeQuorum reports of the metadata raft group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quorum {
+    /// The node whose view this is.
+    pub answered_by: i32,
     pub leader: Option<i32>,
     pub term: i32,
     /// Applied entries: the next index to be applied (Kafka's high watermark is an end offset).
@@ -127,7 +457,7 @@ pub struct Quorum {
     pub observers: Vec<QuorumReplica>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct QuorumReplica {
     pub id: i32,
     /// -1 when the leader has not heard from the replica.

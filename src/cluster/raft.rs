@@ -1,5 +1,5 @@
-//! openraft plumbing: the type config, the raft log in RocksDB, the state machine holding the
-//! cluster `Image`, and the peer network.
+//! openraft plumbing: the type config, the raft log in RocksDB, and the state machine holding the
+//! cluster `Image` (the peer network is `peer`).
 //!
 //! The state machine keeps the image in memory and publishes each applied version through an
 //! `ArcSwap`, so request handlers read it without a lock. Durability comes from the raft log plus
@@ -15,17 +15,10 @@ use std::ops::{Bound, RangeBounds};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError};
-use openraft::network::RPCOption;
-use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
-};
 use openraft::storage::{LogFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::{
-    AnyError, BasicNode, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader, RaftNetwork,
-    RaftNetworkFactory, RaftSnapshotBuilder, Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
-    Vote,
+    AnyError, BasicNode, Entry, EntryPayload, LogId, LogState, OptionalSend, RaftLogReader, RaftSnapshotBuilder,
+    Snapshot, SnapshotMeta, StorageError, StorageIOError, StoredMembership, Vote,
 };
 use rocksdb::{DB, WriteBatch, WriteOptions};
 use serde::{Deserialize, Serialize};
@@ -280,51 +273,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     async fn get_current_snapshot(&mut self) -> SResult<Option<Snapshot<TypeConfig>>> {
         Ok(meta_get::<StoredSnapshot>(&self.db, KEY_SNAPSHOT)?
             .map(|s| Snapshot { meta: s.meta, snapshot: Box::new(Cursor::new(s.data)) }))
-    }
-}
-
-/// Peer transport. A one-node group never sends; multi-node clustering adds the transport.
-#[derive(Clone, Default)]
-pub struct Network;
-
-fn no_peers<E: std::error::Error>() -> RPCError<NodeId, BasicNode, E> {
-    RPCError::Network(NetworkError::new(&std::io::Error::other(
-        "raft peer transport is not available: this build runs a one-node metadata group",
-    )))
-}
-
-impl RaftNetworkFactory<TypeConfig> for Network {
-    type Network = Network;
-
-    async fn new_client(&mut self, _target: NodeId, _node: &BasicNode) -> Network {
-        Network
-    }
-}
-
-impl RaftNetwork<TypeConfig> for Network {
-    async fn append_entries(
-        &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(no_peers())
-    }
-
-    async fn install_snapshot(
-        &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
-    {
-        Err(no_peers())
-    }
-
-    async fn vote(
-        &mut self,
-        _rpc: VoteRequest<NodeId>,
-        _option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        Err(no_peers())
     }
 }
 

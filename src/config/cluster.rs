@@ -2,10 +2,11 @@
 //! `process.roles`, `controller.quorum.voters`, `controller.quorum.bootstrap.servers` and
 //! `controller.listener.names`.
 //!
-//! gregor runs one node today. The server.properties of a one-node KRaft cluster (a combined
-//! broker and controller whose quorum is itself, as Kafka's quickstart configures it) starts it
-//! as that node; one that names other nodes stops start-up naming the key, rather than start a
-//! lone node that other nodes would never reach.
+//! gregor runs combined broker,controller nodes: alone (no quorum keys, or a one-node KRaft
+//! config as Kafka's quickstart writes it), or as one of the voters of a static
+//! `controller.quorum.voters` list, which together form one cluster. Broker-only and
+//! controller-only nodes and a dynamic quorum naming other nodes stop start-up naming the key.
+//! Plus the liveness keys `broker.heartbeat.interval.ms` and `broker.session.timeout.ms`.
 
 use super::{ConfigError, Listener, invalid};
 
@@ -30,6 +31,11 @@ pub struct Quorum {
     pub bootstrap_servers: Vec<(String, u16)>,
     /// `controller.listener.names`.
     pub controller_listener_names: Vec<String>,
+    /// `broker.heartbeat.interval.ms` (Kafka's default 2000).
+    pub heartbeat_interval_ms: u64,
+    /// `broker.session.timeout.ms` (Kafka's default 9000): a broker not heard from for this long
+    /// is fenced.
+    pub session_timeout_ms: u64,
 }
 
 impl Default for Quorum {
@@ -41,6 +47,8 @@ impl Default for Quorum {
             voters: Vec::new(),
             bootstrap_servers: Vec::new(),
             controller_listener_names: Vec::new(),
+            heartbeat_interval_ms: 2000,
+            session_timeout_ms: 9000,
         }
     }
 }
@@ -51,6 +59,8 @@ impl Quorum {
         "controller.quorum.voters",
         "controller.quorum.bootstrap.servers",
         "controller.listener.names",
+        "broker.heartbeat.interval.ms",
+        "broker.session.timeout.ms",
     ];
 
     pub(super) fn set(&mut self, key: &str, v: &str) -> Result<(), ConfigError> {
@@ -99,6 +109,15 @@ impl Quorum {
                     .collect::<Result<_, _>>()?;
             }
             "controller.listener.names" => self.controller_listener_names = items().map(str::to_string).collect(),
+            "broker.heartbeat.interval.ms" | "broker.session.timeout.ms" => {
+                let ms = v.trim().parse::<u64>().ok().filter(|ms| (1..=i32::MAX as u64).contains(ms));
+                let ms = ms.ok_or_else(|| invalid(key, v, "a number of milliseconds from 1 to 2147483647"))?;
+                if key == "broker.heartbeat.interval.ms" {
+                    self.heartbeat_interval_ms = ms;
+                } else {
+                    self.session_timeout_ms = ms;
+                }
+            }
             _ => unreachable!("{key} is in KEYS"),
         }
         Ok(())
@@ -153,7 +172,34 @@ impl Quorum {
                 "a broker-only node must not listen on a controller listener (controller.listener.names)",
             ));
         }
-        self.one_node_only(node_id, listeners)
+        if self.session_timeout_ms <= self.heartbeat_interval_ms {
+            return Err(invalid(
+                "broker.session.timeout.ms",
+                &self.session_timeout_ms.to_string(),
+                "must be longer than broker.heartbeat.interval.ms",
+            ));
+        }
+        self.what_gregor_runs(listeners)
+    }
+
+    /// Whether this node is one of several voters: a cluster member that serves its peers on
+    /// its controller listener.
+    pub fn is_cluster(&self) -> bool {
+        !self.voters.is_empty()
+    }
+
+    /// The listener this node's peers reach it on (the first controller listener), in a cluster.
+    pub fn peer_listener<'a>(&self, listeners: &'a [Listener]) -> Option<&'a Listener> {
+        if !self.is_cluster() {
+            return None;
+        }
+        listeners.iter().find(|l| self.is_controller_listener(l))
+    }
+
+    /// Whether clients are served on `l`: every listener, except the controller listener of a
+    /// cluster member (its peers speak gregor's own protocol there).
+    pub fn serves_clients(&self, l: &Listener) -> bool {
+        !(self.is_cluster() && self.is_controller_listener(l))
     }
 
     /// `controller.quorum.voters` as it was written, for error messages.
@@ -165,26 +211,18 @@ impl Quorum {
         self.controller_listener_names.contains(&l.name)
     }
 
-    /// What gregor runs today: a combined node that is the whole quorum.
-    fn one_node_only(&self, node_id: i32, listeners: &[Listener]) -> Result<(), ConfigError> {
+    /// What gregor runs today: combined nodes, alone or as voters of a static quorum.
+    fn what_gregor_runs(&self, listeners: &[Listener]) -> Result<(), ConfigError> {
         if !(self.broker && self.controller) {
             return Err(invalid(
                 "process.roles",
                 if self.broker { "broker" } else { "controller" },
-                "gregor runs combined broker,controller nodes only; separate brokers and controllers come \
-                 with clusters (issue 14)",
+                "gregor runs combined broker,controller nodes only; separate brokers and controllers are not \
+                 supported yet (issue 14)",
             ));
         }
-        let others: Vec<i32> = self.voters.iter().map(|x| x.id).filter(|id| *id != node_id).collect();
-        if !others.is_empty() {
-            return Err(invalid(
-                "controller.quorum.voters",
-                &self.voters_value(),
-                &format!(
-                    "names nodes {others:?} besides this node {node_id}: multi-node clusters are not \
-                     supported yet (issue 14); list this node alone"
-                ),
-            ));
+        if self.is_cluster() {
+            return Ok(());
         }
         let own_ports: Vec<u16> = listeners.iter().filter(|l| self.is_controller_listener(l)).map(|l| l.port).collect();
         let elsewhere: Vec<String> = self
@@ -197,7 +235,8 @@ impl Quorum {
             return Err(invalid(
                 "controller.quorum.bootstrap.servers",
                 &elsewhere.join(","),
-                "names controllers other than this node: multi-node clusters are not supported yet (issue 14)",
+                "names controllers other than this node: a dynamic quorum (KIP-853) of several nodes is not \
+                 supported yet (issue 14); list the voters in controller.quorum.voters",
             ));
         }
         Ok(())
@@ -259,7 +298,7 @@ mod tests {
     }
 
     #[test]
-    fn kafka_rules_and_what_gregor_cannot_run_yet_stop_start_up_naming_the_key() {
+    fn kafka_rules_and_what_gregor_cannot_run_yet_stop_start_up_naming_the_key_and_voters_form_a_cluster() {
         let key_of = |lines: &str| match load(lines) {
             Err(ConfigError::Invalid { key, .. }) => key,
             other => panic!("expected an invalid key, got {other:?}"),
@@ -296,10 +335,19 @@ mod tests {
             ),
             "controller.listener.names"
         );
+        assert!(
+            load(&with("process.roles=broker,controller\ncontroller.quorum.voters=1@h1:9093,2@h2:9093,3@h3:9093\n"))
+                .unwrap()
+                .quorum
+                .is_cluster(),
+            "three voters: a cluster"
+        );
         assert_eq!(
-            key_of(&with("process.roles=broker,controller\ncontroller.quorum.voters=1@h1:9093,2@h2:9093,3@h3:9093\n")),
-            "controller.quorum.voters",
-            "three voters: a cluster, not yet"
+            key_of(&with(
+                "process.roles=broker,controller\ncontroller.quorum.voters=1@h1:9093\nbroker.session.timeout.ms=100\n\
+                 broker.heartbeat.interval.ms=100\n"
+            )),
+            "broker.session.timeout.ms"
         );
         assert_eq!(
             key_of(&with("process.roles=broker,controller\ncontroller.quorum.bootstrap.servers=h1:9093,h2:9093\n")),

@@ -181,10 +181,12 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         "gregor.request.read.timeout.ms",
         "a request must arrive whole this long after its first byte, or the connection closes (default 60000)",
     ),
-    ("process.roles", "broker,controller (the default): a node that is its own KRaft quorum"),
-    ("controller.quorum.voters", "id@host:port of each controller; only this node for now"),
+    ("process.roles", "broker,controller (the default; the only roles supported for now)"),
+    ("controller.quorum.voters", "id@host:port of each controller: nodes with the same voters form one cluster"),
     ("controller.quorum.bootstrap.servers", "host:port of the controllers (KIP-853); only this node for now"),
-    ("controller.listener.names", "the listeners of the KRaft controller role"),
+    ("controller.listener.names", "the listeners of the KRaft controller role (in a cluster: node-to-node traffic)"),
+    ("broker.heartbeat.interval.ms", "how often a broker tells the metadata leader it is alive (default 2000)"),
+    ("broker.session.timeout.ms", "a broker not heard from for this long is fenced (default 9000)"),
     ("broker.rack", "this broker's rack: reported to clients, and replicas are placed across racks"),
     ("cluster.id", "cluster id reported to clients (default: generated on first start)"),
     ("offsets.topic.num.partitions", "partitions of __consumer_offsets (default 50)"),
@@ -375,6 +377,13 @@ impl Config {
             return Err(invalid("listeners", "", "at least one listener is required"));
         }
         self.quorum.validate(self.node_id, &self.listeners)?;
+        if !self.listeners.iter().any(|l| self.quorum.serves_clients(l)) {
+            return Err(invalid(
+                "listeners",
+                "",
+                "a cluster node needs a listener for clients besides its controller listener",
+            ));
+        }
         if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
             return Err(invalid(
                 "group.min.session.timeout.ms",
@@ -392,15 +401,16 @@ impl Config {
         Ok(())
     }
 
-    /// The endpoint clients are told to connect to: the advertised listener with the first
-    /// listener's name, or the first listener itself (`localhost` for an empty host).
+    /// The endpoint clients are told to connect to: the advertised listener with the name of the
+    /// first listener that serves clients, or that listener itself (`localhost` for an empty host).
     pub fn advertised(&self) -> (String, u16) {
+        let first = self.listeners.iter().find(|l| self.quorum.serves_clients(l)).unwrap_or(&self.listeners[0]);
         let l = self
             .advertised_listeners
             .iter()
-            .find(|a| a.name == self.listeners[0].name)
-            .or(self.advertised_listeners.first())
-            .unwrap_or(&self.listeners[0]);
+            .find(|a| a.name == first.name)
+            .or(self.advertised_listeners.iter().find(|a| self.quorum.serves_clients(a)))
+            .unwrap_or(first);
         let host = if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" || l.host == "[::]" {
             "localhost".to_string()
         } else {

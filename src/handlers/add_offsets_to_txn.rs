@@ -10,7 +10,8 @@ pub const VERSIONS: (i16, i16) = (0, 4);
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: AddOffsetsToTxnRequest) -> AddOffsetsToTxnResponse {
     let mut r = AddOffsetsToTxnResponse::default();
-    let result = match super::groups_ready(broker).await {
+    let ready = super::groups_ready(broker).await;
+    let result = match ready.and_then(|()| super::coordinates(broker, req.transactional_id.0.as_str(), true)) {
         Err(e) => Err(e),
         Ok(()) => broker
             .txns

@@ -30,7 +30,7 @@ async fn add(
         topics.iter().flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.to_string(), *p))).collect();
     let outcome: Result<(), ResponseError> = if !unknown.is_empty() {
         Err(ResponseError::OperationNotAttempted)
-    } else if let Err(e) = super::txns_ready(broker).await {
+    } else if let Err(e) = super::txns_ready(broker).await.and_then(|()| super::coordinates(broker, txn_id, true)) {
         Err(e)
     } else if verify_only {
         broker.txns.verify_partitions(txn_id, producer, &all).await.map_err(ResponseError::from)

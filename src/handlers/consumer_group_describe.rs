@@ -69,10 +69,21 @@ pub async fn handle(
     let image = broker.image();
     let mut r = ConsumerGroupDescribeResponse::default();
     for id in req.group_ids {
-        let described = broker.groups.consumer_describe(id.0.as_str(), |g| describe(g, &image, ctx.version)).await;
+        let described = match super::coordinates(broker, id.0.as_str(), false) {
+            Ok(()) => {
+                broker.groups.consumer_describe(id.0.as_str(), |g| describe(g, &image, ctx.version)).await.ok_or(None)
+            }
+            Err(e) => Err(Some(e)),
+        };
         let mut d = match described {
-            Some(d) => d,
-            None => {
+            Ok(d) => d,
+            Err(Some(e)) => {
+                let mut d = DescribedGroup::default();
+                d.error_code = e.code();
+                d.authorized_operations = i32::MIN;
+                d
+            }
+            Err(None) => {
                 let mut d = DescribedGroup::default();
                 d.error_code = ResponseError::GroupIdNotFound.code();
                 d.error_message = Some(str_bytes(format!("Group {} not found.", id.0.as_str())));

@@ -36,7 +36,7 @@ pub async fn handle(
         r.error_message = Some(str_bytes(msg));
         return r;
     }
-    if let Err(e) = super::groups_ready(broker).await {
+    if let Err(e) = super::groups_ready(broker).await.and_then(|()| super::coordinates(broker, &group, false)) {
         r.error_code = e.code();
         return r;
     }

@@ -93,10 +93,14 @@ async fn add(
             if lists.iter().any(|l| l.is_empty() || l.iter().any(|b| !nodes.contains(b))) {
                 return Err((ResponseError::InvalidReplicaAssignment, "Assignment names unknown brokers.".into()));
             }
+            if let Some(why) = lists.iter().find_map(|l| broker.replication_refusal(l.len())) {
+                return Err((ResponseError::InvalidReplicaAssignment, why));
+            }
             lists
         }
         None => {
-            let (brokers, added) = (placement::racked(&image.brokers), t.count - current);
+            let live = image.live_brokers();
+            let (brokers, added) = (placement::racked(&live), t.count - current);
             placement::placed(&brokers, current, added, rf, placement::random_start(brokers.len()))
         }
     };

@@ -102,7 +102,9 @@ type Plan = (Vec<Vec<i32>>, BTreeMap<String, String>);
 fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, String)> {
     let name = t.name.0.as_str();
     validate_topic_name(name).map_err(|m| (ResponseError::InvalidTopicException, m))?;
-    let nodes: Vec<i32> = broker.image().brokers.keys().copied().collect();
+    let image = broker.image();
+    let live = image.live_brokers();
+    let nodes: Vec<i32> = image.brokers.keys().copied().collect();
     let configs = topic_config::validate_all(t.configs.iter().map(|c| (c.name.as_str(), c.value.as_deref())))
         .map_err(|m| (ResponseError::InvalidConfig, m))?;
     if !t.assignments.is_empty() {
@@ -129,6 +131,9 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, Str
                     format!("Replica assignment {replicas:?} names unknown brokers"),
                 ));
             }
+            if let Some(why) = broker.replication_refusal(replicas.len()) {
+                return Err((ResponseError::InvalidReplicationFactor, why));
+            }
             out.push(replicas);
         }
         return Ok((out, configs));
@@ -147,16 +152,19 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, Str
             "Replication factor must be larger than 0, or -1 to use the default value.".into(),
         ));
     }
-    if rf as usize > nodes.len() {
+    if rf as usize > live.len() {
         return Err((
             ResponseError::InvalidReplicationFactor,
             format!(
                 "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.",
-                nodes.len()
+                live.len()
             ),
         ));
     }
-    Ok((for_new_topic(&broker.image().brokers, partitions, rf), configs))
+    if let Some(why) = broker.replication_refusal(rf as usize) {
+        return Err((ResponseError::InvalidReplicationFactor, why));
+    }
+    Ok((for_new_topic(&live, partitions, rf), configs))
 }
 
 fn describe_configs(broker: &Broker, configs: &BTreeMap<String, String>) -> Vec<CreatableTopicConfigs> {

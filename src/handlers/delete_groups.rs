@@ -13,7 +13,10 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: DeleteGroupsReq
     let mut r = DeleteGroupsResponse::default();
     for g in req.groups_names {
         let mut out = DeletableGroupResult::default();
-        out.error_code = broker.groups.delete(g.0.as_str()).await.err().map(|e| e.code()).unwrap_or(0);
+        out.error_code = match super::coordinates(broker, g.0.as_str(), false) {
+            Err(e) => e.code(),
+            Ok(()) => broker.groups.delete(g.0.as_str()).await.err().map(|e| e.code()).unwrap_or(0),
+        };
         if out.error_code == 0 {
             tracing::info!(group = %g.0.as_str(), "deleted group");
         }

@@ -19,6 +19,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeGroupsRe
         out.group_id = g.clone();
         out.authorized_operations =
             if ctx.version >= 3 && req.include_authorized_operations { GROUP_OPERATIONS_ALL } else { i32::MIN };
+        if let Err(e) = super::coordinates(broker, g.0.as_str(), false) {
+            out.error_code = e.code();
+            r.groups.push(out);
+            continue;
+        }
         match broker.groups.describe(g.0.as_str()).await {
             None => {
                 out.group_state = str_bytes("Dead");

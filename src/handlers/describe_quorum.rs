@@ -13,11 +13,13 @@ pub const VERSIONS: (i16, i16) = (0, 2);
 
 pub const METADATA_TOPIC: &str = "__cluster_metadata";
 
-pub fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeQuorumRequest) -> DescribeQuorumResponse {
+pub async fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeQuorumRequest) -> DescribeQuorumResponse {
     let mut r = DescribeQuorumResponse::default();
-    let q = broker.metadata.quorum();
+    // Any node answers with the leader's view, as a Kafka broker forwards the request to the
+    // active controller; NOT_LEADER_OR_FOLLOWER only when no leader answers.
+    let q = broker.metadata.leader_quorum().await;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-    let me = broker.config.node_id;
+    let me = q.answered_by;
     let state = |rep: &crate::cluster::QuorumReplica| {
         let mut s = ReplicaState::default();
         s.replica_id = BrokerId(rep.id);

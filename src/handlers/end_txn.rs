@@ -9,6 +9,13 @@ use crate::handlers::errors::WireCode;
 pub const VERSIONS: (i16, i16) = (0, 4);
 
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: EndTxnRequest) -> EndTxnResponse {
+    let mut r = EndTxnResponse::default();
+    r.producer_id = ProducerId(-1);
+    r.producer_epoch = -1;
+    if let Err(e) = super::coordinates(broker, req.transactional_id.0.as_str(), true) {
+        r.error_code = e.code();
+        return r;
+    }
     let result = broker
         .txns
         .end(
@@ -18,9 +25,6 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: EndTxnRequest) 
             req.committed,
         )
         .await;
-    let mut r = EndTxnResponse::default();
     r.error_code = result.err().map(|e| e.code()).unwrap_or(0);
-    r.producer_id = ProducerId(-1);
-    r.producer_epoch = -1;
     r
 }

@@ -118,7 +118,8 @@ fn read_all(
         pd.log_start_offset = -1;
         let meta = topic.and_then(|t| t.partition(key.partition));
         let mut records = 0;
-        match meta.map(|m| broker.partition(m.uid)) {
+        // Another broker's partition is not opened here: it is that broker's to serve.
+        match meta.map(|m| if broker.leads(m) { broker.partition(m.uid).map(Some) } else { Ok(None) }) {
             None => {
                 let e = if ctx.version >= 13 && topic.is_none() {
                     ResponseError::UnknownTopicId
@@ -127,8 +128,9 @@ fn read_all(
                 };
                 pd.error_code = e.code();
             }
+            Some(Ok(None)) => pd.error_code = ResponseError::NotLeaderOrFollower.code(),
             Some(Err(e)) => pd.error_code = errors::store_error(&e).code(),
-            Some(Ok(part)) => {
+            Some(Ok(Some(part))) => {
                 watches.push(part.subscribe());
                 records = read_into(&part, sp, committed, response_bytes_max.saturating_sub(total), total > 0, &mut pd);
                 total += records;

@@ -1,4 +1,6 @@
-//! FindCoordinator: on one node, this broker coordinates every group and transactional id.
+//! FindCoordinator: the node that coordinates a group or a transactional id. A lone node
+//! coordinates everything; in a cluster it is the leader of the key's partition of
+//! `__consumer_offsets` or `__transaction_state`.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -9,21 +11,33 @@ use crate::broker::Broker;
 
 pub const VERSIONS: (i16, i16) = (0, 6);
 
+/// Where one key is coordinated: (node, host, port), or the error the client gets.
+type Found = Result<(i32, String, u16), ResponseError>;
+
+fn locate(broker: &Broker, key: &str, txn: bool) -> Found {
+    let node = broker.coordinator_of(key, txn).filter(|n| *n >= 0).ok_or(ResponseError::CoordinatorNotAvailable)?;
+    if node == broker.config.node_id {
+        let (host, port) = broker.config.advertised();
+        return Ok((node, host, port));
+    }
+    let image = broker.image();
+    let b = image.brokers.get(&node).ok_or(ResponseError::CoordinatorNotAvailable)?;
+    Ok((node, b.host.clone(), b.port))
+}
+
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FindCoordinatorRequest) -> FindCoordinatorResponse {
-    let (host, port) = broker.config.advertised();
-    let node = BrokerId(broker.config.node_id);
     let mut r = FindCoordinatorResponse::default();
-    let mut key_type_ok = req.key_type == 0 || req.key_type == 1;
-    let mut error = if key_type_ok { 0 } else { ResponseError::InvalidRequest.code() };
+    let txn = req.key_type == 1;
     let ready = match req.key_type {
         0 => super::groups_ready(broker).await,
         1 => super::txns_ready(broker).await,
-        _ => Ok(()),
+        _ => Err(ResponseError::InvalidRequest),
     };
-    if let Err(e) = ready {
-        key_type_ok = false;
-        error = e.code();
-    }
+    // (error, node, host, port) for one key: -1 and no host where it is not found.
+    let find = |key: &str| match ready.and_then(|()| locate(broker, key, txn)) {
+        Ok((node, host, port)) => (0, node, host, port as i32),
+        Err(e) => (e.code(), -1, String::new(), -1),
+    };
     if ctx.version >= 4 {
         r.coordinators = req
             .coordinator_keys
@@ -31,23 +45,14 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FindCoordinatorR
             .map(|k| {
                 let mut c = Coordinator::default();
                 c.key = k.clone();
-                c.error_code = error;
-                if key_type_ok {
-                    c.node_id = node;
-                    c.host = str_bytes(host.clone());
-                    c.port = port as i32;
-                } else {
-                    c.node_id = BrokerId(-1);
-                    c.port = -1;
-                }
+                let (error, node, host, port) = find(k.as_str());
+                (c.error_code, c.node_id, c.host, c.port) = (error, BrokerId(node), str_bytes(host), port);
                 c
             })
             .collect();
     } else {
-        r.error_code = error;
-        r.node_id = if key_type_ok { node } else { BrokerId(-1) };
-        r.host = str_bytes(if key_type_ok { host } else { String::new() });
-        r.port = if key_type_ok { port as i32 } else { -1 };
+        let (error, node, host, port) = find(req.key.as_str());
+        (r.error_code, r.node_id, r.host, r.port) = (error, BrokerId(node), str_bytes(host), port);
     }
     r
 }

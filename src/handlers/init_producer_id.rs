@@ -21,7 +21,8 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: InitProducerIdR
             ResponseError::CoordinatorNotAvailable
         }),
         Some(txn_id) => {
-            if let Err(e) = super::txns_ready(broker).await {
+            let ready = super::txns_ready(broker).await;
+            if let Err(e) = ready.and_then(|()| super::coordinates(broker, txn_id.0.as_str(), true)) {
                 r.error_code = e.code();
                 return r;
             }

@@ -20,7 +20,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: JoinGroupRequest
         r.error_code = ResponseError::InvalidGroupId.code();
         return r;
     }
-    if let Err(e) = super::groups_ready(broker).await {
+    if let Err(e) = super::groups_ready(broker).await.and_then(|()| super::coordinates(broker, &group, false)) {
         r.error_code = e.code();
         return r;
     }

@@ -19,6 +19,10 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: LeaveGroupReques
         vec![(req.member_id.to_string(), None)]
     };
     let mut r = LeaveGroupResponse::default();
+    if let Err(e) = super::coordinates(broker, req.group_id.0.as_str(), false) {
+        r.error_code = e.code();
+        return r;
+    }
     match broker.groups.leave(req.group_id.0.as_str(), &members).await {
         Err(e) => r.error_code = e.code(),
         Ok(results) if ctx.version >= 3 => {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{RequestContext, is_internal, str_bytes, validate_topic_name};
 use crate::broker::Broker;
-use crate::cluster::Topic;
+use crate::cluster::{Image, Topic};
 
 pub const VERSIONS: (i16, i16) = (0, 13);
 
@@ -32,7 +32,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest)
         Some(t) => t.is_empty() && ctx.version == 0,
     };
     if all {
-        topics = broker.image().topics.values().map(|t| describe(t, &req)).collect();
+        let image = broker.image();
+        topics = image.topics.values().map(|t| describe(&image, t, &req)).collect();
     } else {
         for t in req.topics.iter().flatten() {
             let entry = match &t.name {
@@ -43,8 +44,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest)
         }
     }
     let image = broker.image();
+    // Fenced brokers are not offered to clients, as Kafka's metadata cache leaves them out.
     r.brokers = image
-        .brokers
+        .live_brokers()
         .iter()
         .map(|(id, b)| {
             let mut m = MetadataResponseBroker::default();
@@ -56,7 +58,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest)
         })
         .collect();
     r.cluster_id = Some(str_bytes(image.cluster_id.clone()));
-    r.controller_id = BrokerId(broker.config.node_id);
+    r.controller_id = BrokerId(broker.metadata.leader().unwrap_or(broker.config.node_id));
     // Asked for by v8-10 only (KIP-700 moved it to DescribeCluster).
     let cluster_ops = (8..=10).contains(&ctx.version) && req.include_cluster_authorized_operations;
     r.cluster_authorized_operations = if cluster_ops { CLUSTER_OPERATIONS_ALL } else { i32::MIN };
@@ -67,7 +69,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest)
 async fn by_name(broker: &Broker, name: &TopicName, auto_create: bool, req: &MetadataRequest) -> MetadataResponseTopic {
     let n = name.0.as_str();
     if let Some(t) = broker.image().topics.get(n) {
-        return describe(t, req);
+        return describe(&broker.image(), t, req);
     }
     if let Err(reason) = validate_topic_name(n) {
         tracing::debug!(topic = n, %reason, "metadata for an invalid topic name");
@@ -78,24 +80,24 @@ async fn by_name(broker: &Broker, name: &TopicName, auto_create: bool, req: &Met
     }
     let count = broker.config.num_partitions;
     let rf = broker.config.default_replication_factor;
-    let nodes: Vec<i32> = broker.image().brokers.keys().copied().collect();
-    if (rf as usize) > nodes.len() {
+    let live = broker.image().live_brokers();
+    if (rf as usize) > live.len() || broker.replication_refusal(rf as usize).is_some() {
         return error_topic(Some(name.clone()), Uuid::nil(), ResponseError::InvalidReplicationFactor);
     }
-    let assignment = crate::cluster::placement::for_new_topic(&broker.image().brokers, count, rf);
+    let assignment = crate::cluster::placement::for_new_topic(&live, count, rf);
     match broker.create_topic(n, assignment, Default::default()).await {
         Ok(_) => tracing::info!(topic = n, partitions = count, "auto-created topic"),
         Err(e) => tracing::warn!(topic = n, error = %e, "auto-creation failed"),
     }
     match broker.image().topics.get(n) {
-        Some(t) => describe(t, req),
+        Some(t) => describe(&broker.image(), t, req),
         None => error_topic(Some(name.clone()), Uuid::nil(), ResponseError::LeaderNotAvailable),
     }
 }
 
 fn by_id(broker: &Broker, id: Uuid, req: &MetadataRequest) -> MetadataResponseTopic {
     match broker.image().topic_by_id(&id) {
-        Some(t) => describe(t, req),
+        Some(t) => describe(&broker.image(), t, req),
         None => error_topic(None, id, ResponseError::UnknownTopicId),
     }
 }
@@ -109,7 +111,9 @@ fn error_topic(name: Option<TopicName>, id: Uuid, e: ResponseError) -> MetadataR
     t
 }
 
-fn describe(topic: &Topic, req: &MetadataRequest) -> MetadataResponseTopic {
+/// A partition whose leader is offline answers LEADER_NOT_AVAILABLE, and replicas on fenced
+/// brokers are listed as offline, as Kafka's metadata cache reports them.
+fn describe(image: &Image, topic: &Topic, req: &MetadataRequest) -> MetadataResponseTopic {
     let mut t = MetadataResponseTopic::default();
     t.name = Some(TopicName(str_bytes(topic.name.clone())));
     t.topic_id = topic.id;
@@ -127,6 +131,10 @@ fn describe(topic: &Topic, req: &MetadataRequest) -> MetadataResponseTopic {
             m.leader_epoch = p.leader_epoch;
             m.replica_nodes = p.replicas.iter().map(|b| BrokerId(*b)).collect();
             m.isr_nodes = p.isr.iter().map(|b| BrokerId(*b)).collect();
+            m.offline_replicas = p.replicas.iter().filter(|b| !image.is_live(**b)).map(|b| BrokerId(*b)).collect();
+            if p.leader < 0 {
+                m.error_code = ResponseError::LeaderNotAvailable.code();
+            }
             m
         })
         .collect();

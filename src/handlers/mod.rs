@@ -55,13 +55,17 @@ pub struct RequestContext {
 }
 
 /// The metadata and open log of `topic`'s partition `index`, or the code a client gets:
-/// UNKNOWN_TOPIC_OR_PARTITION, or the storage error's.
+/// UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER where another broker leads it, or the
+/// storage error's.
 pub(crate) fn partition_of<'a>(
     broker: &crate::broker::Broker,
     topic: Option<&'a crate::cluster::Topic>,
     index: i32,
 ) -> Result<(&'a crate::cluster::PartitionMeta, std::sync::Arc<crate::log::Partition>), kafka_protocol::ResponseError> {
     let meta = topic.and_then(|t| t.partition(index)).ok_or(kafka_protocol::ResponseError::UnknownTopicOrPartition)?;
+    if !broker.leads(meta) {
+        return Err(kafka_protocol::ResponseError::NotLeaderOrFollower);
+    }
     let log = broker.partition(meta.uid).map_err(|e| errors::store_error(&e))?;
     Ok((meta, log))
 }
@@ -104,6 +108,21 @@ pub(crate) async fn txns_ready(broker: &crate::broker::Broker) -> Result<(), kaf
         tracing::warn!(error = %e, "cannot create the transaction state topic");
         kafka_protocol::ResponseError::CoordinatorNotAvailable
     })
+}
+
+/// Whether this node coordinates the group `key` (`txn` false) or the transactional id `key`
+/// (`txn` true): NOT_COORDINATOR where another node does, COORDINATOR_NOT_AVAILABLE while the
+/// key's partition has no leader (the client looks the coordinator up again on both).
+pub(crate) fn coordinates(
+    broker: &crate::broker::Broker,
+    key: &str,
+    txn: bool,
+) -> Result<(), kafka_protocol::ResponseError> {
+    match broker.coordinator_of(key, txn) {
+        Some(node) if node == broker.config.node_id => Ok(()),
+        Some(node) if node >= 0 => Err(kafka_protocol::ResponseError::NotCoordinator),
+        _ => Err(kafka_protocol::ResponseError::CoordinatorNotAvailable),
+    }
 }
 
 pub(crate) fn err_code<E: Into<kafka_protocol::ResponseError>>(e: Option<E>) -> i16 {

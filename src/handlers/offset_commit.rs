@@ -39,7 +39,8 @@ pub(super) fn checked_commit(
 pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let image = broker.image();
     let now = crate::now_ms();
-    let ready = super::groups_ready(broker).await;
+    let ready =
+        super::groups_ready(broker).await.and_then(|()| super::coordinates(broker, req.group_id.0.as_str(), false));
     let mut valid = Vec::new();
     let mut r = OffsetCommitResponse::default();
     // Per-partition errors first; the rest is committed in one write.

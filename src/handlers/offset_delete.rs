@@ -24,6 +24,10 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: OffsetDeleteReq
         .filter(|(t, p)| image.topics.get(t).is_some_and(|tp| *p >= 0 && (*p as usize) < tp.partitions.len()))
         .cloned()
         .collect();
+    if let Err(e) = super::coordinates(broker, req.group_id.0.as_str(), false) {
+        r.error_code = e.code();
+        return r;
+    }
     let results = match broker.groups.delete_offsets(req.group_id.0.as_str(), known).await {
         Err(e) => {
             r.error_code = e.code();

@@ -62,6 +62,10 @@ async fn fetch_group(broker: &Broker, g: &OffsetFetchRequestGroup, require_stabl
         g.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
     let mut out = OffsetFetchResponseGroup::default();
     out.group_id = g.group_id.clone();
+    if let Err(e) = super::coordinates(broker, g.group_id.0.as_str(), false) {
+        out.error_code = e.code();
+        return out;
+    }
     if let Some(member) = g.member_id.as_ref().filter(|m| !m.is_empty())
         && let Err(e) = broker.groups.check_fetch_member(g.group_id.0.as_str(), member.as_str(), g.member_epoch).await
     {
@@ -111,6 +115,10 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: OffsetFetchReque
     let wanted =
         req.topics.as_ref().map(|ts| ts.iter().map(|t| (t.name.0.to_string(), t.partition_indexes.clone())).collect());
     let group: &GroupId = &req.group_id;
+    if let Err(e) = super::coordinates(broker, group.0.as_str(), false) {
+        r.error_code = e.code();
+        return r;
+    }
     match lookup(broker, group.0.as_str(), wanted, req.require_stable && ctx.version >= 7).await {
         Err(code) => r.error_code = if ctx.version >= 2 { code } else { 0 },
         Ok(rows) => {

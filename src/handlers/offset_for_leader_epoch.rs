@@ -30,6 +30,7 @@ pub fn handle(
             let meta = topic.and_then(|tp| tp.partition(p.partition));
             match meta {
                 None => e.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                Some(m) if !broker.leads(m) => e.error_code = ResponseError::NotLeaderOrFollower.code(),
                 Some(m) if p.current_leader_epoch > m.leader_epoch => {
                     e.error_code = ResponseError::UnknownLeaderEpoch.code()
                 }

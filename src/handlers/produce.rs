@@ -108,6 +108,9 @@ fn append(
     let Some(meta) = topic.partition(index) else {
         return Err((ResponseError::UnknownTopicOrPartition, None));
     };
+    if !broker.leads(meta) {
+        return Err((ResponseError::NotLeaderOrFollower, None));
+    }
     let Some(records) = records else {
         return Err((ResponseError::InvalidRecord, Some("produce request without records".into())));
     };

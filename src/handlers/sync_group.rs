@@ -14,6 +14,11 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: SyncGroupRequest
         r.error_code = kafka_protocol::ResponseError::InconsistentGroupProtocol.code();
         return r;
     }
+    if let Err(e) = super::coordinates(broker, req.group_id.0.as_str(), false) {
+        let mut r = SyncGroupResponse::default();
+        r.error_code = e.code();
+        return r;
+    }
     let assignments = req.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
     let out = broker
         .groups

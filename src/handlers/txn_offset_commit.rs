@@ -17,7 +17,18 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommit
     let now = crate::now_ms();
     // The transaction must have added the group (AddOffsetsToTxn) with this producer.
     let producer = (req.producer_id.0, req.producer_epoch);
-    let txn_ok = broker.txns.verify_group(req.transactional_id.0.as_str(), producer, req.group_id.0.as_str()).await;
+    let txn_id = req.transactional_id.0.as_str();
+    let txn_ok = match super::coordinates(broker, req.group_id.0.as_str(), false) {
+        Err(e) => Err(e),
+        // Where this node also coordinates the transaction, it checks that the transaction added
+        // the group; in a cluster whose transaction coordinator is another node, the group
+        // coordinator takes the commit on the producer's id and epoch, as Kafka's did before
+        // KIP-890.
+        Ok(()) if super::coordinates(broker, txn_id, true).is_ok() => {
+            broker.txns.verify_group(txn_id, producer, req.group_id.0.as_str()).await.map_err(ResponseError::from)
+        }
+        Ok(()) => Ok(()),
+    };
     let mut valid = Vec::new();
     let mut codes = Vec::new();
     for t in &req.topics {
@@ -37,7 +48,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: TxnOffsetCommit
         codes.push(tc);
     }
     let group_result = match txn_ok {
-        Err(e) => Err(ResponseError::from(e)),
+        Err(e) => Err(e),
         Ok(()) if valid.is_empty() => Ok(()),
         Ok(()) => {
             let member = (req.member_id.as_str(), req.group_instance_id.as_deref(), req.generation_id);

@@ -30,6 +30,7 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: WriteTxnMarkers
                 let meta = topic.and_then(|tp| tp.partition(index));
                 let error = match meta {
                     None => Some(ResponseError::UnknownTopicOrPartition),
+                    Some(m) if !broker.leads(m) => Some(ResponseError::NotLeaderOrFollower),
                     Some(_) if t.name.0.as_str() == OFFSETS_TOPIC => {
                         match broker.groups.complete_txn_partition(index, pid, epoch, commit).await {
                             Ok(()) => None,

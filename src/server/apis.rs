@@ -113,7 +113,7 @@ apis! {
     CreateAcls = acls::VERSIONS => |b, c, r| Some(ResponseKind::CreateAcls(acls::create(b, c, r).await)),
     DeleteAcls = acls::VERSIONS => |b, c, r| Some(ResponseKind::DeleteAcls(acls::delete(b, c, r).await)),
     DescribeQuorum = describe_quorum::VERSIONS
-        => |b, c, r| Some(ResponseKind::DescribeQuorum(describe_quorum::handle(b, c, r))),
+        => |b, c, r| Some(ResponseKind::DescribeQuorum(describe_quorum::handle(b, c, r).await)),
     ElectLeaders = replicas::ELECT_VERSIONS => |b, c, r| Some(ResponseKind::ElectLeaders(replicas::elect_leaders(b, c, r))),
     ListConfigResources = describe_configs::LIST_RESOURCES_VERSIONS
         => |b, c, r| Some(ResponseKind::ListConfigResources(describe_configs::list_resources(b, c, r))),

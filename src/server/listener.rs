@@ -65,7 +65,8 @@ impl Server {
     /// `0.0.0.0`, so both localhost resolutions reach the broker.
     pub async fn bind(broker: Arc<Broker>) -> std::io::Result<Server> {
         let mut listeners = Vec::new();
-        for l in &broker.config.listeners {
+        let config = &broker.config;
+        for l in config.listeners.iter().filter(|l| config.quorum.serves_clients(l)) {
             let mut port = l.port;
             for addr in l.bind_addrs() {
                 // With port 0, bind the later addresses to the port the first one got.

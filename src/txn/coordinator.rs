@@ -37,6 +37,9 @@ pub enum MarkerError {
     Store { topic: String, index: i32, source: crate::log::StoreError },
     #[error("group {group}: {source}")]
     Group { group: String, source: InternalLogError },
+    /// Another broker of the cluster, which leads some of the partitions, did not write them.
+    #[error("markers for broker {node}: {detail}")]
+    Remote { node: i32, detail: String },
 }
 
 /// How often open transactions are checked against their timeout.

@@ -1,0 +1,283 @@
+//! Several nodes in one process, started from the KRaft keys a Kafka cluster uses: they form one
+//! metadata group, every node sees every write, and partitions and coordinators are served only
+//! by their leader, which the others name with Kafka's error codes.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::ResponseError;
+use kafka_protocol::messages::*;
+use kafka_protocol::records::Compression;
+
+use crate::common::*;
+use crate::groups::{commit_request, join_request};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A cluster of `n` combined broker,controller nodes on loopback ports, each with its own data.
+struct TestCluster {
+    nodes: Vec<Option<gregor::Running>>,
+    overrides: Vec<Vec<String>>,
+    addrs: Vec<SocketAddr>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+impl TestCluster {
+    async fn start(n: usize) -> TestCluster {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let voters: Vec<String> =
+            ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
+        let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+        let overrides: Vec<Vec<String>> = ports
+            .iter()
+            .zip(&dirs)
+            .enumerate()
+            .map(|(i, ((client, controller), dir))| {
+                vec![
+                    "process.roles=broker,controller".to_string(),
+                    format!("node.id={}", i + 1),
+                    format!("controller.quorum.voters={}", voters.join(",")),
+                    format!("listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"),
+                    "controller.listener.names=CONTROLLER".to_string(),
+                    format!("log.dirs={}", dir.path().display()),
+                    "broker.heartbeat.interval.ms=100".to_string(),
+                    "broker.session.timeout.ms=1500".to_string(),
+                ]
+            })
+            .collect();
+        let addrs = ports.iter().map(|(c, _)| SocketAddr::from(([127, 0, 0, 1], *c))).collect();
+        // Every node waits at start-up for the quorum, so they start together.
+        let started = futures::future::join_all(overrides.iter().map(|o| boot(o.clone()))).await;
+        TestCluster { nodes: started.into_iter().map(Some).collect(), overrides, addrs, _dirs: dirs }
+    }
+
+    async fn client(&self, node: i32) -> Client {
+        Client::connect(self.addrs[node as usize - 1]).await
+    }
+
+    /// Stops node `id` as SIGTERM does: a controlled shutdown that fences it first.
+    async fn stop(&mut self, id: i32) {
+        if let Some(r) = self.nodes[id as usize - 1].take() {
+            r.stop().await;
+        }
+    }
+
+    async fn restart(&mut self, id: i32) {
+        self.nodes[id as usize - 1] = Some(boot(self.overrides[id as usize - 1].clone()).await);
+    }
+
+    async fn stop_all(mut self) {
+        for id in 1..=self.nodes.len() as i32 {
+            self.stop(id).await;
+        }
+    }
+}
+
+async fn boot(overrides: Vec<String>) -> gregor::Running {
+    let config = gregor::Config::load(None, &overrides).unwrap();
+    gregor::start(config).await.expect("node starts")
+}
+
+async fn metadata(c: &mut Client, topics: Option<&[&str]>) -> MetadataResponse {
+    let mut req = MetadataRequest::default();
+    req.topics = topics.map(|ts| {
+        ts.iter()
+            .map(|t| {
+                let mut m = metadata_request::MetadataRequestTopic::default();
+                m.name = Some(name(t));
+                m
+            })
+            .collect()
+    });
+    let ResponseKind::Metadata(r) = c.send(12, RequestKind::Metadata(req)).await else { unreachable!() };
+    r
+}
+
+/// Asks `c` for metadata until `done` holds of it, for at most 15 s.
+async fn wait_metadata(c: &mut Client, what: &str, done: impl Fn(&MetadataResponse) -> bool) -> MetadataResponse {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let m = metadata(c, None).await;
+        if done(&m) {
+            return m;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within 15 s; last metadata {m:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn leaders(m: &MetadataResponse, topic: &str) -> Vec<i32> {
+    let t = m.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)).expect("topic listed");
+    t.partitions.iter().map(|p| p.leader_id.0).collect()
+}
+
+async fn create(c: &mut Client, topic: &str, partitions: i32, rf: i16) -> CreateTopicsResponse {
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = name(topic);
+    t.num_partitions = partitions;
+    t.replication_factor = rf;
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t];
+    req.timeout_ms = 5000;
+    let ResponseKind::CreateTopics(r) = c.send(7, RequestKind::CreateTopics(req)).await else { unreachable!() };
+    r
+}
+
+async fn fetch_error(c: &mut Client, topic: &str, partition: i32) -> (i16, usize) {
+    let ResponseKind::Fetch(r) = c.send(12, RequestKind::Fetch(fetch_request(topic, partition, 0, 0, 1))).await else {
+        unreachable!()
+    };
+    let p = &r.responses[0].partitions[0];
+    (p.error_code, decode_records(&p.records).len())
+}
+
+async fn find_coordinator(c: &mut Client, group: &str) -> (i16, i32) {
+    let mut req = FindCoordinatorRequest::default();
+    req.key = s(group);
+    let ResponseKind::FindCoordinator(r) = c.send(3, RequestKind::FindCoordinator(req)).await else { unreachable!() };
+    (r.error_code, r.node_id.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_form_one_cluster_and_serve_each_partition_from_its_leader() {
+    let cluster = TestCluster::start(3).await;
+    let mut c1 = cluster.client(1).await;
+    let m = wait_metadata(&mut c1, "three brokers registered", |m| m.brokers.len() == 3).await;
+    let ids: Vec<i32> = m.brokers.iter().map(|b| b.node_id.0).collect();
+    assert_eq!(ids, vec![1, 2, 3]);
+    assert!(ids.contains(&m.controller_id.0), "the controller is a node of the cluster");
+    let cluster_id = m.cluster_id.clone().expect("cluster id");
+    for node in 2..=3 {
+        let m = metadata(&mut cluster.client(node).await, None).await;
+        assert_eq!(m.cluster_id.as_ref(), Some(&cluster_id), "node {node} is in the same cluster");
+    }
+
+    // Created through node 2, seen by node 1 at once (the write is applied where it was made
+    // before the answer, and node 1 catches up within moments).
+    let mut c2 = cluster.client(2).await;
+    let r = create(&mut c2, "spread", 6, 1).await;
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    let m = wait_metadata(&mut c1, "the topic reaches node 1", |m| !m.topics.is_empty()).await;
+    let owners = leaders(&m, "spread");
+    for node in 1..=3 {
+        assert_eq!(owners.iter().filter(|l| **l == node).count(), 2, "leaders spread evenly: {owners:?}");
+    }
+    // Partition data is not replicated between nodes yet: more than one replica is refused.
+    let r = create(&mut c2, "replicated", 1, 3).await;
+    assert_eq!(r.topics[0].error_code, ResponseError::InvalidReplicationFactor.code());
+
+    // Each partition takes records at its leader and is refused elsewhere.
+    for (partition, leader) in owners.iter().enumerate() {
+        let partition = partition as i32;
+        let mut at_leader = cluster.client(*leader).await;
+        let (code, offset) =
+            produce(&mut at_leader, 9, "spread", partition, batch(3, -1, -1, -1, Compression::None)).await;
+        assert_eq!((code, offset), (0, 0), "partition {partition} at its leader {leader}");
+        assert_eq!(fetch_error(&mut at_leader, "spread", partition).await, (0, 3));
+        let other = leader % 3 + 1;
+        let mut elsewhere = cluster.client(other).await;
+        let (code, _) = produce(&mut elsewhere, 9, "spread", partition, batch(1, -1, -1, -1, Compression::None)).await;
+        assert_eq!(code, ResponseError::NotLeaderOrFollower.code(), "partition {partition} at node {other}");
+        assert_eq!(fetch_error(&mut elsewhere, "spread", partition).await.0, ResponseError::NotLeaderOrFollower.code());
+    }
+
+    // Every node names the same group coordinator; only it takes the group's requests.
+    let (code, coordinator) = find_coordinator(&mut c1, "cluster-group").await;
+    assert_eq!(code, 0);
+    for node in 2..=3 {
+        assert_eq!(find_coordinator(&mut cluster.client(node).await, "cluster-group").await, (0, coordinator));
+    }
+    let other = coordinator % 3 + 1;
+    let mut elsewhere = cluster.client(other).await;
+    let ResponseKind::JoinGroup(j) =
+        elsewhere.send(5, RequestKind::JoinGroup(join_request("cluster-group", "", 5))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(j.error_code, ResponseError::NotCoordinator.code());
+    let mut at_coordinator = cluster.client(coordinator).await;
+    let ResponseKind::OffsetCommit(r) =
+        at_coordinator.send(8, RequestKind::OffsetCommit(commit_request("cluster-group", "spread", 0, 2))).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+
+    // DescribeQuorum from any node: three voters, one leader.
+    let ResponseKind::DescribeQuorum(q) =
+        elsewhere.send(2, RequestKind::DescribeQuorum(describe_quorum_request())).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(q.topics[0].partitions[0].current_voters.len(), 3);
+    assert!((1..=3).contains(&q.topics[0].partitions[0].leader_id.0));
+
+    // Deleted through node 3: gone from node 1's metadata.
+    let mut c3 = cluster.client(3).await;
+    let mut del = DeleteTopicsRequest::default();
+    del.topic_names = vec![name("spread")];
+    del.timeout_ms = 5000;
+    let ResponseKind::DeleteTopics(d) = c3.send(5, RequestKind::DeleteTopics(del)).await else { unreachable!() };
+    assert_eq!(d.responses[0].error_code, 0);
+    wait_metadata(&mut c1, "the deletion reaches node 1", |m| {
+        m.topics.iter().all(|t| t.name.as_ref().is_none_or(|n| n.0.as_str() != "spread"))
+    })
+    .await;
+    cluster.stop_all().await;
+}
+
+fn describe_quorum_request() -> DescribeQuorumRequest {
+    let mut p = describe_quorum_request::PartitionData::default();
+    p.partition_index = 0;
+    let mut t = describe_quorum_request::TopicData::default();
+    t.topic_name = name("__cluster_metadata");
+    t.partitions = vec![p];
+    let mut req = DescribeQuorumRequest::default();
+    req.topics = vec![t];
+    req
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_node_is_fenced_its_partitions_wait_offline_and_it_takes_them_back() {
+    let mut cluster = TestCluster::start(3).await;
+    let mut c1 = cluster.client(1).await;
+    wait_metadata(&mut c1, "three brokers registered", |m| m.brokers.len() == 3).await;
+    let r = create(&mut c1, "kept", 3, 1).await;
+    assert_eq!(r.topics[0].error_code, 0);
+    let m = wait_metadata(&mut c1, "the topic", |m| !m.topics.is_empty()).await;
+    let owners = leaders(&m, "kept");
+    let on3 = owners.iter().position(|l| *l == 3).expect("node 3 leads a partition") as i32;
+    let mut c3 = cluster.client(3).await;
+    assert_eq!(produce(&mut c3, 9, "kept", on3, batch(5, -1, -1, -1, Compression::None)).await, (0, 0));
+
+    // A controlled shutdown fences node 3: it leaves the broker list, and with no other replica
+    // its partition has no leader (LEADER_NOT_AVAILABLE, node 3 listed offline).
+    cluster.stop(3).await;
+    let m = wait_metadata(&mut c1, "node 3 fenced", |m| m.brokers.len() == 2).await;
+    let t = &m.topics[0];
+    let p = &t.partitions[on3 as usize];
+    assert_eq!(p.leader_id.0, -1);
+    assert_eq!(p.error_code, ResponseError::LeaderNotAvailable.code());
+    assert_eq!(p.offline_replicas.iter().map(|b| b.0).collect::<Vec<_>>(), vec![3]);
+    let leader_epoch = p.leader_epoch;
+    // New topics go to the live nodes only.
+    assert_eq!(create(&mut c1, "after", 4, 1).await.topics[0].error_code, 0);
+    let m = metadata(&mut c1, Some(&["after"])).await;
+    assert!(leaders(&m, "after").iter().all(|l| [1, 2].contains(l)), "{m:?}");
+
+    // Back: it heartbeats, is unfenced, leads its partition again with a new epoch, and kept
+    // its records.
+    cluster.restart(3).await;
+    let m = wait_metadata(&mut c1, "node 3 back", |m| {
+        m.brokers.len() == 3
+            && m.topics.iter().any(|t| t.partitions.get(on3 as usize).is_some_and(|p| p.leader_id.0 == 3))
+    })
+    .await;
+    let t = m.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "kept")).unwrap();
+    assert!(t.partitions[on3 as usize].leader_epoch > leader_epoch, "a new leader epoch");
+    let mut c3 = cluster.client(3).await;
+    assert_eq!(fetch_error(&mut c3, "kept", on3).await, (0, 5));
+    cluster.stop_all().await;
+}
