@@ -397,7 +397,7 @@ impl Node {
                 (silent, back)
             };
             for id in silent {
-                tracing::warn!(broker = id, timeout = ?self.options.session_timeout, "broker missed its session: fenced");
+                tracing::warn!(broker = id, timeout = ?self.options.session_timeout, "broker missed its session: fencing it");
                 if let Err(e) = self.submit(Command::FenceBroker { id }).await {
                     tracing::warn!(broker = id, error = %e, "cannot fence a broker");
                 }
