@@ -34,6 +34,7 @@ SCENARIOS = [
     ("librdkafka", "txn_restart"),
     ("java", "acls_cli"),
     ("cluster", "basics"),
+    ("cluster", "failover"),
     ("faults", "crash_loop"),
     ("faults", "disk_full"),
 ]

@@ -1,6 +1,7 @@
 //! Several nodes in one process, started from the KRaft keys a Kafka cluster uses: they form one
-//! metadata group, every node sees every write, and partitions and coordinators are served only
-//! by their leader, which the others name with Kafka's error codes.
+//! metadata group, every node sees every write, partitions and coordinators are served only by
+//! their leader, which the others name with Kafka's error codes, and replicated partitions keep
+//! every acknowledged record through the loss of their leader.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -64,8 +65,24 @@ impl TestCluster {
         }
     }
 
+    /// Starts node `id` again on its ports and data. In one process the stopped node's tasks may
+    /// hold its store for a moment after `stop`; the start is retried while RocksDB's lock is
+    /// still taken (a restarted process never sees that).
     async fn restart(&mut self, id: i32) {
-        self.nodes[id as usize - 1] = Some(boot(self.overrides[id as usize - 1].clone()).await);
+        let config = gregor::Config::load(None, &self.overrides[id as usize - 1]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            match gregor::start(config.clone()).await {
+                Ok(r) => {
+                    self.nodes[id as usize - 1] = Some(r);
+                    return;
+                }
+                Err(e) if format!("{e:#}").contains("LOCK") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("node {id} restarts: {e:#}"),
+            }
+        }
     }
 
     async fn stop_all(mut self) {
@@ -164,8 +181,8 @@ async fn three_nodes_form_one_cluster_and_serve_each_partition_from_its_leader()
     for node in 1..=3 {
         assert_eq!(owners.iter().filter(|l| **l == node).count(), 2, "leaders spread evenly: {owners:?}");
     }
-    // Partition data is not replicated between nodes yet: more than one replica is refused.
-    let r = create(&mut c2, "replicated", 1, 3).await;
+    // More replicas than live brokers: refused.
+    let r = create(&mut c2, "too-many", 1, 4).await;
     assert_eq!(r.topics[0].error_code, ResponseError::InvalidReplicationFactor.code());
 
     // Each partition takes records at its leader and is refused elsewhere.
@@ -279,5 +296,84 @@ async fn a_stopped_node_is_fenced_its_partitions_wait_offline_and_it_takes_them_
     assert!(t.partitions[on3 as usize].leader_epoch > leader_epoch, "a new leader epoch");
     let mut c3 = cluster.client(3).await;
     assert_eq!(fetch_error(&mut c3, "kept", on3).await, (0, 5));
+    cluster.stop_all().await;
+}
+
+/// Waits until `node` answers a consumer fetch of partition 0 of `topic` with `want` records.
+async fn wait_records(cluster: &TestCluster, node: i32, topic: &str, want: usize) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = fetch_error(&mut cluster.client(node).await, topic, 0).await;
+        if got == (0, want) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {node}: {want} records of {topic} not within 15 s; last {got:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn isr(m: &MetadataResponse, topic: &str) -> Vec<i32> {
+    let t = m.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)).expect("topic listed");
+    t.partitions[0].isr_nodes.iter().map(|b| b.0).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicated_partition_keeps_every_acknowledged_record_when_its_leader_goes() {
+    let mut cluster = TestCluster::start(3).await;
+    let mut c1 = cluster.client(1).await;
+    wait_metadata(&mut c1, "three brokers registered", |m| m.brokers.len() == 3).await;
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = name("copies");
+    t.num_partitions = 1;
+    t.replication_factor = 3;
+    let mut min_isr = create_topics_request::CreatableTopicConfig::default();
+    min_isr.name = s("min.insync.replicas");
+    min_isr.value = Some(s("2"));
+    t.configs = vec![min_isr];
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t];
+    req.timeout_ms = 5000;
+    let ResponseKind::CreateTopics(r) = c1.send(7, RequestKind::CreateTopics(req)).await else { unreachable!() };
+    assert_eq!(r.topics[0].error_code, 0, "{:?}", r.topics[0].error_message);
+    let m = wait_metadata(&mut c1, "the topic", |m| !m.topics.is_empty()).await;
+    assert_eq!(isr(&m, "copies").len(), 3);
+    let first = leaders(&m, "copies")[0];
+
+    // acks=all is answered once the followers have the batch: the records are then readable.
+    let mut at_leader = cluster.client(first).await;
+    for i in 0..3 {
+        let acked = produce(&mut at_leader, 9, "copies", 0, batch(4, -1, -1, -1, Compression::None)).await;
+        assert_eq!(acked, (0, i * 4));
+    }
+    assert_eq!(fetch_error(&mut at_leader, "copies", 0).await, (0, 12), "the high watermark covers acks=all");
+
+    // The leader goes: another ISR member leads, in a new epoch, with every acknowledged record.
+    cluster.stop(first).await;
+    let survivor = first % 3 + 1;
+    let mut cs = cluster.client(survivor).await;
+    let m = wait_metadata(&mut cs, "a new leader", |m| {
+        m.topics.iter().any(|t| t.partitions.first().is_some_and(|p| p.leader_id.0 >= 0 && p.leader_id.0 != first))
+    })
+    .await;
+    let second = leaders(&m, "copies")[0];
+    assert_eq!(isr(&m, "copies").len(), 2, "the stopped leader left the ISR");
+    wait_records(&cluster, second, "copies", 12).await;
+    let mut at_second = cluster.client(second).await;
+    let acked = produce(&mut at_second, 9, "copies", 0, batch(4, -1, -1, -1, Compression::None)).await;
+    assert_eq!(acked, (0, 12), "two in sync: min.insync.replicas 2 is met");
+
+    // One more goes: one replica in sync is below min.insync.replicas, acks=all is refused.
+    let third = [1, 2, 3].into_iter().find(|n| *n != first && *n != second).unwrap();
+    cluster.stop(third).await;
+    let mut c2 = cluster.client(second).await;
+    wait_metadata(&mut c2, "the ISR shrinks to the leader", |m| isr(m, "copies") == vec![second]).await;
+    let refused = produce(&mut at_second, 9, "copies", 0, batch(1, -1, -1, -1, Compression::None)).await;
+    assert_eq!(refused.0, ResponseError::NotEnoughReplicas.code());
+
+    // Both come back, catch up and rejoin the ISR; nothing acknowledged was lost.
+    cluster.restart(first).await;
+    cluster.restart(third).await;
+    wait_metadata(&mut c2, "the ISR is whole again", |m| isr(m, "copies").len() == 3).await;
+    wait_records(&cluster, second, "copies", 16).await;
     cluster.stop_all().await;
 }

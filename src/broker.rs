@@ -22,7 +22,10 @@ use crate::log::{Partition, Store, StoreError, batch};
 use crate::protocol::fetch_session::FetchSessions;
 use crate::txn::{MarkerError, TXN_TOPIC, TxnCoordinator, TxnEffects};
 
+mod replica;
 mod retention;
+
+pub use replica::FollowerRead;
 
 #[derive(Debug, Error)]
 pub enum StartError {
@@ -94,6 +97,10 @@ pub struct Broker {
     pub txn_effects: Arc<BrokerEffects>,
     /// Every topic's parsed settings, for the image they were parsed from.
     settings: ArcSwapOption<TopicSettings>,
+    /// Partition replication: followers' progress as a leader, fetchers as a follower.
+    replicas: Arc<replica::Replicas>,
+    /// Set when the broker shuts down: background tasks stop.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// The log settings of every topic of one metadata image, parsed once when that image is first
@@ -305,11 +312,14 @@ impl Broker {
             txns,
             txn_effects,
             settings: ArcSwapOption::empty(),
+            replicas: Arc::default(),
+            stopping: false.into(),
         });
         broker.register().await?;
         broker.drop_orphaned_partitions()?;
         if broker.metadata.is_cluster() {
             broker.spawn_image_follower();
+            broker.spawn_replication();
         }
         if broker.image().topics.contains_key(OFFSETS_TOPIC) {
             broker.groups.load().map_err(StartError::Groups)?;
@@ -529,7 +539,13 @@ impl Broker {
     }
 
     pub async fn shutdown(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.replicas.stop_fetchers().await;
         self.metadata.shutdown().await;
+    }
+
+    fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The node that coordinates a group (`txn` false) or a transactional id (`txn` true): the
@@ -547,17 +563,6 @@ impl Broker {
         let image = self.image();
         let leader = image.topics.get(topic)?.partition(index)?.leader;
         Some(if image.is_live(leader) { leader } else { -1 })
-    }
-
-    /// Why a partition cannot have `rf` replicas here: in a cluster, partition data is not
-    /// replicated between nodes yet, so only one replica is accepted rather than promised.
-    pub fn replication_refusal(&self, rf: usize) -> Option<String> {
-        (self.metadata.is_cluster() && rf > 1).then(|| {
-            format!(
-                "Replication factor {rf} is not available yet: gregor clusters do not replicate partition data \
-                 between nodes yet (issue 14); use replication factor 1."
-            )
-        })
     }
 
     /// Whether this broker leads `meta`'s partition: only the leader takes produce and serves

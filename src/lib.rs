@@ -4,7 +4,9 @@
 //! - `server`: listeners, one task per connection, the one API table (`apis`) that generates
 //!   dispatch and the ApiVersions answer.
 //! - `handlers`: one file per Kafka API, and the mapping of domain errors to Kafka codes.
-//! - `broker`: wiring of store, metadata, partitions and coordinators; shared by all connections.
+//! - `broker`: wiring of store, metadata, partitions and coordinators; shared by all connections;
+//!   partition replication in a cluster (`replica`: followers' fetchers, the leader's high
+//!   watermark and ISR changes).
 //! - `group`, `txn`: the group coordinator (classic and KIP-848) and the transaction coordinator,
 //!   each refusing with its own error enum (`GroupError`, `TxnError`).
 //! - `cluster`: the metadata image replicated through openraft across the voters of a cluster

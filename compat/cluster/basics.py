@@ -4,8 +4,8 @@ real clients: kafka-topics --describe, confluent-kafka producers (idempotent, an
 transactional across partitions led by different nodes), a read_committed consumer group, the
 Java console consumer in a group, and a node that is SIGKILLed and comes back.
 
-Topics have replication factor 1 (partition data is not replicated between gregor nodes yet), so
-a dead node's partitions wait for it: Leader none, as Kafka shows them.
+Topics have replication factor 1 here, so a dead node's partitions wait for it: Leader none, as
+Kafka shows them (compat/cluster/failover covers replicated partitions).
 """
 
 import os

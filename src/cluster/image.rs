@@ -78,6 +78,15 @@ pub enum Command {
     UnfenceBroker {
         id: i32,
     },
+    /// A partition leader's new ISR (Kafka's AlterPartition): taken only from the current
+    /// leader in its current epoch, never empty, never naming a non-replica or a fenced broker.
+    AlterIsr {
+        topic: String,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+    },
     CreateTopic {
         name: String,
         id: Uuid,
@@ -132,6 +141,9 @@ pub enum CommandResult {
         uids: Vec<u64>,
     },
     NoSuchTopic,
+    /// An AlterIsr from a leader that no longer leads in that epoch, or naming replicas that
+    /// may not be in sync; the leader learns the current state from the image.
+    IsrRefused,
     ProducerIds {
         first: i64,
     },
@@ -215,6 +227,27 @@ impl Image {
                 if self.fenced.remove(id) {
                     self.unfence(*id);
                 }
+                CommandResult::Done
+            }
+            Command::AlterIsr { topic, partition, leader, leader_epoch, isr } => {
+                let fenced = &self.fenced;
+                let Some(p) = self
+                    .topics
+                    .get_mut(topic)
+                    .and_then(|t| usize::try_from(*partition).ok().and_then(|i| t.partitions.get_mut(i)))
+                else {
+                    return CommandResult::NoSuchTopic;
+                };
+                let valid = p.leader == *leader
+                    && p.leader_epoch == *leader_epoch
+                    && isr.contains(leader)
+                    && isr.iter().all(|r| p.replicas.contains(r))
+                    && isr.iter().filter(|r| !p.isr.contains(r)).all(|r| !fenced.contains(r));
+                if !valid {
+                    return CommandResult::IsrRefused;
+                }
+                // Assignment order, as Kafka lists it.
+                p.isr = p.replicas.iter().filter(|r| isr.contains(r)).copied().collect();
                 CommandResult::Done
             }
             Command::CreateTopic { name, id, assignment, configs } => {
@@ -361,6 +394,40 @@ mod tests {
         assert_eq!((t.partitions[2].leader, t.partitions[2].leader_epoch), (1, 2));
         assert_eq!(t.partitions[0].leader, 2, "a live leader keeps its partition");
         assert!(img.is_live(1));
+    }
+
+    #[test]
+    fn only_the_current_leader_changes_the_isr_and_never_to_a_fenced_or_foreign_broker() {
+        let mut img = Image::default();
+        for id in 1..=4 {
+            img.apply(&Command::RegisterBroker { id, info: broker(9000 + id as u16) });
+        }
+        let assignment = vec![vec![1, 2, 3]];
+        img.apply(&Command::CreateTopic {
+            name: "t".into(),
+            id: Uuid::from_u128(7),
+            assignment,
+            configs: BTreeMap::new(),
+        });
+        let alter = |leader, leader_epoch, isr: &[i32]| Command::AlterIsr {
+            topic: "t".into(),
+            partition: 0,
+            leader,
+            leader_epoch,
+            isr: isr.to_vec(),
+        };
+        assert_eq!(img.apply(&alter(1, 0, &[1, 3])), CommandResult::Done);
+        assert_eq!(img.topics["t"].partitions[0].isr, vec![1, 3]);
+        assert_eq!(img.apply(&alter(2, 0, &[2])), CommandResult::IsrRefused, "not the leader");
+        assert_eq!(img.apply(&alter(1, 5, &[1])), CommandResult::IsrRefused, "another epoch");
+        assert_eq!(img.apply(&alter(1, 0, &[1, 4])), CommandResult::IsrRefused, "4 is no replica");
+        assert_eq!(img.apply(&alter(1, 0, &[3])), CommandResult::IsrRefused, "without the leader");
+        img.apply(&Command::FenceBroker { id: 2 });
+        assert_eq!(img.apply(&alter(1, 0, &[1, 2, 3])), CommandResult::IsrRefused, "2 is fenced");
+        assert_eq!(img.apply(&alter(1, 0, &[3, 1])), CommandResult::Done);
+        assert_eq!(img.topics["t"].partitions[0].isr, vec![1, 3], "in assignment order");
+        let elsewhere = Command::AlterIsr { topic: "u".into(), partition: 0, leader: 1, leader_epoch: 0, isr: vec![1] };
+        assert_eq!(img.apply(&elsewhere), CommandResult::NoSuchTopic);
     }
 
     #[test]

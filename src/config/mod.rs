@@ -63,6 +63,11 @@ pub struct Config {
     pub log_dirs: Vec<PathBuf>,
     pub num_partitions: i32,
     pub default_replication_factor: i16,
+    /// The replication keys of a cluster: min.insync.replicas and
+    /// unclean.leader.election.enable (topic defaults), replica.lag.time.max.ms, and the
+    /// follower fetch's replica.fetch.max.bytes, replica.fetch.response.max.bytes and
+    /// replica.fetch.wait.max.ms.
+    pub replication: Replication,
     pub auto_create_topics_enable: bool,
     pub message_max_bytes: i32,
     /// What one client connection may cost: frames, connections, idle time.
@@ -112,6 +117,7 @@ impl Default for Config {
             log_dirs: vec![PathBuf::from("./data")],
             num_partitions: 1,
             default_replication_factor: 1,
+            replication: Replication::default(),
             auto_create_topics_enable: true,
             message_max_bytes: 1_048_588,
             limits: ConnectionLimits::default(),
@@ -154,6 +160,15 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("log.dir", "alias of log.dirs"),
     ("num.partitions", "partitions of a topic created without a count (default 1)"),
     ("default.replication.factor", "replication factor of a topic created without one (default 1)"),
+    ("min.insync.replicas", "acks=all needs this many in-sync replicas (topic default; default 1)"),
+    (
+        "unclean.leader.election.enable",
+        "an out-of-sync replica may lead when none in sync is left (topic default; default false)",
+    ),
+    ("replica.lag.time.max.ms", "a follower not caught up for this long leaves the ISR (default 30000)"),
+    ("replica.fetch.max.bytes", "bytes a follower fetches per partition at most (default 1048576)"),
+    ("replica.fetch.response.max.bytes", "bytes of one follower fetch response at most (default 10485760)"),
+    ("replica.fetch.wait.max.ms", "how long a follower's fetch waits for data at the leader (default 500)"),
     ("auto.create.topics.enable", "create unknown topics on metadata requests (default true)"),
     ("message.max.bytes", "largest record batch accepted (default 1048588)"),
     ("socket.request.max.bytes", "largest request frame accepted (default 104857600)"),
@@ -273,6 +288,22 @@ impl Config {
                 "num.partitions" => c.num_partitions = parse_num(key, v, 1, 1_000_000)? as i32,
                 "default.replication.factor" => {
                     c.default_replication_factor = parse_num(key, v, 1, i16::MAX as i64)? as i16
+                }
+                "min.insync.replicas" => {
+                    c.replication.min_insync_replicas = parse_num(key, v, 1, i16::MAX as i64)? as i32
+                }
+                "unclean.leader.election.enable" => {
+                    c.replication.unclean_leader_election = parse_bool(key, v)?;
+                }
+                "replica.lag.time.max.ms" => c.replication.lag_time_max_ms = parse_num(key, v, 1, i32::MAX as i64)?,
+                "replica.fetch.max.bytes" => {
+                    c.replication.fetch_partition_bytes_max = parse_num(key, v, 1, i32::MAX as i64)? as i32
+                }
+                "replica.fetch.response.max.bytes" => {
+                    c.replication.fetch_response_bytes_max = parse_num(key, v, 1, i32::MAX as i64)? as i32
+                }
+                "replica.fetch.wait.max.ms" => {
+                    c.replication.fetch_wait_ms_max = parse_num(key, v, 0, i32::MAX as i64)? as i32
                 }
                 "auto.create.topics.enable" => c.auto_create_topics_enable = parse_bool(key, v)?,
                 "message.max.bytes" => c.message_max_bytes = parse_num(key, v, 0, i32::MAX as i64)? as i32,
@@ -422,6 +453,30 @@ impl Config {
     /// Where the store lives: the first of `log.dirs`.
     pub fn data_dir(&self) -> &PathBuf {
         &self.log_dirs[0]
+    }
+}
+
+/// Kafka's replication settings of a broker (see `Config::replication`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replication {
+    pub min_insync_replicas: i32,
+    pub unclean_leader_election: bool,
+    pub lag_time_max_ms: i64,
+    pub fetch_partition_bytes_max: i32,
+    pub fetch_response_bytes_max: i32,
+    pub fetch_wait_ms_max: i32,
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Replication {
+            min_insync_replicas: 1,
+            unclean_leader_election: false,
+            lag_time_max_ms: 30_000,
+            fetch_partition_bytes_max: 1 << 20,
+            fetch_response_bytes_max: 10 << 20,
+            fetch_wait_ms_max: 500,
+        }
     }
 }
 

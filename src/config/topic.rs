@@ -280,6 +280,14 @@ fn broker_override(name: &str, c: &Config) -> Option<String> {
         "cleanup.policy" if c.log_cleanup_policy != d.log_cleanup_policy => Some(c.log_cleanup_policy.clone()),
         "compression.type" if c.compression_type != d.compression_type => Some(c.compression_type.clone()),
         "max.message.bytes" if c.message_max_bytes != d.message_max_bytes => Some(c.message_max_bytes.to_string()),
+        "min.insync.replicas" if c.replication.min_insync_replicas != d.replication.min_insync_replicas => {
+            Some(c.replication.min_insync_replicas.to_string())
+        }
+        "unclean.leader.election.enable"
+            if c.replication.unclean_leader_election != d.replication.unclean_leader_election =>
+        {
+            Some(c.replication.unclean_leader_election.to_string())
+        }
         "flush.messages" if c.log_flush_interval_messages != d.log_flush_interval_messages => {
             Some(c.log_flush_interval_messages.to_string())
         }

@@ -93,9 +93,6 @@ async fn add(
             if lists.iter().any(|l| l.is_empty() || l.iter().any(|b| !nodes.contains(b))) {
                 return Err((ResponseError::InvalidReplicaAssignment, "Assignment names unknown brokers.".into()));
             }
-            if let Some(why) = lists.iter().find_map(|l| broker.replication_refusal(l.len())) {
-                return Err((ResponseError::InvalidReplicaAssignment, why));
-            }
             lists
         }
         None => {

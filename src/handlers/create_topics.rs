@@ -131,9 +131,6 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, Str
                     format!("Replica assignment {replicas:?} names unknown brokers"),
                 ));
             }
-            if let Some(why) = broker.replication_refusal(replicas.len()) {
-                return Err((ResponseError::InvalidReplicationFactor, why));
-            }
             out.push(replicas);
         }
         return Ok((out, configs));
@@ -160,9 +157,6 @@ fn plan(broker: &Broker, t: &CreatableTopic) -> Result<Plan, (ResponseError, Str
                 live.len()
             ),
         ));
-    }
-    if let Some(why) = broker.replication_refusal(rf as usize) {
-        return Err((ResponseError::InvalidReplicationFactor, why));
     }
     Ok((for_new_topic(&live, partitions, rf), configs))
 }

@@ -45,6 +45,8 @@ pub fn append_error(e: &AppendError) -> ResponseError {
         AppendError::Sequence(SequenceError::StaleEpoch { .. }) => ResponseError::InvalidProducerEpoch,
         AppendError::Sequence(SequenceError::OutOfOrder { .. }) => ResponseError::OutOfOrderSequenceNumber,
         AppendError::Store(s) => store_error(s),
+        // Only a follower's copy can leave a gap; no client append does.
+        AppendError::Gap { .. } => ResponseError::UnknownServerError,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Fetch: reads whole batches up to the high watermark within the request's byte limits,
 //! long-polls (max_wait_ms, min_bytes) on the partitions' high-watermark watches, and keeps
-//! incremental fetch sessions (KIP-227) through `protocol::fetch_session`.
+//! incremental fetch sessions (KIP-227) through `protocol::fetch_session`. A fetch from a
+//! follower (a replica id) reads up to the log end instead, answers DivergingEpoch where the
+//! follower's log parts from this leader's, and tells replication how far the follower got.
 
 use std::time::Duration;
 
@@ -24,6 +26,10 @@ pub const VERSIONS: (i16, i16) = (4, 18);
 const WAIT_MS_MAX: i32 = 60_000;
 
 pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    let follower = if ctx.version >= 15 { req.replica_state.replica_id.0 } else { req.replica_id.0 };
+    if follower >= 0 {
+        return follower_fetch(broker, ctx, &req, follower).await;
+    }
     let plan = match plan(broker, ctx, &req) {
         Ok(p) => p,
         Err(e) => {
@@ -52,6 +58,102 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: FetchRequest) ->
         if tokio::time::timeout_at(deadline, changed).await.is_err() {
             let (results, _, _) = read_all(broker, ctx, &plan, committed, response_bytes_max, &mut Vec::new());
             return respond(broker, ctx, &plan, results);
+        }
+    }
+}
+
+/// A follower's fetch: no session, every requested partition answered, waiting (max_wait_ms,
+/// min_bytes) on the partitions' log ends.
+async fn follower_fetch(broker: &Broker, ctx: &RequestContext, req: &FetchRequest, follower: i32) -> FetchResponse {
+    let wait_ms = req.max_wait_ms.clamp(0, WAIT_MS_MAX) as u64;
+    let deadline = Instant::now() + Duration::from_millis(wait_ms);
+    let response_bytes_max = if req.max_bytes > 0 { req.max_bytes as usize } else { usize::MAX };
+    loop {
+        let mut watches = Vec::new();
+        let mut total = 0usize;
+        let mut errors = false;
+        let image = broker.image();
+        let mut r = FetchResponse::default();
+        for t in &req.topics {
+            let topic =
+                if ctx.version >= 13 { image.topic_by_id(&t.topic_id) } else { image.topics.get(t.topic.0.as_str()) };
+            let mut out = FetchableTopicResponse::default();
+            out.topic = t.topic.clone();
+            out.topic_id = t.topic_id;
+            for p in &t.partitions {
+                let mut pd = PartitionData::default();
+                pd.partition_index = p.partition;
+                (pd.high_watermark, pd.last_stable_offset, pd.log_start_offset) = (-1, -1, -1);
+                pd.aborted_transactions = None;
+                let meta = topic.and_then(|tp| tp.partition(p.partition));
+                let refused = match meta {
+                    None => Some(ResponseError::UnknownTopicOrPartition),
+                    Some(m) if !broker.leads(m) || !m.replicas.contains(&follower) => {
+                        Some(ResponseError::NotLeaderOrFollower)
+                    }
+                    Some(m) if p.current_leader_epoch > m.leader_epoch => Some(ResponseError::UnknownLeaderEpoch),
+                    Some(m) if p.current_leader_epoch >= 0 && p.current_leader_epoch < m.leader_epoch => {
+                        Some(ResponseError::FencedLeaderEpoch)
+                    }
+                    Some(_) => None,
+                };
+                if let Some(e) = refused {
+                    pd.error_code = e.code();
+                    errors = true;
+                } else if let (Some(tp), Some(m)) = (topic, meta) {
+                    match broker.partition(m.uid) {
+                        Err(e) => {
+                            pd.error_code = errors::store_error(&e).code();
+                            errors = true;
+                        }
+                        Ok(part) => {
+                            watches.push(part.subscribe_end());
+                            let room = (p.partition_max_bytes.max(1) as usize)
+                                .min(response_bytes_max.saturating_sub(total).max(1));
+                            let served = broker.serve_follower(
+                                &tp.name,
+                                p.partition,
+                                m,
+                                &part,
+                                follower,
+                                p.fetch_offset,
+                                p.last_fetched_epoch,
+                                room,
+                            );
+                            match served {
+                                Ok(read) => {
+                                    if let Some((epoch, end)) = read.diverging {
+                                        pd.diverging_epoch.epoch = epoch;
+                                        pd.diverging_epoch.end_offset = end;
+                                        errors = true;
+                                    }
+                                    total += read.records.len();
+                                    pd.high_watermark = read.high_watermark;
+                                    pd.last_stable_offset = part.last_stable();
+                                    pd.log_start_offset = read.log_start;
+                                    pd.records = Some(read.records);
+                                }
+                                Err(e) => {
+                                    pd.error_code = errors::read_error(&e).code();
+                                    pd.high_watermark = part.high_watermark();
+                                    pd.log_start_offset = part.log_start();
+                                    errors = true;
+                                }
+                            }
+                        }
+                    }
+                }
+                out.partitions.push(pd);
+            }
+            r.responses.push(out);
+        }
+        let satisfied = total >= req.min_bytes.max(0) as usize || errors || watches.is_empty();
+        if satisfied || Instant::now() >= deadline {
+            return r;
+        }
+        let changed = futures::future::select_all(watches.iter_mut().map(|w| Box::pin(w.changed())));
+        if tokio::time::timeout_at(deadline, changed).await.is_err() {
+            return r;
         }
     }
 }

@@ -81,7 +81,7 @@ async fn by_name(broker: &Broker, name: &TopicName, auto_create: bool, req: &Met
     let count = broker.config.num_partitions;
     let rf = broker.config.default_replication_factor;
     let live = broker.image().live_brokers();
-    if (rf as usize) > live.len() || broker.replication_refusal(rf as usize).is_some() {
+    if (rf as usize) > live.len() {
         return error_topic(Some(name.clone()), Uuid::nil(), ResponseError::InvalidReplicationFactor);
     }
     let assignment = crate::cluster::placement::for_new_topic(&live, count, rf);

@@ -1,5 +1,5 @@
 //! OffsetForLeaderEpoch: the end offset of a leader epoch, which consumers use to validate their
-//! position after a leader change. One node: every partition has one epoch, its current one.
+//! position after a leader change, from the partition's leader-epoch cache.
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
@@ -40,10 +40,13 @@ pub fn handle(
                 // An epoch newer than any this partition had: undefined, as Kafka answers.
                 Some(m) if p.leader_epoch > m.leader_epoch => {}
                 Some(m) => match broker.partition(m.uid) {
-                    Ok(part) => {
+                    // The current epoch ends at the log end; an older one where the next epoch
+                    // this log has starts (Kafka's leader-epoch cache).
+                    Ok(part) if p.leader_epoch == m.leader_epoch => {
                         e.leader_epoch = m.leader_epoch;
                         e.end_offset = part.log_end();
                     }
+                    Ok(part) => (e.leader_epoch, e.end_offset) = part.epoch_end(p.leader_epoch),
                     Err(err) => e.error_code = errors::store_error(&err).code(),
                 },
             }

@@ -1,5 +1,7 @@
 //! Produce: validate each partition's batches, append, answer per partition. acks=0 gets no
-//! response; a failure in one partition never fails the others.
+//! response; a failure in one partition never fails the others. With acks=all a replicated
+//! partition needs min.insync.replicas in its ISR (NOT_ENOUGH_REPLICAS), and the answer waits
+//! until the high watermark passes the batch (REQUEST_TIMED_OUT after the request's timeout).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -20,6 +22,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
     let parsed = broker.topic_settings(&image);
     let acks_valid = matches!(req.acks, -1..=1);
     let mut r = ProduceResponse::default();
+    // acks=all on replicated partitions: (topic, partition response) positions to complete.
+    let mut waits: Vec<Wait> = Vec::new();
     for t in req.topic_data {
         let topic =
             if ctx.version >= 13 { image.topic_by_id(&t.topic_id) } else { image.topics.get(t.name.0.as_str()) };
@@ -49,10 +53,17 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
                     ResponseError::InvalidTopicException,
                     Some(format!("Cannot append to internal topic {}", topic.name)),
                 )),
-                (Some(topic), Some(s)) => append(broker, topic, s, p.index, p.records.as_ref(), &mut record_errors),
+                (Some(topic), Some(s)) => {
+                    append(broker, topic, s, p.index, p.records.as_ref(), req.acks, &mut record_errors)
+                }
             };
             match result {
-                Ok(outcome) => {
+                Ok((outcome, wait)) => {
+                    if let Some(mut w) = wait {
+                        (w.topic_at, w.partition_at) = (r.responses.len(), out.partition_responses.len());
+                        w.end = outcome.log_end;
+                        waits.push(w);
+                    }
                     pr.base_offset = outcome.base_offset;
                     pr.log_append_time_ms = outcome.log_append_time_ms;
                     pr.log_start_offset = outcome.log_start;
@@ -92,10 +103,58 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
         }
         r.responses.push(out);
     }
+    wait_for_replicas(broker, &mut r, waits, req.timeout_ms).await;
     if req.acks == 0 { None } else { Some(r) }
 }
 
-type AppendResult = Result<crate::log::AppendOutcome, (ResponseError, Option<String>)>;
+/// An acks=all append to a replicated partition, waiting for its high watermark.
+struct Wait {
+    topic_at: usize,
+    partition_at: usize,
+    part: std::sync::Arc<crate::log::Partition>,
+    end: i64,
+    topic: String,
+    index: i32,
+    leader_epoch: i32,
+    min_isr: usize,
+}
+
+/// Completes the acks=all answers: each waits until its partition's high watermark reaches the
+/// log end of its append, at most `timeout_ms` for them all. Kafka's codes: REQUEST_TIMED_OUT
+/// when it does not, NOT_LEADER_OR_FOLLOWER when this broker stopped leading the partition
+/// meanwhile (the client retries at the new leader, which deduplicates an idempotent batch),
+/// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below min.insync.replicas.
+async fn wait_for_replicas(broker: &Broker, r: &mut ProduceResponse, waits: Vec<Wait>, timeout_ms: i32) {
+    use tokio::time::{Instant, timeout_at};
+    let deadline = Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
+    // How often a waiting answer looks whether its partition changed leader.
+    let look = std::time::Duration::from_millis(100);
+    for w in waits {
+        let mut hw = w.part.subscribe();
+        let outcome = loop {
+            let image = broker.image();
+            let meta = image.topics.get(&w.topic).and_then(|t| t.partition(w.index));
+            if meta.is_none_or(|m| !broker.leads(m) || m.leader_epoch != w.leader_epoch) {
+                break ResponseError::NotLeaderOrFollower.code();
+            }
+            if *hw.borrow_and_update() >= w.end {
+                let isr = meta.map_or(0, |m| m.isr.len());
+                break if isr < w.min_isr { ResponseError::NotEnoughReplicasAfterAppend.code() } else { 0 };
+            }
+            if Instant::now() >= deadline {
+                break ResponseError::RequestTimedOut.code();
+            }
+            let _ = timeout_at(deadline.min(Instant::now() + look), hw.changed()).await;
+        };
+        let pr = &mut r.responses[w.topic_at].partition_responses[w.partition_at];
+        pr.error_code = outcome;
+        if outcome != 0 {
+            pr.base_offset = -1;
+        }
+    }
+}
+
+type AppendResult = Result<(crate::log::AppendOutcome, Option<Wait>), (ResponseError, Option<String>)>;
 
 fn append(
     broker: &Broker,
@@ -103,6 +162,7 @@ fn append(
     settings: &LogSettings,
     index: i32,
     records: Option<&bytes::Bytes>,
+    acks: i16,
     record_errors: &mut Vec<(i32, String)>,
 ) -> AppendResult {
     let Some(meta) = topic.partition(index) else {
@@ -114,8 +174,18 @@ fn append(
     let Some(records) = records else {
         return Err((ResponseError::InvalidRecord, Some("produce request without records".into())));
     };
+    let replicated = meta.replicas.len() > 1;
+    if acks == -1 && replicated && meta.isr.len() < settings.min_insync_replicas {
+        let msg = format!(
+            "The size of the current ISR {:?} is insufficient to satisfy the min.isr requirement of {} for partition {}-{index}",
+            meta.isr, settings.min_insync_replicas, topic.name
+        );
+        return Err((ResponseError::NotEnoughReplicas, Some(msg)));
+    }
     let partition = broker.partition(meta.uid).map_err(|e| (errors::store_error(&e), Some(e.to_string())))?;
-    partition.produce(records, settings, meta.leader_epoch, now_ms()).map_err(|e| {
+    // Before the append: a replicated partition's high watermark must not follow it.
+    partition.set_replicated(replicated);
+    let outcome = partition.produce(records, settings, meta.leader_epoch, now_ms()).map_err(|e| {
         tracing::debug!(topic = %topic.name, partition = index, error = %e, "records refused");
         let message = match &e {
             Refusal::KeyMissing { records } => {
@@ -129,5 +199,20 @@ fn append(
             other => other.to_string(),
         };
         (errors::refusal(&e), Some(message))
-    })
+    })?;
+    if !replicated {
+        return Ok((outcome, None));
+    }
+    broker.advance_high_watermark(&topic.name, meta, &partition);
+    let wait = (acks == -1).then(|| Wait {
+        topic_at: 0,
+        partition_at: 0,
+        part: partition,
+        end: outcome.log_end,
+        topic: topic.name.clone(),
+        index,
+        leader_epoch: meta.leader_epoch,
+        min_isr: settings.min_insync_replicas,
+    });
+    Ok((outcome, wait))
 }

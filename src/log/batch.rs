@@ -51,6 +51,8 @@ pub enum BatchError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchHeader {
     pub base_offset: i64,
+    /// partitionLeaderEpoch: the leader epoch the batch was appended in.
+    pub leader_epoch: i32,
     pub attributes: i16,
     pub last_offset_delta: i32,
     pub base_timestamp: i64,
@@ -70,6 +72,7 @@ impl BatchHeader {
         let i16_at = |o: usize| i16::from_be_bytes(b[o..o + 2].try_into().unwrap());
         BatchHeader {
             base_offset: i64_at(BASE_OFFSET),
+            leader_epoch: i32_at(LEADER_EPOCH),
             attributes: i16_at(ATTRIBUTES),
             last_offset_delta: i32_at(LAST_OFFSET_DELTA),
             base_timestamp: i64_at(BASE_TIMESTAMP),
@@ -250,6 +253,20 @@ pub fn control_batch(producer_id: i64, epoch: i16, commit: bool, coordinator_epo
     )
     .expect("a control batch always encodes");
     buf.freeze()
+}
+
+/// Whether a control batch is a commit marker (Some(true)), an abort marker (Some(false)), or
+/// neither (another control record, or one that does not decode).
+pub fn marker_commits(batch: &Bytes) -> Option<bool> {
+    let mut buf = batch.clone();
+    let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf).ok()?;
+    let record = sets.into_iter().flat_map(|s| s.records).next()?;
+    let key = record.key.filter(|k| k.len() >= 4)?;
+    match i16::from_be_bytes([key[2], key[3]]) {
+        0 => Some(false),
+        1 => Some(true),
+        _ => None,
+    }
 }
 
 /// Reads back a batch the store holds under `base`: its size, magic, declared length and base

@@ -66,6 +66,32 @@ impl LeaderEpochs {
     }
 }
 
+impl LeaderEpochs {
+    /// The cache as the store keeps it: (epoch i32, start offset i64) pairs, big-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.starts.len() * 12);
+        for (epoch, start) in &self.starts {
+            out.extend_from_slice(&epoch.to_be_bytes());
+            out.extend_from_slice(&start.to_be_bytes());
+        }
+        out
+    }
+
+    /// None if `b` is not a whole number of pairs.
+    pub fn decode(b: &[u8]) -> Option<LeaderEpochs> {
+        if !b.len().is_multiple_of(12) {
+            return None;
+        }
+        let pairs = b.chunks_exact(12).map(|c| {
+            (
+                i32::from_be_bytes(c[..4].try_into().expect("4 bytes")),
+                i64::from_be_bytes(c[4..].try_into().expect("8 bytes")),
+            )
+        });
+        Some(LeaderEpochs { starts: pairs.collect() })
+    }
+}
+
 /// The epochs of batches appended in this order, as `assign` takes them.
 impl FromIterator<(i32, i64)> for LeaderEpochs {
     fn from_iter<I: IntoIterator<Item = (i32, i64)>>(batches: I) -> LeaderEpochs {
@@ -83,6 +109,14 @@ mod tests {
 
     fn epochs(pairs: &[(i32, i64)]) -> LeaderEpochs {
         pairs.iter().copied().collect()
+    }
+
+    #[test]
+    fn the_stored_form_round_trips() {
+        let e = epochs(&[(1, 0), (3, 10), (4, 25)]);
+        assert_eq!(LeaderEpochs::decode(&e.encode()), Some(e));
+        assert_eq!(LeaderEpochs::decode(&[]), Some(LeaderEpochs::default()));
+        assert_eq!(LeaderEpochs::decode(&[0; 5]), None);
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! One partition's log: offset assignment (serialized per partition), idempotent-producer
-//! checks, reads up to the high watermark, and a watch that wakes long-polling fetches.
+//! checks, reads up to the high watermark, and a watch that wakes long-polling fetches. A
+//! replicated partition also keeps its leader epochs, takes a follower's copies of its leader's
+//! batches as they are (`append_replica`), truncates where it diverged (`truncate_to`), and has
+//! its high watermark set by replication rather than follow its log end.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,10 +14,11 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use super::batch::{self, BatchHeader};
+use super::epochs::LeaderEpochs;
 use super::producer::{self, BatchMeta, ProducerEntry, SequenceCheck, SequenceError};
 use super::rules::{self, Refusal};
 use super::settings::LogSettings;
-use super::store::{AbortedTxn, AppendBatch, Store, StoreError};
+use super::store::{AbortedTxn, AppendBatch, Store, StoreError, Truncation};
 
 #[derive(Debug, Error)]
 pub enum AppendError {
@@ -22,6 +26,9 @@ pub enum AppendError {
     Sequence(#[from] SequenceError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A follower was handed batches that do not continue its log.
+    #[error("replicated batch at offset {got} does not continue the log ending at {log_end}")]
+    Gap { got: i64, log_end: i64 },
 }
 
 #[derive(Debug, Error)]
@@ -43,6 +50,8 @@ pub struct AppendOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendOutcome {
     pub base_offset: i64,
+    /// The log end after the append: acks=all waits for the high watermark to reach it.
+    pub log_end: i64,
     pub log_append_time_ms: i64,
     pub log_start: i64,
 }
@@ -68,6 +77,8 @@ struct State {
     /// The broker's clock when each producer last wrote here (for restored producers: when the
     /// partition was opened). producer.id.expiration.ms counts from it.
     producer_used_ms: HashMap<i64, i64>,
+    /// Where each leader epoch's first batch starts.
+    epochs: LeaderEpochs,
 }
 
 impl State {
@@ -85,6 +96,13 @@ pub struct Partition {
     log_start: AtomicI64,
     last_stable: AtomicI64,
     high_watermark: watch::Sender<i64>,
+    /// The log end, for followers' fetches waiting at the leader.
+    log_end_watch: watch::Sender<i64>,
+    /// Whether the high watermark follows the log end (a partition with no other replica in
+    /// sync) or is set by replication (`set_high_watermark`).
+    follows_end: std::sync::atomic::AtomicBool,
+    /// The leader epoch markers are written in: the latest one an append or the broker gave.
+    leader_epoch: std::sync::atomic::AtomicI32,
     /// Compaction: where the last pass stopped (0 until a pass runs in this process), and when
     /// the first tombstone it kept may go (i64::MAX: none).
     cleaned_to: AtomicI64,
@@ -123,7 +141,33 @@ impl Partition {
         let aborted = store.aborted(uid)?;
         let opened = crate::now_ms();
         let producer_used_ms = producers.keys().map(|pid| (*pid, opened)).collect();
-        let state = State { log_end, producers, aborted, producer_seen: HashMap::new(), producer_used_ms };
+        let epochs = match store.leader_epochs(uid)? {
+            Some(raw) => LeaderEpochs::decode(&raw)
+                .ok_or_else(|| StoreError::Corrupt(format!("leader epochs of partition {uid}")))?,
+            // Written before the cache was kept: the batches say which epoch each was written in
+            // (read once; the cache is stored for the next start).
+            None => {
+                let mut pairs = Vec::new();
+                store.visit(uid, log_start, &mut |base, b| {
+                    pairs.push((batch::stored_header(b).leader_epoch, base));
+                    true
+                })?;
+                let epochs: LeaderEpochs = pairs.into_iter().collect();
+                if log_end > log_start {
+                    let write = AppendBatch {
+                        uid,
+                        batches: &[],
+                        producers: Vec::new(),
+                        aborted: Vec::new(),
+                        epochs: Some(epochs.encode()),
+                    };
+                    store.append(write, false)?;
+                }
+                epochs
+            }
+        };
+        let leader_epoch = epochs.latest().map_or(0, |(e, _)| e);
+        let state = State { log_end, producers, aborted, producer_seen: HashMap::new(), producer_used_ms, epochs };
         let last_stable = state.last_stable(log_end);
         Ok(Partition {
             uid,
@@ -133,6 +177,9 @@ impl Partition {
             log_start: AtomicI64::new(log_start),
             last_stable: AtomicI64::new(last_stable),
             high_watermark: watch::Sender::new(log_end),
+            log_end_watch: watch::Sender::new(log_end),
+            follows_end: true.into(),
+            leader_epoch: leader_epoch.into(),
             cleaned_to: AtomicI64::new(0),
             tombstones_expire_at: AtomicI64::new(i64::MAX),
         })
@@ -224,15 +271,19 @@ impl Partition {
         let log_start = self.log_start();
         let outcome = AppendOutcome {
             base_offset: first_offset.unwrap_or(state.log_end),
+            log_end: next,
             log_append_time_ms: opts.log_append_time_ms.unwrap_or(-1),
             log_start,
         };
         if writes.is_empty() {
             return Ok(outcome);
         }
-        let producer = producer_update.as_ref().map(|(pid, e)| (*pid, e.encode()));
-        self.store
-            .append(AppendBatch { uid: self.uid, batches: &writes, producer, aborted: None }, self.sync_writes)?;
+        let producers = producer_update.as_ref().map(|(pid, e)| (*pid, e.encode())).into_iter().collect();
+        let epochs = self.new_epoch(&mut state, opts.leader_epoch, writes[0].0);
+        self.store.append(
+            AppendBatch { uid: self.uid, batches: &writes, producers, aborted: Vec::new(), epochs },
+            self.sync_writes,
+        )?;
         if let Some((pid, e)) = producer_update {
             state.producers.insert(pid, e);
             state.producer_used_ms.insert(pid, crate::now_ms());
@@ -243,11 +294,166 @@ impl Partition {
         Ok(outcome)
     }
 
-    /// Moves the high watermark (one node: the log end, once the write is durable locally)
-    /// and the last stable offset, and wakes waiting fetches.
-    fn publish(&self, state: &State, hw: i64) {
+    /// Moves the high watermark and the last stable offset, and wakes waiting fetches. With no
+    /// other replica in sync the high watermark is the log end (`end`), once the write is durable
+    /// locally; else replication moves it, and here it only never passes the log end.
+    fn publish(&self, state: &State, end: i64) {
+        let hw = if self.follows_end.load(Ordering::Acquire) { end } else { self.high_watermark().min(end) };
         self.last_stable.store(state.last_stable(hw), Ordering::Release);
         self.high_watermark.send_replace(hw);
+        self.log_end_watch.send_if_modified(|e| std::mem::replace(e, end) != end);
+    }
+
+    /// A batch of leader epoch `epoch` is about to be written at `offset`: the epoch cache as it
+    /// must be stored with it, if the batch starts a new epoch.
+    fn new_epoch(&self, state: &mut State, epoch: i32, offset: i64) -> Option<Vec<u8>> {
+        self.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
+        if epoch < 0 || state.epochs.latest().is_some_and(|(e, _)| e >= epoch) {
+            return None;
+        }
+        state.epochs.assign(epoch, offset);
+        Some(state.epochs.encode())
+    }
+
+    /// Whether replication sets the high watermark (other replicas are in sync) or it follows
+    /// the log end (this replica alone).
+    pub fn set_replicated(&self, replicated: bool) {
+        if self.follows_end.load(Ordering::Acquire) != replicated {
+            return;
+        }
+        let state = self.state.lock().unwrap();
+        self.follows_end.store(!replicated, Ordering::Release);
+        self.publish(&state, state.log_end);
+    }
+
+    /// Replication moved the high watermark (never past the log end, never back but through
+    /// truncation).
+    pub fn set_high_watermark(&self, hw: i64) {
+        let state = self.state.lock().unwrap();
+        let hw = hw.min(state.log_end);
+        if hw > self.high_watermark() {
+            self.last_stable.store(state.last_stable(hw), Ordering::Release);
+            self.high_watermark.send_replace(hw);
+        }
+    }
+
+    /// The leader epoch this partition was last written or led in.
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.fetch_max(epoch, Ordering::AcqRel);
+    }
+
+    /// Kafka's `endOffsetFor` on this log: the epoch at or before `epoch` and where it ends.
+    pub fn epoch_end(&self, epoch: i32) -> (i32, i64) {
+        let state = self.state.lock().unwrap();
+        state.epochs.end_offset_for(epoch, state.log_end)
+    }
+
+    /// The leader epochs of this log, and its end.
+    pub fn epochs(&self) -> (LeaderEpochs, i64) {
+        let state = self.state.lock().unwrap();
+        (state.epochs.clone(), state.log_end)
+    }
+
+    /// A follower appends its leader's batches as they are: offsets, epochs and producer
+    /// fields untouched, CRC checked. Batches it already has are skipped; a batch that would
+    /// leave a gap is refused. Producer state (sequences, open transactions, markers) follows
+    /// the batches, so that a follower that becomes leader deduplicates retries as the old
+    /// leader would have. A partial batch at the end (a fetch cut at its size limit) is left
+    /// for the next fetch. Returns the new log end.
+    pub fn append_replica(&self, records: &Bytes) -> Result<i64, AppendError> {
+        let mut state = self.state.lock().unwrap();
+        let mut next = state.log_end;
+        let mut writes: Vec<(i64, Bytes)> = Vec::new();
+        let mut changed: HashMap<i64, ProducerEntry> = HashMap::new();
+        let mut aborted = Vec::new();
+        let mut epochs = None;
+        let mut pos = 0;
+        while pos + batch::LOG_OVERHEAD <= records.len() {
+            let base = i64::from_be_bytes(records[pos..pos + 8].try_into().expect("8 bytes"));
+            let len = i32::from_be_bytes(records[pos + 8..pos + 12].try_into().expect("4 bytes"));
+            let total = batch::LOG_OVERHEAD + len.max(0) as usize;
+            if len < 0 || pos + total > records.len() {
+                break;
+            }
+            let raw = records.slice(pos..pos + total);
+            pos += total;
+            let h = batch::read_back(&raw, base, true)?;
+            if h.last_offset() < next {
+                continue;
+            }
+            if base != next {
+                return Err(AppendError::Gap { got: base, log_end: next });
+            }
+            if let Some(e) = self.new_epoch(&mut state, h.leader_epoch, base) {
+                epochs = Some(e);
+            }
+            if h.producer_id >= 0 {
+                let entry = match changed.remove(&h.producer_id) {
+                    Some(e) => e,
+                    None => state.producers.get(&h.producer_id).cloned().unwrap_or_default(),
+                };
+                let entry = replicate_producer(entry, &h, &raw, &mut aborted);
+                changed.insert(h.producer_id, entry);
+            }
+            writes.push((base, raw));
+            next = h.last_offset() + 1;
+        }
+        if writes.is_empty() {
+            return Ok(next);
+        }
+        let producers = changed.iter().map(|(pid, e)| (*pid, e.encode())).collect();
+        let write = AppendBatch { uid: self.uid, batches: &writes, producers, aborted: aborted.clone(), epochs };
+        self.store.append(write, self.sync_writes)?;
+        let now = crate::now_ms();
+        for (pid, e) in changed {
+            state.producers.insert(pid, e);
+            state.producer_used_ms.insert(pid, now);
+        }
+        state.aborted.extend(aborted);
+        state.log_end = next;
+        self.publish(&state, next);
+        Ok(next)
+    }
+
+    /// A follower whose log diverged from its new leader's drops everything from `end` on (the
+    /// caller chose `end` by Kafka's rules; never below the log start). Producer state, the
+    /// aborted-transaction index and the leader epochs lose what was dropped.
+    pub fn truncate_to(&self, end: i64) -> Result<(), StoreError> {
+        let mut state = self.state.lock().unwrap();
+        let end = end.max(self.log_start());
+        if end >= state.log_end {
+            return Ok(());
+        }
+        state.epochs.truncate_from_end(end);
+        let mut producers: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
+        let mut kept: Vec<(i64, ProducerEntry)> = Vec::new();
+        for (pid, e) in &state.producers {
+            let mut t = e.clone();
+            t.batches.retain(|b| b.base_offset < end);
+            if t.txn_first_offset.is_some_and(|f| f >= end) {
+                t.txn_first_offset = None;
+            }
+            if t != *e {
+                producers.push((*pid, Some(t.encode())));
+                kept.push((*pid, t));
+            }
+        }
+        self.store.truncate_back(Truncation {
+            uid: self.uid,
+            end,
+            producers: &producers,
+            epochs: state.epochs.encode(),
+        })?;
+        for (pid, t) in kept {
+            state.producers.insert(pid, t);
+        }
+        state.aborted.retain(|a| a.last_offset < end);
+        state.log_end = end;
+        let hw = self.high_watermark().min(end);
+        self.last_stable.store(state.last_stable(hw), Ordering::Release);
+        self.high_watermark.send_replace(hw);
+        self.log_end_watch.send_replace(end);
+        Ok(())
     }
 
     /// Writes a transaction marker (a control batch) for `producer_id` and closes its open
@@ -265,7 +471,12 @@ impl Partition {
             return Err(SequenceError::StaleEpoch { got: epoch, current: entry.epoch }.into());
         }
         let offset = state.log_end;
-        let marker = batch::control_batch(producer_id, epoch, commit, coordinator_epoch, offset);
+        let leader_epoch = self.leader_epoch.load(Ordering::Acquire);
+        let marker = batch::with_offset(
+            &batch::control_batch(producer_id, epoch, commit, coordinator_epoch, offset),
+            offset,
+            leader_epoch,
+        );
         let aborted = match (commit, entry.txn_first_offset) {
             (false, Some(first)) => Some(AbortedTxn { first_offset: first, producer_id, last_offset: offset }),
             _ => None,
@@ -275,9 +486,16 @@ impl Partition {
             entry.batches.clear();
         }
         entry.txn_first_offset = None;
-        let producer = Some((producer_id, entry.encode()));
-        self.store
-            .append(AppendBatch { uid: self.uid, batches: &[(offset, marker)], producer, aborted }, self.sync_writes)?;
+        let producers = vec![(producer_id, entry.encode())];
+        let epochs = self.new_epoch(&mut state, leader_epoch, offset);
+        let write = AppendBatch {
+            uid: self.uid,
+            batches: &[(offset, marker)],
+            producers,
+            aborted: aborted.into_iter().collect(),
+            epochs,
+        };
+        self.store.append(write, self.sync_writes)?;
         state.producers.insert(producer_id, entry);
         let now = crate::now_ms();
         state.producer_seen.insert(producer_id, (now, coordinator_epoch));
@@ -362,9 +580,34 @@ impl Partition {
         let hw = self.high_watermark();
         let last_stable = self.last_stable().min(hw);
         let upto = if committed { last_stable } else { hw };
+        self.read_to(from, max_bytes, upto, hw, committed)
+    }
+
+    /// What a follower fetches: batches up to the log end, not only the high watermark.
+    pub fn read_replica(&self, from: i64, max_bytes: usize) -> Result<ReadResult, ReadError> {
+        let end = self.log_end();
+        self.read_to(from, max_bytes, end, end, false)
+    }
+
+    /// A receiver that changes whenever the log end moves (what a follower's fetch waits on).
+    pub fn subscribe_end(&self) -> watch::Receiver<i64> {
+        self.log_end_watch.subscribe()
+    }
+
+    /// Whole batches from the one holding `from` up to `upto`, `from` being at most `limit`.
+    fn read_to(
+        &self,
+        from: i64,
+        max_bytes: usize,
+        upto: i64,
+        limit: i64,
+        committed: bool,
+    ) -> Result<ReadResult, ReadError> {
+        let hw = self.high_watermark();
+        let last_stable = self.last_stable().min(hw);
         let log_start = self.log_start();
-        if from < log_start || from > hw {
-            return Err(ReadError::OutOfRange { offset: from, log_start, log_end: hw });
+        if from < log_start || from > limit {
+            return Err(ReadError::OutOfRange { offset: from, log_start, log_end: limit });
         }
         let mut out = BytesMut::new();
         let mut end = from;
@@ -572,6 +815,36 @@ impl Partition {
             }
         }
     }
+}
+
+/// A producer's entry after its leader's batch `h` (bytes `raw`) was replicated: sequences of
+/// an idempotent batch, the first offset of a transaction, or the end of one (a marker, which
+/// indexes an abort in `aborted`).
+fn replicate_producer(
+    mut entry: ProducerEntry,
+    h: &BatchHeader,
+    raw: &Bytes,
+    aborted: &mut Vec<AbortedTxn>,
+) -> ProducerEntry {
+    if h.producer_epoch > entry.epoch {
+        entry.epoch = h.producer_epoch;
+        entry.batches.clear();
+    }
+    if h.is_control() {
+        if let (Some(false), Some(first)) = (batch::marker_commits(raw), entry.txn_first_offset) {
+            aborted.push(AbortedTxn { first_offset: first, producer_id: h.producer_id, last_offset: h.base_offset });
+        }
+        entry.txn_first_offset = None;
+        return entry;
+    }
+    if h.base_sequence >= 0 {
+        let meta = BatchMeta { first_seq: h.base_sequence, last_seq: h.last_sequence(), base_offset: h.base_offset };
+        entry.record(h.producer_epoch, meta);
+    }
+    if h.is_transactional() && entry.txn_first_offset.is_none() {
+        entry.txn_first_offset = Some(h.base_offset);
+    }
+    entry
 }
 
 fn first_record_at_or_after(b: &[u8], h: &BatchHeader, ts: i64) -> Result<Option<(i64, i64)>, StoreError> {

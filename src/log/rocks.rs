@@ -2,7 +2,7 @@
 //!
 //! Column families: `records` (uid ++ base offset -> batch), `batch_meta` (uid ++ base offset ->
 //! last offset, max timestamp, size: what retention and look-ups need without reading a batch),
-//! `partitions` (uid -> log start), `producers` (uid ++ producer id -> entry) and the raft
+//! `partitions` (uid -> log start; uid ++ 'e' -> leader epochs), `producers` (uid ++ producer id -> entry) and the raft
 //! families used by `cluster::raft`.
 //! Keys are fixed-width big-endian so byte order is offset order.
 
@@ -16,7 +16,7 @@ use rocksdb::{
 };
 
 use super::batch;
-use super::store::{AbortedTxn, AppendBatch, BatchMeta, Store, StoreError};
+use super::store::{AbortedTxn, AppendBatch, BatchMeta, Store, StoreError, Truncation};
 
 pub const CF_RECORDS: &str = "records";
 pub const CF_PARTITIONS: &str = "partitions";
@@ -153,6 +153,14 @@ fn split_key(k: &[u8]) -> (u64, i64) {
     (u64::from_be_bytes(k[..8].try_into().unwrap()), u64::from_be_bytes(k[8..].try_into().unwrap()) as i64)
 }
 
+/// Where a partition's leader-epoch cache lives in `partitions`: its uid and b'e' (its log start
+/// is under the uid alone).
+fn epochs_key(uid: u64) -> [u8; 9] {
+    let mut k = [b'e'; 9];
+    k[..8].copy_from_slice(&uid.to_be_bytes());
+    k
+}
+
 pub struct RocksStore {
     db: Arc<DB>,
 }
@@ -196,14 +204,17 @@ impl Store for RocksStore {
             wb.put_cf(records, key(w.uid, *base), b);
             wb.put_cf(meta, key(w.uid, *base), encode_meta(&BatchMeta::of(*base, b)));
         }
-        if let Some((pid, entry)) = &w.producer {
+        for (pid, entry) in &w.producers {
             wb.put_cf(self.cf(CF_PRODUCERS), key(w.uid, *pid), entry);
         }
-        if let Some(a) = &w.aborted {
+        for a in &w.aborted {
             let mut v = [0u8; 16];
             v[..8].copy_from_slice(&a.producer_id.to_be_bytes());
             v[8..].copy_from_slice(&a.last_offset.to_be_bytes());
             wb.put_cf(self.cf(CF_TXN_INDEX), key(w.uid, a.first_offset), v);
+        }
+        if let Some(e) = &w.epochs {
+            wb.put_cf(self.cf(CF_PARTITIONS), epochs_key(w.uid), e);
         }
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
@@ -274,6 +285,30 @@ impl Store for RocksStore {
         self.db.write(wb).map_err(io)
     }
 
+    fn truncate_back(&self, t: Truncation<'_>) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        let (from, to) = (key(t.uid, t.end), key(t.uid + 1, 0));
+        wb.delete_range_cf(self.cf(CF_RECORDS), from, to);
+        wb.delete_range_cf(self.cf(CF_BATCH_META), from, to);
+        for a in self.aborted(t.uid)?.iter().filter(|a| a.last_offset >= t.end) {
+            wb.delete_cf(self.cf(CF_TXN_INDEX), key(t.uid, a.first_offset));
+        }
+        for (pid, entry) in t.producers {
+            match entry {
+                Some(e) => wb.put_cf(self.cf(CF_PRODUCERS), key(t.uid, *pid), e),
+                None => wb.delete_cf(self.cf(CF_PRODUCERS), key(t.uid, *pid)),
+            }
+        }
+        wb.put_cf(self.cf(CF_PARTITIONS), epochs_key(t.uid), &t.epochs);
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(wb, &opts).map_err(io)
+    }
+
+    fn leader_epochs(&self, uid: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(CF_PARTITIONS), epochs_key(uid)).map_err(io)
+    }
+
     fn producers(&self, uid: u64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
         let start = key(uid, 0);
         let mut out = Vec::new();
@@ -341,6 +376,7 @@ impl Store for RocksStore {
         wb.delete_range_cf(self.cf(CF_TXN_INDEX), from, to);
         wb.delete_range_cf(self.cf(CF_BATCH_META), from, to);
         wb.delete_cf(self.cf(CF_PARTITIONS), uid.to_be_bytes());
+        wb.delete_cf(self.cf(CF_PARTITIONS), epochs_key(uid));
         self.db.write(wb).map_err(io)
     }
 

@@ -29,6 +29,8 @@ pub struct LogSettings {
     pub retention_ms: i64,
     pub retention_bytes: i64,
     pub compaction: CompactionSettings,
+    /// min.insync.replicas: acks=all needs this many replicas in sync.
+    pub min_insync_replicas: usize,
 }
 
 impl LogSettings {
@@ -55,6 +57,7 @@ impl LogSettings {
                 delete_retention_ms: int("delete.retention.ms").unwrap_or(-1),
                 min_cleanable_ratio: get("min.cleanable.dirty.ratio").parse::<f64>().unwrap_or(0.5),
             },
+            min_insync_replicas: int("min.insync.replicas").unwrap_or(1).max(1) as usize,
         }
     }
 }
@@ -73,6 +76,9 @@ mod tests {
         let defaults = Defaults { config: &config, per_broker: None, cluster: Some(&cluster) };
         let plain = LogSettings::of(&BTreeMap::new(), &defaults);
         assert_eq!(plain.retention_ms, 1000, "server.properties' log.retention.ms");
+        assert_eq!(plain.min_insync_replicas, 1, "Kafka's default");
+        let two = Config::load(None, &["min.insync.replicas=2".into()]).unwrap();
+        assert_eq!(LogSettings::of(&BTreeMap::new(), &Defaults::of(&two)).min_insync_replicas, 2);
         assert_eq!(
             plain.codec,
             Some(Compression::Lz4),

@@ -14,14 +14,27 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// One partition's write: batches with their assigned base offsets, and the producer state to
-/// persist atomically with them.
+/// One partition's write: batches with their assigned base offsets, and the producer state,
+/// aborted transactions and leader epochs to persist atomically with them.
 pub struct AppendBatch<'a> {
     pub uid: u64,
     pub batches: &'a [(i64, Bytes)],
-    pub producer: Option<(i64, Vec<u8>)>,
-    /// An aborted transaction to index: (first offset, producer id, last offset).
-    pub aborted: Option<AbortedTxn>,
+    /// Producer entries the batches changed: (producer id, encoded entry).
+    pub producers: Vec<(i64, Vec<u8>)>,
+    /// Aborted transactions to index.
+    pub aborted: Vec<AbortedTxn>,
+    /// The partition's leader-epoch cache, encoded, when the batches start a new epoch.
+    pub epochs: Option<Vec<u8>>,
+}
+
+/// A follower's truncation to its leader's log: everything from `end` on goes, with the
+/// aborted transactions that end there; producer entries and leader epochs are rewritten.
+pub struct Truncation<'a> {
+    pub uid: u64,
+    pub end: i64,
+    /// (producer id, new encoded entry, or None to forget the producer).
+    pub producers: &'a [(i64, Option<Vec<u8>>)],
+    pub epochs: Vec<u8>,
 }
 
 /// An aborted transaction's range in a partition, for read_committed fetches.
@@ -73,6 +86,11 @@ pub trait Store: Send + Sync + 'static {
     fn log_start(&self, uid: u64) -> Result<Option<i64>, StoreError>;
     /// Persists a new log start offset and drops whole batches that end before it.
     fn truncate_front(&self, uid: u64, log_start: i64) -> Result<(), StoreError>;
+    /// Drops the batches from `t.end` on (a follower diverged from its leader), atomically with
+    /// the producer and epoch changes it brings.
+    fn truncate_back(&self, t: Truncation<'_>) -> Result<(), StoreError>;
+    /// The leader-epoch cache persisted with the last append that started an epoch, if any.
+    fn leader_epochs(&self, uid: u64) -> Result<Option<Vec<u8>>, StoreError>;
     /// Persisted producer states of `uid`: (producer id, encoded entry).
     fn producers(&self, uid: u64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
     /// Replaces stored batches atomically: each (old base offset, new batch or None to delete).
@@ -103,6 +121,7 @@ struct MemInner {
     starts: BTreeMap<u64, i64>,
     producers: BTreeMap<(u64, i64), Vec<u8>>,
     aborted: BTreeMap<(u64, i64), AbortedTxn>,
+    epochs: BTreeMap<u64, Vec<u8>>,
 }
 
 impl Store for MemStore {
@@ -111,13 +130,35 @@ impl Store for MemStore {
         for (base, b) in w.batches {
             g.batches.insert((w.uid, *base), b.clone());
         }
-        if let Some((pid, e)) = w.producer {
+        for (pid, e) in w.producers {
             g.producers.insert((w.uid, pid), e);
         }
-        if let Some(a) = w.aborted {
+        for a in w.aborted {
             g.aborted.insert((w.uid, a.first_offset), a);
         }
+        if let Some(e) = w.epochs {
+            g.epochs.insert(w.uid, e);
+        }
         Ok(())
+    }
+
+    fn truncate_back(&self, t: Truncation<'_>) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        let uid = t.uid;
+        g.batches.retain(|(u, base), _| *u != uid || *base < t.end);
+        g.aborted.retain(|(u, _), a| *u != uid || a.last_offset < t.end);
+        for (pid, e) in t.producers {
+            match e {
+                Some(e) => g.producers.insert((uid, *pid), e.clone()),
+                None => g.producers.remove(&(uid, *pid)),
+            };
+        }
+        g.epochs.insert(uid, t.epochs);
+        Ok(())
+    }
+
+    fn leader_epochs(&self, uid: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.lock().unwrap().epochs.get(&uid).cloned())
     }
 
     fn replace(&self, uid: u64, changes: &[(i64, Option<Bytes>)]) -> Result<(), StoreError> {
@@ -196,6 +237,7 @@ impl Store for MemStore {
         g.producers.retain(|(u, _), _| *u != uid);
         g.aborted.retain(|(u, _), _| *u != uid);
         g.starts.remove(&uid);
+        g.epochs.remove(&uid);
         Ok(())
     }
 

@@ -169,3 +169,65 @@ fn timestamps_find_offsets() {
     assert_eq!(p.offset_for_timestamp(1000).unwrap(), None);
     assert_eq!(p.max_timestamp().unwrap(), Some((2, 102)));
 }
+
+/// Everything `p` holds from `from`, as a fetch would hand it to a follower.
+fn fetched(p: &Partition, from: i64) -> Bytes {
+    let mut out = BytesMut::new();
+    p.store
+        .visit(p.uid, from, &mut |_, b| {
+            out.extend_from_slice(b);
+            true
+        })
+        .unwrap();
+    out.freeze()
+}
+
+#[test]
+fn a_follower_copies_its_leader_with_offsets_epochs_and_producer_state() {
+    let leader = Partition::open(10, Arc::new(MemStore::default()), false).unwrap();
+    let epoch = |leader_epoch| AppendOptions { leader_epoch, log_append_time_ms: None };
+    leader.append(&[batch(7, 0, 3, 100)], epoch(1)).unwrap();
+    leader.append(&[batch(-1, -1, 2, 200)], epoch(1)).unwrap();
+    leader.append(&[batch(7, 3, 2, 300)], epoch(4)).unwrap();
+    assert_eq!(leader.epochs().0.latest(), Some((4, 5)));
+
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let follower = Partition::open(11, store.clone(), false).unwrap();
+    follower.set_replicated(true);
+    let all = fetched(&leader, 0);
+    // Cut inside the last batch: the whole batches are taken, the rest waits for the next fetch.
+    assert_eq!(follower.append_replica(&all.slice(..all.len() - 5)).unwrap(), 5);
+    assert_eq!(follower.append_replica(&all).unwrap(), 7, "the batches it has are skipped");
+    assert_eq!(follower.high_watermark(), 0, "replication, not the log end, moves a follower's watermark");
+    follower.set_high_watermark(9);
+    assert_eq!(follower.high_watermark(), 7, "never past the log end");
+    assert_eq!(follower.epoch_end(1), (1, 5));
+    assert_eq!(fetched(&follower, 0), all, "the same bytes at the same offsets");
+    // A retry of the producer's last batch, after the follower took over, gets its offset.
+    let again = Partition::open(11, store, false).unwrap();
+    assert_eq!(again.epochs().0.latest(), Some((4, 5)), "the epochs survive a restart");
+    assert_eq!(again.append(&[batch(7, 3, 2, 300)], epoch(5)).unwrap().base_offset, 5);
+    // A batch that skips offsets is refused.
+    let other = Partition::open(12, Arc::new(MemStore::default()), false).unwrap();
+    assert!(matches!(other.append_replica(&fetched(&leader, 3)), Err(AppendError::Gap { got: 3, log_end: 0 })));
+}
+
+#[test]
+fn truncation_drops_the_diverged_tail_with_its_producer_state_and_epochs() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(20, store.clone(), false).unwrap();
+    let epoch = |leader_epoch| AppendOptions { leader_epoch, log_append_time_ms: None };
+    p.append(&[batch(7, 0, 2, 100)], epoch(1)).unwrap();
+    p.append(&[batch(7, 2, 2, 100)], epoch(2)).unwrap();
+    p.write_marker(8, 0, false, 0).unwrap();
+    assert_eq!(p.log_end(), 5);
+    p.truncate_to(2).unwrap();
+    assert_eq!((p.log_end(), p.high_watermark()), (2, 2));
+    assert_eq!(p.epochs().0.latest(), Some((1, 0)), "epoch 2 started at 2: gone");
+    // The producer's batch at 2 is forgotten: its sequence 2 is new again.
+    assert_eq!(p.append(&[batch(7, 2, 2, 100)], epoch(3)).unwrap().base_offset, 2);
+    let again = Partition::open(20, store, false).unwrap();
+    assert_eq!(again.log_end(), 4);
+    assert_eq!(again.epochs().0.latest(), Some((3, 2)));
+    assert_eq!(again.append(&[batch(7, 2, 2, 100)], epoch(3)).unwrap().base_offset, 2, "still deduplicated");
+}
