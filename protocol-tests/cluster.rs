@@ -375,5 +375,35 @@ async fn a_replicated_partition_keeps_every_acknowledged_record_when_its_leader_
     cluster.restart(third).await;
     wait_metadata(&mut c2, "the ISR is whole again", |m| isr(m, "copies").len() == 3).await;
     wait_records(&cluster, second, "copies", 16).await;
+
+    // kafka-leader-election --election-type preferred: the first replica leads again, with
+    // every record; a second election is not needed.
+    let elect = |partitions: Option<Vec<i32>>| {
+        let mut req = ElectLeadersRequest::default();
+        req.election_type = 0;
+        req.timeout_ms = 5000;
+        req.topic_partitions = partitions.map(|ps| {
+            let mut t = elect_leaders_request::TopicPartitions::default();
+            t.topic = name("copies");
+            t.partitions = ps;
+            vec![t]
+        });
+        req
+    };
+    let ResponseKind::ElectLeaders(e) = c2.send(2, RequestKind::ElectLeaders(elect(Some(vec![0])))).await else {
+        unreachable!()
+    };
+    assert_eq!(e.replica_election_results[0].partition_result[0].error_code, 0, "{e:?}");
+    let m = wait_metadata(&mut c2, "the preferred leader back", |m| leaders(m, "copies")[0] == first).await;
+    assert_eq!(isr(&m, "copies").len(), 3);
+    wait_records(&cluster, first, "copies", 16).await;
+    let ResponseKind::ElectLeaders(e) = c2.send(2, RequestKind::ElectLeaders(elect(Some(vec![0])))).await else {
+        unreachable!()
+    };
+    assert_eq!(e.replica_election_results[0].partition_result[0].error_code, ResponseError::ElectionNotNeeded.code());
+    let ResponseKind::ElectLeaders(e) = c2.send(2, RequestKind::ElectLeaders(elect(None))).await else {
+        unreachable!()
+    };
+    assert!(e.replica_election_results.is_empty(), "all partitions: none needed one");
     cluster.stop_all().await;
 }

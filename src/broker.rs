@@ -624,6 +624,12 @@ fn metadata_options(config: &Config) -> MetadataOptions {
         listen: q.peer_listener(&config.listeners).map(|l| (l.host.clone(), l.port)),
         heartbeat_interval: std::time::Duration::from_millis(q.heartbeat_interval_ms),
         session_timeout: std::time::Duration::from_millis(q.session_timeout_ms),
+        leader_rebalance: config.replication.auto_leader_rebalance.then(|| {
+            (
+                std::time::Duration::from_secs(config.replication.imbalance_check_interval_s),
+                config.replication.imbalance_per_broker_percent,
+            )
+        }),
     }
 }
 

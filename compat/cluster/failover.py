@@ -7,7 +7,8 @@ and then another leader is SIGKILLed and restarted.
 Checks, Jepsen-style, with the counts printed: every acknowledged record is read back at its
 acknowledged partition and offset (lost 0), no record is stored twice (duplicates 0), offsets are
 dense, every partition ends with its whole ISR again, and the time from a leader's SIGKILL to
-the next acknowledged write on its partition.
+the next acknowledged write on its partition. Then kafka-leader-election --election-type
+preferred gives every partition back to its first replica.
 """
 
 import os
@@ -17,7 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import harness  # noqa: E402
-from harness import check, check_eq, wait_until  # noqa: E402
+from harness import check, check_eq, run_cli, wait_until  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
@@ -135,6 +136,19 @@ def body(cluster: harness.Cluster) -> None:
           f"lost {lost}, duplicates {duplicates}, offsets dense {dense}", flush=True)
     check_eq((lost, duplicates, dense), (0, 0, True), "lost, duplicates, dense offsets")
     wait_until(lambda: all(len(v) == 3 for v in isrs(admin).values()), 60, "every ISR whole at the end")
+
+    # kafka-leader-election: every partition back to its preferred (first) replica.
+    r = run_cli("kafka-leader-election", ["--bootstrap-server", cluster.bootstrap, "--election-type", "preferred",
+                                          "--all-topic-partitions"])
+    print(" ".join(r.stdout.split()), flush=True)
+    check("Successfully completed leader election" in r.stdout or "Valid replica already elected" in r.stdout,
+          f"kafka-leader-election output: {r.stdout!r} {r.stderr!r}")
+
+    def preferred_lead():
+        md = admin.list_topics(topic=TOPIC, timeout=5).topics[TOPIC]
+        return all(p.leader == p.replicas[0] for p in md.partitions.values())
+
+    wait_until(preferred_lead, 30, "every partition led by its preferred replica")
 
 
 if __name__ == "__main__":

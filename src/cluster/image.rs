@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::acl::AclBinding;
-use super::replication::{self, Election};
+use super::replication;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerInfo {
@@ -57,6 +57,18 @@ pub struct Image {
     pub fenced: BTreeSet<i32>,
 }
 
+/// What an election did to one partition (Kafka's ElectLeaders codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Election {
+    Elected,
+    /// The partition already has the leader the election would give it.
+    NotNeeded,
+    /// The preferred replica is fenced or out of sync (preferred), or no replica may lead
+    /// (unclean).
+    NotAvailable,
+    NoSuchPartition,
+}
+
 /// Changes to the image, replicated through the metadata log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -77,6 +89,13 @@ pub enum Command {
     /// The broker heartbeats again: offline partitions it may lead get it as leader.
     UnfenceBroker {
         id: i32,
+    },
+    /// ElectLeaders (kafka-leader-election, auto.leader.rebalance): `preferred` gives each
+    /// partition its first replica if that one is live and in sync; otherwise (unclean) an
+    /// offline partition gets a live ISR member, or any live replica.
+    ElectLeaders {
+        preferred: bool,
+        partitions: Vec<(String, i32)>,
     },
     /// A partition leader's new ISR (Kafka's AlterPartition): taken only from the current
     /// leader in its current epoch, never empty, never naming a non-replica or a fenced broker.
@@ -141,6 +160,10 @@ pub enum CommandResult {
         uids: Vec<u64>,
     },
     NoSuchTopic,
+    /// Per partition of an ElectLeaders, in its order.
+    Elections {
+        outcomes: Vec<Election>,
+    },
     /// An AlterIsr from a leader that no longer leads in that epoch, or naming replicas that
     /// may not be in sync; the leader learns the current state from the image.
     IsrRefused,
@@ -182,7 +205,8 @@ impl Image {
                 p.isr.retain(|r| *r != id);
             }
             if p.leader == id {
-                let elected = replication::elect(Election::Offline { unclean: false }, &p.replicas, &p.isr, &live);
+                let elected =
+                    replication::elect(replication::Election::Offline { unclean: false }, &p.replicas, &p.isr, &live);
                 p.leader = elected.unwrap_or(-1);
                 p.leader_epoch += 1;
             }
@@ -228,6 +252,23 @@ impl Image {
                     self.unfence(*id);
                 }
                 CommandResult::Done
+            }
+            Command::ElectLeaders { preferred, partitions } => {
+                let live: Vec<i32> = self.live_brokers().into_keys().collect();
+                let outcomes = partitions
+                    .iter()
+                    .map(|(topic, index)| {
+                        let Some(p) = self
+                            .topics
+                            .get_mut(topic)
+                            .and_then(|t| usize::try_from(*index).ok().and_then(|i| t.partitions.get_mut(i)))
+                        else {
+                            return Election::NoSuchPartition;
+                        };
+                        elect_one(p, *preferred, &live)
+                    })
+                    .collect();
+                CommandResult::Elections { outcomes }
             }
             Command::AlterIsr { topic, partition, leader, leader_epoch, isr } => {
                 let fenced = &self.fenced;
@@ -340,6 +381,30 @@ impl Image {
     }
 }
 
+/// One partition's ElectLeaders: Kafka's preferred and unclean strategies.
+fn elect_one(p: &mut PartitionMeta, preferred: bool, live: &[i32]) -> Election {
+    let (kind, needed) = if preferred {
+        (replication::Election::Preferred, p.replicas.first() != Some(&p.leader))
+    } else {
+        (replication::Election::Offline { unclean: true }, p.leader < 0)
+    };
+    if !needed {
+        return Election::NotNeeded;
+    }
+    match replication::elect(kind, &p.replicas, &p.isr, live) {
+        None => Election::NotAvailable,
+        Some(leader) => {
+            if !p.isr.contains(&leader) {
+                // Unclean: the new leader is all that is known to be in sync.
+                p.isr = vec![leader];
+            }
+            p.leader = leader;
+            p.leader_epoch += 1;
+            Election::Elected
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,6 +493,44 @@ mod tests {
         assert_eq!(img.topics["t"].partitions[0].isr, vec![1, 3], "in assignment order");
         let elsewhere = Command::AlterIsr { topic: "u".into(), partition: 0, leader: 1, leader_epoch: 0, isr: vec![1] };
         assert_eq!(img.apply(&elsewhere), CommandResult::NoSuchTopic);
+    }
+
+    #[test]
+    fn preferred_and_unclean_elections_follow_kafka() {
+        let mut img = Image::default();
+        for id in 1..=3 {
+            img.apply(&Command::RegisterBroker { id, info: broker(9000 + id as u16) });
+        }
+        let assignment = vec![vec![1, 2, 3], vec![3], vec![2, 1]];
+        img.apply(&Command::CreateTopic {
+            name: "t".into(),
+            id: Uuid::from_u128(9),
+            assignment,
+            configs: BTreeMap::new(),
+        });
+        img.apply(&Command::FenceBroker { id: 1 });
+        img.apply(&Command::FenceBroker { id: 3 });
+        let all = |preferred| Command::ElectLeaders {
+            preferred,
+            partitions: vec![("t".into(), 0), ("t".into(), 1), ("t".into(), 2), ("t".into(), 9)],
+        };
+        // 1 fenced: partition 0 is led by 2; partition 1 is offline; 2 leads partition 2.
+        use Election::*;
+        let outcomes = |r| match r {
+            CommandResult::Elections { outcomes } => outcomes,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(outcomes(img.apply(&all(true))), vec![NotAvailable, NotAvailable, NotNeeded, NoSuchPartition]);
+        img.apply(&Command::UnfenceBroker { id: 1 });
+        // 1 is back but not in partition 0's ISR yet (it left it when fenced).
+        assert_eq!(outcomes(img.apply(&all(true)))[0], NotAvailable);
+        img.apply(&Command::AlterIsr { topic: "t".into(), partition: 0, leader: 2, leader_epoch: 1, isr: vec![1, 2] });
+        assert_eq!(outcomes(img.apply(&all(true)))[0], Elected);
+        assert_eq!((img.topics["t"].partitions[0].leader, img.topics["t"].partitions[0].leader_epoch), (1, 2));
+        // Unclean: only an offline partition, and only to a live replica.
+        assert_eq!(outcomes(img.apply(&all(false)))[..3], [NotNeeded, NotAvailable, NotNeeded]);
+        img.apply(&Command::UnfenceBroker { id: 3 });
+        assert_eq!(img.topics["t"].partitions[1].leader, 3, "its last ISR member is back: it leads");
     }
 
     #[test]

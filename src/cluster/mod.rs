@@ -53,6 +53,9 @@ pub struct MetadataOptions {
     /// broker.heartbeat.interval.ms and broker.session.timeout.ms.
     pub heartbeat_interval: Duration,
     pub session_timeout: Duration,
+    /// auto.leader.rebalance.enable: how often the metadata leader checks leadership balance
+    /// and the share of a broker's preferred partitions led elsewhere that triggers it.
+    pub leader_rebalance: Option<(Duration, u32)>,
 }
 
 impl MetadataOptions {
@@ -63,6 +66,7 @@ impl MetadataOptions {
             listen: None,
             heartbeat_interval: Duration::from_millis(2000),
             session_timeout: Duration::from_millis(9000),
+            leader_rebalance: None,
         }
     }
 
@@ -167,7 +171,10 @@ impl Metadata {
         }
         if cluster {
             tokio::spawn(node.clone().heartbeats(stopped.clone()));
-            tokio::spawn(node.clone().fence_silent_brokers(stopped));
+            tokio::spawn(node.clone().fence_silent_brokers(stopped.clone()));
+            if let Some((every, percent)) = options.leader_rebalance {
+                tokio::spawn(node.clone().rebalance_leaders(every, percent, stopped));
+            }
         }
         Ok(Metadata { node, stop: Arc::new(stop) })
     }
@@ -410,6 +417,59 @@ impl Node {
             }
         }
     }
+}
+
+impl Node {
+    /// On the metadata leader, every `every`: where a broker's share of the partitions it is
+    /// the preferred replica of but does not lead is above `percent`, those whose preferred
+    /// replica is live and in sync get it back as leader (Kafka's auto.leader.rebalance).
+    async fn rebalance_leaders(self: Arc<Self>, every: Duration, percent: u32, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            if self.leader() != Some(self.me()) {
+                continue;
+            }
+            let partitions = imbalanced(&self.image.load(), percent);
+            if partitions.is_empty() {
+                continue;
+            }
+            match self.submit(Command::ElectLeaders { preferred: true, partitions: partitions.clone() }).await {
+                Ok(_) => tracing::info!(partitions = partitions.len(), "leadership rebalanced to preferred replicas"),
+                Err(e) => tracing::warn!(error = %e, "leader rebalance failed"),
+            }
+        }
+    }
+}
+
+/// Of one preferred broker: partitions it is preferred for, those led elsewhere, and of those the
+/// ones it may take back.
+type Preferred = (usize, usize, Vec<(String, i32)>);
+
+/// The partitions a preferred election would give back to their first replica, for every
+/// broker whose share of such partitions is above `percent` of those it is preferred for.
+fn imbalanced(image: &Image, percent: u32) -> Vec<(String, i32)> {
+    let mut preferred: BTreeMap<i32, Preferred> = BTreeMap::new();
+    for t in image.topics.values() {
+        for (i, p) in t.partitions.iter().enumerate() {
+            let Some(first) = p.replicas.first().copied() else { continue };
+            let entry = preferred.entry(first).or_default();
+            entry.0 += 1;
+            if p.leader != first {
+                entry.1 += 1;
+                if image.is_live(first) && p.isr.contains(&first) {
+                    entry.2.push((t.name.clone(), i as i32));
+                }
+            }
+        }
+    }
+    preferred
+        .into_values()
+        .filter(|(total, elsewhere, _)| *elsewhere * 100 > *total * percent as usize)
+        .flat_map(|(_, _, back)| back)
+        .collect()
 }
 
 impl PeerService for Node {

@@ -169,6 +169,15 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
     ("replica.fetch.max.bytes", "bytes a follower fetches per partition at most (default 1048576)"),
     ("replica.fetch.response.max.bytes", "bytes of one follower fetch response at most (default 10485760)"),
     ("replica.fetch.wait.max.ms", "how long a follower's fetch waits for data at the leader (default 500)"),
+    (
+        "auto.leader.rebalance.enable",
+        "give partitions back to their preferred leader when it is in sync (default true)",
+    ),
+    ("leader.imbalance.check.interval.seconds", "how often leadership balance is checked (default 300)"),
+    (
+        "leader.imbalance.per.broker.percentage",
+        "share of a broker's preferred partitions led elsewhere that triggers a rebalance (default 10)",
+    ),
     ("auto.create.topics.enable", "create unknown topics on metadata requests (default true)"),
     ("message.max.bytes", "largest record batch accepted (default 1048588)"),
     ("socket.request.max.bytes", "largest request frame accepted (default 104857600)"),
@@ -301,6 +310,13 @@ impl Config {
                 }
                 "replica.fetch.response.max.bytes" => {
                     c.replication.fetch_response_bytes_max = parse_num(key, v, 1, i32::MAX as i64)? as i32
+                }
+                "auto.leader.rebalance.enable" => c.replication.auto_leader_rebalance = parse_bool(key, v)?,
+                "leader.imbalance.check.interval.seconds" => {
+                    c.replication.imbalance_check_interval_s = parse_num(key, v, 1, i32::MAX as i64)? as u64
+                }
+                "leader.imbalance.per.broker.percentage" => {
+                    c.replication.imbalance_per_broker_percent = parse_num(key, v, 0, 100)? as u32
                 }
                 "replica.fetch.wait.max.ms" => {
                     c.replication.fetch_wait_ms_max = parse_num(key, v, 0, i32::MAX as i64)? as i32
@@ -465,6 +481,11 @@ pub struct Replication {
     pub fetch_partition_bytes_max: i32,
     pub fetch_response_bytes_max: i32,
     pub fetch_wait_ms_max: i32,
+    /// auto.leader.rebalance.enable, leader.imbalance.check.interval.seconds and
+    /// leader.imbalance.per.broker.percentage.
+    pub auto_leader_rebalance: bool,
+    pub imbalance_check_interval_s: u64,
+    pub imbalance_per_broker_percent: u32,
 }
 
 impl Default for Replication {
@@ -476,6 +497,9 @@ impl Default for Replication {
             fetch_partition_bytes_max: 1 << 20,
             fetch_response_bytes_max: 10 << 20,
             fetch_wait_ms_max: 500,
+            auto_leader_rebalance: true,
+            imbalance_check_interval_s: 300,
+            imbalance_per_broker_percent: 10,
         }
     }
 }

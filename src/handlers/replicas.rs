@@ -1,7 +1,7 @@
-//! Replica administration on one node: ElectLeaders, AlterPartitionReassignments,
-//! ListPartitionReassignments and AlterReplicaLogDirs. Every partition has its only replica,
-//! which leads, in this broker's one log dir, so these answer what Kafka answers for that state:
-//! no election needed, no reassignment in progress, a move to the current dir is done.
+//! Replica administration: ElectLeaders (preferred and unclean elections through the metadata
+//! log), and AlterPartitionReassignments, ListPartitionReassignments and AlterReplicaLogDirs as
+//! one node answers them (no reassignment in progress, a move to the current dir is done;
+//! moving replicas between nodes is not built yet).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
@@ -15,7 +15,8 @@ use kafka_protocol::messages::*;
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
-use crate::cluster::image::{Image, PartitionMeta};
+use crate::cluster::image::{Election, Image, PartitionMeta};
+use crate::cluster::{Command, CommandResult};
 
 pub const ELECT_VERSIONS: (i16, i16) = (0, 2);
 pub const ALTER_REASSIGN_VERSIONS: (i16, i16) = (0, 1);
@@ -26,25 +27,72 @@ fn partition<'a>(image: &'a Image, topic: &str, index: i32) -> Option<&'a Partit
     image.topics.get(topic).and_then(|t| t.partition(index))
 }
 
-pub fn elect_leaders(broker: &Broker, _ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
+/// ElectLeaders (kafka-leader-election): preferred (type 0) gives each partition its first
+/// replica when that one is live and in sync; unclean (type 1) gives an offline partition a live
+/// replica. Null partitions means every partition that needs it; only the elected are listed.
+pub async fn elect_leaders(broker: &Broker, ctx: &RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let image = broker.image();
+    let preferred = ctx.version == 0 || req.election_type == 0;
     let mut r = ElectLeadersResponse::default();
-    // Null means every partition; none needs an election, and Kafka lists none then.
-    for t in req.topic_partitions.unwrap_or_default() {
-        let mut out = ReplicaElectionResult::default();
-        out.topic = t.topic.clone();
-        for p in t.partitions {
-            let mut pr = PartitionResult::default();
-            pr.partition_id = p;
-            let (code, msg) = match partition(&image, t.topic.0.as_str(), p) {
-                None => (ResponseError::UnknownTopicOrPartition, "The partition does not exist."),
-                Some(_) => (ResponseError::ElectionNotNeeded, "Leader election not needed for topic partition."),
-            };
-            pr.error_code = code.code();
-            pr.error_message = Some(str_bytes(msg));
-            out.partition_result.push(pr);
+    let all = req.topic_partitions.is_none();
+    let asked: Vec<(String, i32)> = match &req.topic_partitions {
+        Some(ts) => ts.iter().flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p))).collect(),
+        None => image
+            .topics
+            .values()
+            .flat_map(|t| t.partitions.iter().enumerate().map(|(i, p)| (t.name.clone(), i as i32, p)))
+            .filter(|(_, _, p)| if preferred { p.replicas.first() != Some(&p.leader) } else { p.leader < 0 })
+            .map(|(t, i, _)| (t, i))
+            .collect(),
+    };
+    let outcomes = if asked.is_empty() {
+        Vec::new()
+    } else {
+        match broker.metadata.submit(Command::ElectLeaders { preferred, partitions: asked.clone() }).await {
+            Ok(CommandResult::Elections { outcomes }) => outcomes,
+            other => {
+                tracing::warn!(?other, "leader election failed");
+                r.error_code = ResponseError::RequestTimedOut.code();
+                return r;
+            }
         }
-        r.replica_election_results.push(out);
+    };
+    let strategy =
+        if preferred { "PreferredReplicaPartitionLeaderElectionStrategy" } else { "UncleanLeaderElectionStrategy" };
+    for ((topic, index), outcome) in asked.into_iter().zip(outcomes) {
+        if all && outcome != Election::Elected {
+            continue;
+        }
+        let (code, msg) = match outcome {
+            Election::Elected => (None, None),
+            Election::NotNeeded => {
+                (Some(ResponseError::ElectionNotNeeded), Some("Leader election not needed for topic partition.".into()))
+            }
+            Election::NotAvailable => (
+                Some(if preferred {
+                    ResponseError::PreferredLeaderNotAvailable
+                } else {
+                    ResponseError::EligibleLeadersNotAvailable
+                }),
+                Some(format!("Failed to elect leader for partition {topic}-{index} under strategy {strategy}")),
+            ),
+            Election::NoSuchPartition => {
+                (Some(ResponseError::UnknownTopicOrPartition), Some("The partition does not exist.".to_string()))
+            }
+        };
+        if outcome == Election::Elected {
+            tracing::info!(%topic, partition = index, strategy, "leader elected");
+        }
+        let mut pr = PartitionResult::default();
+        pr.partition_id = index;
+        pr.error_code = code.map_or(0, |c| c.code());
+        pr.error_message = msg.map(str_bytes);
+        if r.replica_election_results.last().is_none_or(|t: &ReplicaElectionResult| t.topic.0.as_str() != topic) {
+            let mut out = ReplicaElectionResult::default();
+            out.topic = TopicName(str_bytes(topic));
+            r.replica_election_results.push(out);
+        }
+        r.replica_election_results.last_mut().expect("pushed").partition_result.push(pr);
     }
     r
 }

@@ -114,7 +114,7 @@ apis! {
     DeleteAcls = acls::VERSIONS => |b, c, r| Some(ResponseKind::DeleteAcls(acls::delete(b, c, r).await)),
     DescribeQuorum = describe_quorum::VERSIONS
         => |b, c, r| Some(ResponseKind::DescribeQuorum(describe_quorum::handle(b, c, r).await)),
-    ElectLeaders = replicas::ELECT_VERSIONS => |b, c, r| Some(ResponseKind::ElectLeaders(replicas::elect_leaders(b, c, r))),
+    ElectLeaders = replicas::ELECT_VERSIONS => |b, c, r| Some(ResponseKind::ElectLeaders(replicas::elect_leaders(b, c, r).await)),
     ListConfigResources = describe_configs::LIST_RESOURCES_VERSIONS
         => |b, c, r| Some(ResponseKind::ListConfigResources(describe_configs::list_resources(b, c, r))),
     AlterPartitionReassignments = replicas::ALTER_REASSIGN_VERSIONS
