@@ -198,6 +198,32 @@ async fn three_nodes_form_one_cluster_and_serve_each_partition_from_its_leader()
         let (code, _) = produce(&mut elsewhere, 9, "spread", partition, batch(1, -1, -1, -1, Compression::None)).await;
         assert_eq!(code, ResponseError::NotLeaderOrFollower.code(), "partition {partition} at node {other}");
         assert_eq!(fetch_error(&mut elsewhere, "spread", partition).await.0, ResponseError::NotLeaderOrFollower.code());
+        // KIP-951: from Produce v10 and Fetch v12 the refusal names the leader (and Produce
+        // its endpoint), so clients move without a metadata round trip.
+        let mut pd = produce_request::PartitionProduceData::default();
+        pd.index = partition;
+        pd.records = Some(batch(1, -1, -1, -1, Compression::None));
+        let mut td = produce_request::TopicProduceData::default();
+        td.name = name("spread");
+        td.partition_data = vec![pd];
+        let mut req = ProduceRequest::default();
+        req.acks = 1;
+        req.timeout_ms = 5000;
+        req.topic_data = vec![td];
+        let ResponseKind::Produce(r) = elsewhere.send(12, RequestKind::Produce(req)).await else { unreachable!() };
+        let pr = &r.responses[0].partition_responses[0];
+        assert_eq!((pr.current_leader.leader_id.0, pr.current_leader.leader_epoch), (*leader, 0));
+        assert_eq!(r.node_endpoints.len(), 1);
+        assert_eq!(
+            (r.node_endpoints[0].node_id.0, r.node_endpoints[0].port),
+            (*leader, cluster.addrs[*leader as usize - 1].port() as i32)
+        );
+        let ResponseKind::Fetch(f) =
+            elsewhere.send(12, RequestKind::Fetch(fetch_request("spread", partition, 0, 0, 1))).await
+        else {
+            unreachable!()
+        };
+        assert_eq!(f.responses[0].partitions[0].current_leader.leader_id.0, *leader);
     }
 
     // Every node names the same group coordinator; only it takes the group's requests.

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, NodeEndpoint, PartitionData,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -230,7 +232,14 @@ fn read_all(
                 };
                 pd.error_code = e.code();
             }
-            Some(Ok(None)) => pd.error_code = ResponseError::NotLeaderOrFollower.code(),
+            Some(Ok(None)) => {
+                pd.error_code = ResponseError::NotLeaderOrFollower.code();
+                // KIP-951: the current leader, so the consumer moves there at once.
+                if let (true, Some(m)) = (ctx.version >= 12, meta) {
+                    pd.current_leader.leader_id = BrokerId(m.leader);
+                    pd.current_leader.leader_epoch = m.leader_epoch;
+                }
+            }
             Some(Err(e)) => pd.error_code = errors::store_error(&e).code(),
             Some(Ok(Some(part))) => {
                 watches.push(part.subscribe());
@@ -311,6 +320,20 @@ fn read_into(
 fn respond(broker: &Broker, ctx: &RequestContext, plan: &Plan, results: Vec<PartitionResult>) -> FetchResponse {
     let mut r = FetchResponse::default();
     r.session_id = plan.session_id;
+    if ctx.version >= 16 {
+        let not_leader = ResponseError::NotLeaderOrFollower.code();
+        let hinted: std::collections::BTreeSet<i32> = results
+            .iter()
+            .filter(|res| res.data.error_code == not_leader && res.data.current_leader.leader_id.0 >= 0)
+            .map(|res| res.data.current_leader.leader_id.0)
+            .collect();
+        let endpoint = |(id, host, port, rack)| {
+            let mut n = NodeEndpoint::default();
+            (n.node_id, n.host, n.port, n.rack) = (BrokerId(id), host, port, rack);
+            n
+        };
+        r.node_endpoints = super::endpoints(broker, hinted).into_iter().map(endpoint).collect();
+    }
     let mut sent = Vec::new();
     for (res, (_, sp)) in results.into_iter().zip(&plan.partitions) {
         let hw = res.data.high_watermark;

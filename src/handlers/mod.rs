@@ -125,6 +125,20 @@ pub(crate) fn coordinates(
     }
 }
 
+/// KIP-951's node endpoints of the brokers `ids` that are registered: (id, host, port, rack).
+pub(crate) fn endpoints(
+    broker: &crate::broker::Broker,
+    ids: impl IntoIterator<Item = i32>,
+) -> Vec<(i32, StrBytes, i32, Option<StrBytes>)> {
+    let image = broker.image();
+    ids.into_iter()
+        .filter_map(|id| {
+            let b = image.brokers.get(&id)?;
+            Some((id, str_bytes(b.host.clone()), b.port as i32, b.rack.clone().map(str_bytes)))
+        })
+        .collect()
+}
+
 pub(crate) fn err_code<E: Into<kafka_protocol::ResponseError>>(e: Option<E>) -> i16 {
     e.map(|e| e.into().code()).unwrap_or(0)
 }

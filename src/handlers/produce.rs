@@ -4,8 +4,8 @@
 //! until the high watermark passes the batch (REQUEST_TIMED_OUT after the request's timeout).
 
 use kafka_protocol::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use kafka_protocol::messages::produce_response::{NodeEndpoint, PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{BrokerId, ProduceRequest, ProduceResponse, TopicName};
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
@@ -24,6 +24,8 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
     let mut r = ProduceResponse::default();
     // acks=all on replicated partitions: (topic, partition response) positions to complete.
     let mut waits: Vec<Wait> = Vec::new();
+    // KIP-951: the leaders named in NOT_LEADER_OR_FOLLOWER answers, whose endpoints follow.
+    let mut hinted = std::collections::BTreeSet::new();
     for t in req.topic_data {
         let topic =
             if ctx.version >= 13 { image.topic_by_id(&t.topic_id) } else { image.topics.get(t.name.0.as_str()) };
@@ -71,6 +73,10 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
                 Err((e, msg)) => {
                     pr.error_code = e.code();
                     pr.error_message = msg.map(str_bytes);
+                    if e == ResponseError::NotLeaderOrFollower && ctx.version >= 10 {
+                        let meta = topic.and_then(|t| t.partition(p.index));
+                        hint_leader(&mut pr, meta, &mut hinted);
+                    }
                     if ctx.version >= 8 && !record_errors.is_empty() {
                         // As Kafka: the records at fault, and a summary of the first three.
                         let first: Vec<String> = record_errors
@@ -103,8 +109,31 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: ProduceRequest) 
         }
         r.responses.push(out);
     }
-    wait_for_replicas(broker, &mut r, waits, req.timeout_ms).await;
+    wait_for_replicas(broker, &mut r, waits, req.timeout_ms, ctx.version >= 10, &mut hinted).await;
+    if ctx.version >= 10 {
+        let endpoint = |(id, host, port, rack)| {
+            let mut n = NodeEndpoint::default();
+            (n.node_id, n.host, n.port, n.rack) = (BrokerId(id), host, port, rack);
+            n
+        };
+        r.node_endpoints = super::endpoints(broker, hinted).into_iter().map(endpoint).collect();
+    }
     if req.acks == 0 { None } else { Some(r) }
+}
+
+/// KIP-951: a NOT_LEADER_OR_FOLLOWER answer names the current leader and its epoch, so the
+/// client goes there without asking for metadata first.
+fn hint_leader(
+    pr: &mut PartitionProduceResponse,
+    meta: Option<&crate::cluster::PartitionMeta>,
+    hinted: &mut std::collections::BTreeSet<i32>,
+) {
+    let Some(m) = meta else { return };
+    pr.current_leader.leader_id = BrokerId(m.leader);
+    pr.current_leader.leader_epoch = m.leader_epoch;
+    if m.leader >= 0 {
+        hinted.insert(m.leader);
+    }
 }
 
 /// An acks=all append to a replicated partition, waiting for its high watermark.
@@ -124,7 +153,14 @@ struct Wait {
 /// when it does not, NOT_LEADER_OR_FOLLOWER when this broker stopped leading the partition
 /// meanwhile (the client retries at the new leader, which deduplicates an idempotent batch),
 /// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below min.insync.replicas.
-async fn wait_for_replicas(broker: &Broker, r: &mut ProduceResponse, waits: Vec<Wait>, timeout_ms: i32) {
+async fn wait_for_replicas(
+    broker: &Broker,
+    r: &mut ProduceResponse,
+    waits: Vec<Wait>,
+    timeout_ms: i32,
+    hints: bool,
+    hinted: &mut std::collections::BTreeSet<i32>,
+) {
     use tokio::time::{Instant, timeout_at};
     let deadline = Instant::now() + std::time::Duration::from_millis(timeout_ms.max(0) as u64);
     // How often a waiting answer looks whether its partition changed leader.
@@ -150,6 +186,10 @@ async fn wait_for_replicas(broker: &Broker, r: &mut ProduceResponse, waits: Vec<
         pr.error_code = outcome;
         if outcome != 0 {
             pr.base_offset = -1;
+        }
+        if hints && outcome == ResponseError::NotLeaderOrFollower.code() {
+            let image = broker.image();
+            hint_leader(pr, image.topics.get(&w.topic).and_then(|t| t.partition(w.index)), hinted);
         }
     }
 }
