@@ -4,8 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
-use bytes::{Bytes, BytesMut};
+use arc_swap::ArcSwapOption;
 use dashmap::DashMap;
 use thiserror::Error;
 use uuid::Uuid;
@@ -14,16 +13,20 @@ use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, Metada
 use crate::config::Config;
 use crate::group::consumer::{ConsumerGroupConfig, TopicView};
 use crate::group::{Coordinator, GroupConfig, OFFSETS_TOPIC};
-use crate::log::internal::{InternalLog, InternalLogError, LoggedRecord};
-use crate::log::partition::AppendOptions;
+use crate::log::internal::InternalLogError;
 use crate::log::rocks::{RocksStore, open_db};
 use crate::log::settings::LogSettings;
-use crate::log::{Partition, Store, StoreError, batch};
+use crate::log::{Partition, Store, StoreError};
 use crate::protocol::fetch_session::FetchSessions;
-use crate::txn::{MarkerError, TXN_TOPIC, TxnCoordinator, TxnEffects};
+use crate::txn::{TXN_TOPIC, TxnCoordinator};
 
+mod effects;
+mod internal;
 mod replica;
 mod retention;
+
+pub use effects::BrokerEffects;
+use internal::InternalTopicLog;
 
 pub use replica::FollowerRead;
 
@@ -134,121 +137,6 @@ impl ProducerIds {
         let id = ids.0;
         ids.0 += 1;
         Ok(id)
-    }
-}
-
-/// `TxnEffects` over the partitions and the group coordinator. In a cluster, markers for
-/// partitions (and groups) led by other brokers go to them as WriteTxnMarkers requests.
-pub struct BrokerEffects {
-    logs: Arc<Logs>,
-    image: Arc<ArcSwap<Image>>,
-    groups: Arc<Coordinator>,
-    node_id: i32,
-    cluster: bool,
-}
-
-/// How long another broker may take to write a transaction's markers.
-const MARKER_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-impl BrokerEffects {
-    /// The leader of `meta`'s partition if that is another broker (-1 if it has none).
-    fn remote_leader(&self, meta: &crate::cluster::PartitionMeta) -> Option<i32> {
-        (self.cluster && meta.leader != self.node_id).then_some(meta.leader)
-    }
-
-    /// Sends the markers of `topics` (name, partitions) to `node` and checks every answer.
-    async fn send_markers(
-        &self,
-        image: &Image,
-        node: i32,
-        topics: BTreeMap<String, std::collections::BTreeSet<i32>>,
-        (producer_id, epoch, commit): (i64, i16, bool),
-    ) -> Result<(), MarkerError> {
-        use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
-        use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
-        let remote = |detail: String| MarkerError::Remote { node, detail };
-        let b = image
-            .brokers
-            .get(&node)
-            .filter(|_| node >= 0)
-            .ok_or_else(|| remote("the partition has no leader".into()))?;
-        let mut marker = WritableTxnMarker::default();
-        marker.producer_id = ProducerId(producer_id);
-        marker.producer_epoch = epoch;
-        marker.transaction_result = commit;
-        marker.topics = topics
-            .into_iter()
-            .map(|(name, partitions)| {
-                let mut t = WritableTxnMarkerTopic::default();
-                t.name = TopicName(kafka_protocol::protocol::StrBytes::from_string(name));
-                t.partition_indexes = partitions.into_iter().collect();
-                t
-            })
-            .collect();
-        let mut req = WriteTxnMarkersRequest::default();
-        req.markers = vec![marker];
-        let addr = format!("{}:{}", b.host, b.port);
-        let client_id = format!("gregor-txn-{}", self.node_id);
-        let resp = crate::protocol::client::call(&addr, &client_id, &req, 1, MARKER_CALL_TIMEOUT)
-            .await
-            .map_err(|e| remote(e.to_string()))?;
-        for m in &resp.markers {
-            for t in &m.topics {
-                if let Some(p) = t.partitions.iter().find(|p| p.error_code != 0) {
-                    return Err(remote(format!("{}-{}: error code {}", t.name.0, p.partition_index, p.error_code)));
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl TxnEffects for BrokerEffects {
-    async fn end(
-        &self,
-        producer_id: i64,
-        epoch: i16,
-        commit: bool,
-        partitions: &std::collections::BTreeSet<(String, i32)>,
-        groups: &std::collections::BTreeSet<String>,
-    ) -> Result<(), MarkerError> {
-        let image = self.image.load_full();
-        let mut remote: BTreeMap<i32, BTreeMap<String, std::collections::BTreeSet<i32>>> = BTreeMap::new();
-        for (topic, index) in partitions {
-            // A deleted topic has nothing left to mark.
-            let Some(meta) = image.topics.get(topic).and_then(|t| t.partition(*index)) else { continue };
-            if let Some(node) = self.remote_leader(meta) {
-                remote.entry(node).or_default().entry(topic.clone()).or_default().insert(*index);
-                continue;
-            }
-            let (topic, index) = (topic.clone(), *index);
-            let p = self.logs.partition(meta.uid).map_err(|source| MarkerError::Store {
-                topic: topic.clone(),
-                index,
-                source,
-            })?;
-            p.write_marker(producer_id, epoch, commit, 0).map_err(|source| MarkerError::Partition {
-                topic,
-                index,
-                source,
-            })?;
-        }
-        for g in groups {
-            let index = self.groups.partition_for(g);
-            let meta = image.topics.get(OFFSETS_TOPIC).and_then(|t| t.partition(index));
-            if let Some(node) = meta.and_then(|m| self.remote_leader(m)) {
-                remote.entry(node).or_default().entry(OFFSETS_TOPIC.to_string()).or_default().insert(index);
-                continue;
-            }
-            self.groups
-                .complete_txn(g, producer_id, epoch, commit)
-                .await
-                .map_err(|source| MarkerError::Group { group: g.clone(), source })?;
-        }
-        for (node, topics) in remote {
-            self.send_markers(&image, node, topics, (producer_id, epoch, commit)).await?;
-        }
-        Ok(())
     }
 }
 
@@ -630,110 +518,6 @@ fn metadata_options(config: &Config) -> MetadataOptions {
                 config.replication.imbalance_per_broker_percent,
             )
         }),
-    }
-}
-
-/// `InternalLog` on the partitions of one internal topic.
-struct InternalTopicLog {
-    topic: &'static str,
-    logs: Arc<Logs>,
-    image: Arc<ArcSwap<Image>>,
-}
-
-impl InternalTopicLog {
-    fn partition(&self, index: i32) -> Result<Arc<Partition>, InternalLogError> {
-        let image = self.image.load();
-        let meta = image
-            .topics
-            .get(self.topic)
-            .and_then(|t| t.partition(index))
-            .ok_or(InternalLogError::NoPartition { topic: self.topic, index })?;
-        Ok(self.logs.partition(meta.uid)?)
-    }
-}
-
-impl InternalLog for InternalTopicLog {
-    fn append(
-        &self,
-        index: i32,
-        records: Vec<(Bytes, Option<Bytes>)>,
-        txn: Option<(i64, i16)>,
-    ) -> Result<(), InternalLogError> {
-        use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
-        let now = crate::now_ms();
-        let (producer_id, producer_epoch) = txn.unwrap_or((-1, -1));
-        let recs: Vec<Record> = records
-            .into_iter()
-            .enumerate()
-            .map(|(i, (key, value))| Record {
-                transactional: txn.is_some(),
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id,
-                producer_epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                // No sequence checks for the coordinators' own writes: base sequence -1.
-                sequence: i as i32 - 1,
-                timestamp: now,
-                key: Some(key),
-                value,
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            recs.iter(),
-            &RecordEncodeOptions { version: 2, compression: Compression::None },
-        )
-        .map_err(|e| InternalLogError::Records(format!("{e:#}")))?;
-        let batches = batch::split_and_validate(&buf.freeze(), usize::MAX)?;
-        let p = self.partition(index)?;
-        let outcome = p.append(&batches, AppendOptions::default())?;
-        if let Some((pid, _)) = txn {
-            // The coordinators' records carry no sequence, so the partition does not track
-            // their transaction; register it so the marker closes it.
-            p.begin_transaction(pid, outcome.base_offset);
-        }
-        Ok(())
-    }
-
-    fn write_marker(&self, index: i32, producer_id: i64, epoch: i16, commit: bool) -> Result<(), InternalLogError> {
-        let p = self.partition(index)?;
-        p.write_marker(producer_id, epoch, commit, 0)?;
-        Ok(())
-    }
-
-    fn replay(&self, index: i32, visit: &mut dyn FnMut(LoggedRecord)) -> Result<(), InternalLogError> {
-        let p = self.partition(index)?;
-        let mut offset = p.log_start();
-        while offset < p.high_watermark() {
-            let read = p.read(offset, 1 << 20)?;
-            let mut buf = read.records;
-            if buf.is_empty() {
-                break;
-            }
-            let sets = kafka_protocol::records::RecordBatchDecoder::decode_all(&mut buf)
-                .map_err(|e| InternalLogError::Records(format!("{e:#}")))?;
-            for r in sets.into_iter().flat_map(|s| s.records) {
-                offset = offset.max(r.offset + 1);
-                if r.offset < p.log_start() {
-                    continue;
-                }
-                let Some(key) = r.key else { continue };
-                let marker = if r.control { Some(key.len() >= 4 && key[2..4] == [0, 1]) } else { None };
-                visit(LoggedRecord {
-                    key,
-                    value: r.value,
-                    producer_id: r.producer_id,
-                    transactional: r.transactional,
-                    marker,
-                });
-            }
-        }
-        Ok(())
     }
 }
 

@@ -114,22 +114,23 @@ impl Broker {
 
     /// Moves the high watermark of a replicated partition led here as far as its in-sync
     /// followers allow (after an append, or a follower's fetch).
-    pub fn advance_high_watermark(&self, topic: &str, meta: &PartitionMeta, part: &Partition) {
+    /// `min_isr` is the topic's min.insync.replicas.
+    pub fn advance_high_watermark(&self, meta: &PartitionMeta, part: &Partition, min_isr: usize) {
         if meta.replicas.len() <= 1 {
             return;
         }
         part.set_replicated(true);
         let followers = self.followers_of(meta, None);
-        self.set_high_watermark(topic, part, &followers);
+        self.set_high_watermark(part, &followers, min_isr);
     }
 
-    fn set_high_watermark(&self, topic: &str, part: &Partition, followers: &[Follower]) {
+    fn set_high_watermark(&self, part: &Partition, followers: &[Follower], min_isr: usize) {
         let lag = self.config.replication.lag_time_max_ms;
         let hw = replication::high_watermark(
             part.high_watermark(),
             part.log_end(),
             followers,
-            self.min_isr(topic),
+            min_isr,
             crate::now_ms(),
             lag,
         );
@@ -164,7 +165,7 @@ impl Broker {
             });
         }
         let followers = self.followers_of(meta, Some((follower, fetch_offset, leader_end)));
-        self.set_high_watermark(topic, part, &followers);
+        self.set_high_watermark(part, &followers, self.min_isr(topic));
         if !meta.isr.contains(&follower) && self.image().is_live(follower) {
             let epoch_start = match epochs.latest() {
                 Some((e, start)) if e == meta.leader_epoch => start,
@@ -215,27 +216,22 @@ impl Broker {
     /// are all gone moves with the leader alone, as far as min.insync.replicas allows); every
     /// FOLLOW_CHECK, a fetcher runs for each leader this node follows.
     pub(super) fn spawn_replication(self: &Arc<Self>) {
-        let weak = Arc::downgrade(self);
         let every = Duration::from_millis((self.config.replication.lag_time_max_ms as u64 / 2).clamp(100, 5_000));
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let Some(b) = weak.upgrade() else { return };
-                if b.is_stopping() {
-                    return;
-                }
-                b.shrink_isrs();
-            }
-        });
+        self.every(every, |b, _| b.shrink_isrs());
+        self.every(FOLLOW_CHECK, |b, weak| b.start_fetchers(weak));
+    }
+
+    /// Runs `tick` every `period` until the broker stops or is gone.
+    fn every(self: &Arc<Self>, period: Duration, tick: impl Fn(&Broker, &Weak<Broker>) + Send + 'static) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(FOLLOW_CHECK).await;
+                tokio::time::sleep(period).await;
                 let Some(b) = weak.upgrade() else { return };
                 if b.is_stopping() {
                     return;
                 }
-                b.start_fetchers(&weak);
+                tick(&b, &weak);
             }
         });
     }
@@ -258,7 +254,7 @@ impl Broker {
                 }
                 if let Ok(part) = self.partition(meta.uid) {
                     part.set_replicated(true);
-                    self.set_high_watermark(&t.name, &part, &followers);
+                    self.set_high_watermark(&part, &followers, self.min_isr(&t.name));
                 }
             }
         }

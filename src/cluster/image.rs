@@ -180,6 +180,10 @@ impl Topic {
     pub fn partition(&self, index: i32) -> Option<&PartitionMeta> {
         usize::try_from(index).ok().and_then(|i| self.partitions.get(i))
     }
+
+    fn partition_mut(&mut self, index: i32) -> Option<&mut PartitionMeta> {
+        usize::try_from(index).ok().and_then(|i| self.partitions.get_mut(i))
+    }
 }
 
 impl Image {
@@ -258,11 +262,7 @@ impl Image {
                 let outcomes = partitions
                     .iter()
                     .map(|(topic, index)| {
-                        let Some(p) = self
-                            .topics
-                            .get_mut(topic)
-                            .and_then(|t| usize::try_from(*index).ok().and_then(|i| t.partitions.get_mut(i)))
-                        else {
+                        let Some(p) = self.topics.get_mut(topic).and_then(|t| t.partition_mut(*index)) else {
                             return Election::NoSuchPartition;
                         };
                         elect_one(p, *preferred, &live)
@@ -272,11 +272,7 @@ impl Image {
             }
             Command::AlterIsr { topic, partition, leader, leader_epoch, isr } => {
                 let fenced = &self.fenced;
-                let Some(p) = self
-                    .topics
-                    .get_mut(topic)
-                    .and_then(|t| usize::try_from(*partition).ok().and_then(|i| t.partitions.get_mut(i)))
-                else {
+                let Some(p) = self.topics.get_mut(topic).and_then(|t| t.partition_mut(*partition)) else {
                     return CommandResult::NoSuchTopic;
                 };
                 let valid = p.leader == *leader

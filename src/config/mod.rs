@@ -12,10 +12,12 @@ use thiserror::Error;
 
 pub mod cluster;
 mod limits;
+mod replication;
 pub mod topic;
 
 pub use cluster::Quorum;
 pub use limits::ConnectionLimits;
+pub use replication::Replication;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
@@ -469,38 +471,6 @@ impl Config {
     /// Where the store lives: the first of `log.dirs`.
     pub fn data_dir(&self) -> &PathBuf {
         &self.log_dirs[0]
-    }
-}
-
-/// Kafka's replication settings of a broker (see `Config::replication`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Replication {
-    pub min_insync_replicas: i32,
-    pub unclean_leader_election: bool,
-    pub lag_time_max_ms: i64,
-    pub fetch_partition_bytes_max: i32,
-    pub fetch_response_bytes_max: i32,
-    pub fetch_wait_ms_max: i32,
-    /// auto.leader.rebalance.enable, leader.imbalance.check.interval.seconds and
-    /// leader.imbalance.per.broker.percentage.
-    pub auto_leader_rebalance: bool,
-    pub imbalance_check_interval_s: u64,
-    pub imbalance_per_broker_percent: u32,
-}
-
-impl Default for Replication {
-    fn default() -> Self {
-        Replication {
-            min_insync_replicas: 1,
-            unclean_leader_election: false,
-            lag_time_max_ms: 30_000,
-            fetch_partition_bytes_max: 1 << 20,
-            fetch_response_bytes_max: 10 << 20,
-            fetch_wait_ms_max: 500,
-            auto_leader_rebalance: true,
-            imbalance_check_interval_s: 300,
-            imbalance_per_broker_percent: 10,
-        }
     }
 }
 

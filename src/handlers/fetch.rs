@@ -83,68 +83,12 @@ async fn follower_fetch(broker: &Broker, ctx: &RequestContext, req: &FetchReques
             out.topic = t.topic.clone();
             out.topic_id = t.topic_id;
             for p in &t.partitions {
-                let mut pd = PartitionData::default();
-                pd.partition_index = p.partition;
-                (pd.high_watermark, pd.last_stable_offset, pd.log_start_offset) = (-1, -1, -1);
-                pd.aborted_transactions = None;
-                let meta = topic.and_then(|tp| tp.partition(p.partition));
-                let refused = match meta {
-                    None => Some(ResponseError::UnknownTopicOrPartition),
-                    Some(m) if !broker.leads(m) || !m.replicas.contains(&follower) => {
-                        Some(ResponseError::NotLeaderOrFollower)
-                    }
-                    Some(m) if p.current_leader_epoch > m.leader_epoch => Some(ResponseError::UnknownLeaderEpoch),
-                    Some(m) if p.current_leader_epoch >= 0 && p.current_leader_epoch < m.leader_epoch => {
-                        Some(ResponseError::FencedLeaderEpoch)
-                    }
-                    Some(_) => None,
-                };
-                if let Some(e) = refused {
-                    pd.error_code = e.code();
-                    errors = true;
-                } else if let (Some(tp), Some(m)) = (topic, meta) {
-                    match broker.partition(m.uid) {
-                        Err(e) => {
-                            pd.error_code = errors::store_error(&e).code();
-                            errors = true;
-                        }
-                        Ok(part) => {
-                            watches.push(part.subscribe_end());
-                            let room = (p.partition_max_bytes.max(1) as usize)
-                                .min(response_bytes_max.saturating_sub(total).max(1));
-                            let served = broker.serve_follower(
-                                &tp.name,
-                                p.partition,
-                                m,
-                                &part,
-                                follower,
-                                p.fetch_offset,
-                                p.last_fetched_epoch,
-                                room,
-                            );
-                            match served {
-                                Ok(read) => {
-                                    if let Some((epoch, end)) = read.diverging {
-                                        pd.diverging_epoch.epoch = epoch;
-                                        pd.diverging_epoch.end_offset = end;
-                                        errors = true;
-                                    }
-                                    total += read.records.len();
-                                    pd.high_watermark = read.high_watermark;
-                                    pd.last_stable_offset = part.last_stable();
-                                    pd.log_start_offset = read.log_start;
-                                    pd.records = Some(read.records);
-                                }
-                                Err(e) => {
-                                    pd.error_code = errors::read_error(&e).code();
-                                    pd.high_watermark = part.high_watermark();
-                                    pd.log_start_offset = part.log_start();
-                                    errors = true;
-                                }
-                            }
-                        }
-                    }
-                }
+                let meta = topic.zip(topic.and_then(|tp| tp.partition(p.partition)));
+                let room = (p.partition_max_bytes.max(1) as usize).min(response_bytes_max.saturating_sub(total).max(1));
+                let (pd, watch, refused) = follower_partition(broker, meta, p, follower, room);
+                total += pd.records.as_ref().map_or(0, |r| r.len());
+                errors |= refused;
+                watches.extend(watch);
                 out.partitions.push(pd);
             }
             r.responses.push(out);
@@ -158,6 +102,65 @@ async fn follower_fetch(broker: &Broker, ctx: &RequestContext, req: &FetchReques
             return r;
         }
     }
+}
+
+/// One partition of a follower's fetch: its answer, the log-end watch to wait on, and whether it
+/// was refused or diverged (the fetch answers at once then).
+fn follower_partition(
+    broker: &Broker,
+    meta: Option<(&crate::cluster::Topic, &crate::cluster::PartitionMeta)>,
+    p: &kafka_protocol::messages::fetch_request::FetchPartition,
+    follower: i32,
+    room: usize,
+) -> (PartitionData, Option<watch::Receiver<i64>>, bool) {
+    let mut pd = PartitionData::default();
+    pd.partition_index = p.partition;
+    (pd.high_watermark, pd.last_stable_offset, pd.log_start_offset) = (-1, -1, -1);
+    pd.aborted_transactions = None;
+    let refused = match meta {
+        None => Err(ResponseError::UnknownTopicOrPartition),
+        Some((_, m)) if !broker.leads(m) || !m.replicas.contains(&follower) => Err(ResponseError::NotLeaderOrFollower),
+        Some((_, m)) if p.current_leader_epoch > m.leader_epoch => Err(ResponseError::UnknownLeaderEpoch),
+        Some((_, m)) if p.current_leader_epoch >= 0 && p.current_leader_epoch < m.leader_epoch => {
+            Err(ResponseError::FencedLeaderEpoch)
+        }
+        Some(served) => Ok(served),
+    };
+    let (topic, m) = match refused {
+        Ok(served) => served,
+        Err(e) => {
+            pd.error_code = e.code();
+            return (pd, None, true);
+        }
+    };
+    let part = match broker.partition(m.uid) {
+        Ok(part) => part,
+        Err(e) => {
+            pd.error_code = errors::store_error(&e).code();
+            return (pd, None, true);
+        }
+    };
+    let served =
+        broker.serve_follower(&topic.name, p.partition, m, &part, follower, p.fetch_offset, p.last_fetched_epoch, room);
+    let refused = match served {
+        Ok(read) => {
+            if let Some((epoch, end)) = read.diverging {
+                (pd.diverging_epoch.epoch, pd.diverging_epoch.end_offset) = (epoch, end);
+            }
+            pd.high_watermark = read.high_watermark;
+            pd.last_stable_offset = part.last_stable();
+            pd.log_start_offset = read.log_start;
+            pd.records = Some(read.records);
+            read.diverging.is_some()
+        }
+        Err(e) => {
+            pd.error_code = errors::read_error(&e).code();
+            pd.high_watermark = part.high_watermark();
+            pd.log_start_offset = part.log_start();
+            true
+        }
+    };
+    (pd, Some(part.subscribe_end()), refused)
 }
 
 fn plan(broker: &Broker, ctx: &RequestContext, req: &FetchRequest) -> Result<Plan, SessionError> {

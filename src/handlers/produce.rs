@@ -243,7 +243,7 @@ fn append(
     if !replicated {
         return Ok((outcome, None));
     }
-    broker.advance_high_watermark(&topic.name, meta, &partition);
+    broker.advance_high_watermark(meta, &partition, settings.min_insync_replicas);
     let wait = (acks == -1).then(|| Wait {
         topic_at: 0,
         partition_at: 0,
