@@ -67,8 +67,9 @@ def check_eq(got, want, what: str) -> None:
         raise CompatFailure(f"{what}: got {g}, want {w}")
 
 
-def wait_until(cond, deadline_s: float, what: str, interval: float = 0.05):
-    """Poll cond() until it returns a truthy value or deadline_s seconds pass."""
+def wait_until(cond, deadline_s: float, what, interval: float = 0.05):
+    """Poll cond() until it returns a truthy value or deadline_s seconds pass. `what` names the
+    condition in the failure; a callable is asked then (to describe the state at that time)."""
     end = time.monotonic() + deadline_s
     last_exc = None
     while True:
@@ -80,6 +81,7 @@ def wait_until(cond, deadline_s: float, what: str, interval: float = 0.05):
             last_exc = e
         if time.monotonic() >= end:
             extra = f" (last error: {last_exc!r})" if last_exc else ""
+            what = what() if callable(what) else what
             raise CompatFailure(f"timed out after {deadline_s:.0f}s waiting for {what}{extra}")
         time.sleep(interval)
 

@@ -35,6 +35,7 @@ SCENARIOS = [
     ("java", "acls_cli"),
     ("cluster", "basics"),
     ("cluster", "failover"),
+    ("cluster", "coordinators"),
     ("faults", "crash_loop"),
     ("faults", "disk_full"),
 ]

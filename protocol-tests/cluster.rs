@@ -12,6 +12,7 @@ use kafka_protocol::records::Compression;
 
 use crate::common::*;
 use crate::groups::{commit_request, join_request};
+use crate::txn::init;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -157,6 +158,35 @@ async fn find_coordinator(c: &mut Client, group: &str) -> (i16, i32) {
     (r.error_code, r.node_id.0)
 }
 
+async fn find_txn_coordinator(c: &mut Client, txn: &str) -> (i16, i32) {
+    let mut req = FindCoordinatorRequest::default();
+    req.key = s(txn);
+    req.key_type = 1;
+    let ResponseKind::FindCoordinator(r) = c.send(3, RequestKind::FindCoordinator(req)).await else { unreachable!() };
+    (r.error_code, r.node_id.0)
+}
+
+/// Whether to ask again: a coordinator that has just taken its partition answers
+/// COORDINATOR_LOAD_IN_PROGRESS until it has loaded it (retried for at most 15 s from `since`).
+fn still_loading(code: i16, since: Instant) -> bool {
+    code == ResponseError::CoordinatorLoadInProgress.code() && since.elapsed() < Duration::from_secs(15)
+}
+
+/// A simple (assign-mode) offset commit of partition 0 of `topic`, retried while the
+/// coordinator loads; its error code.
+async fn commit_while_loading(c: &mut Client, group: &str, topic: &str, offset: i64) -> i16 {
+    let since = Instant::now();
+    loop {
+        let req = RequestKind::OffsetCommit(commit_request(group, topic, 0, offset));
+        let ResponseKind::OffsetCommit(r) = c.send(8, req).await else { unreachable!() };
+        let code = r.topics[0].partitions[0].error_code;
+        if !still_loading(code, since) {
+            return code;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_form_one_cluster_and_serve_each_partition_from_its_leader() {
     let cluster = TestCluster::start(3).await;
@@ -241,12 +271,7 @@ async fn three_nodes_form_one_cluster_and_serve_each_partition_from_its_leader()
     };
     assert_eq!(j.error_code, ResponseError::NotCoordinator.code());
     let mut at_coordinator = cluster.client(coordinator).await;
-    let ResponseKind::OffsetCommit(r) =
-        at_coordinator.send(8, RequestKind::OffsetCommit(commit_request("cluster-group", "spread", 0, 2))).await
-    else {
-        unreachable!()
-    };
-    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    assert_eq!(commit_while_loading(&mut at_coordinator, "cluster-group", "spread", 2).await, 0);
 
     // DescribeQuorum from any node: three voters, one leader.
     let ResponseKind::DescribeQuorum(q) =
@@ -431,5 +456,97 @@ async fn a_replicated_partition_keeps_every_acknowledged_record_when_its_leader_
         unreachable!()
     };
     assert!(e.replica_election_results.is_empty(), "all partitions: none needed one");
+    cluster.stop_all().await;
+}
+
+/// OffsetFetch v7 of partition 0 of `topic`: (top-level error, partition error, offset).
+async fn committed(c: &mut Client, group: &str, topic: &str) -> (i16, i16, i64) {
+    let req = RequestKind::OffsetFetch(crate::groups::fetch_request(group, topic, 7));
+    let ResponseKind::OffsetFetch(r) = c.send(7, req).await else { unreachable!() };
+    let p = r.topics.first().and_then(|t| t.partitions.first());
+    (r.error_code, p.map_or(-1, |p| p.error_code), p.map_or(-1, |p| p.committed_offset))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_offsets_and_transactional_ids_move_with_their_coordinators_partition() {
+    let mut cluster = TestCluster::start(3).await;
+    let mut c1 = cluster.client(1).await;
+    wait_metadata(&mut c1, "three brokers registered", |m| m.brokers.len() == 3).await;
+    assert_eq!(create(&mut c1, "moved", 1, 3).await.topics[0].error_code, 0);
+
+    // The group's coordinator takes a commit once it has loaded its partition of
+    // __consumer_offsets (created with offsets.topic.replication.factor=3 replicas).
+    let (code, coordinator) = find_coordinator(&mut c1, "moving-group").await;
+    assert_eq!(code, 0);
+    let m = metadata(&mut c1, Some(&["__consumer_offsets"])).await;
+    assert!(m.topics[0].partitions.iter().all(|p| p.replica_nodes.len() == 3), "{m:?}");
+    let mut at = cluster.client(coordinator).await;
+    assert_eq!(commit_while_loading(&mut at, "moving-group", "moved", 42).await, 0);
+
+    // A transactional id coordinated by the same node, with its producer id.
+    let mut txn = None;
+    for i in 0..200 {
+        let id = format!("moving-txn-{i}");
+        let (code, node) = find_txn_coordinator(&mut c1, &id).await;
+        assert_eq!(code, 0);
+        if node == coordinator {
+            txn = Some(id);
+            break;
+        }
+    }
+    let txn = txn.expect("a transactional id coordinated by the group's coordinator");
+    let mut at = cluster.client(coordinator).await;
+    let since = Instant::now();
+    let (code, pid, epoch) = loop {
+        let answer = init(&mut at, &txn, 10_000).await;
+        if !still_loading(answer.0, since) {
+            break answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!((code, epoch), (0, 0));
+
+    // The coordinator goes; another node leads its partitions and answers from what the
+    // replicas kept: the committed offset, and the producer id with its next epoch.
+    cluster.stop(coordinator).await;
+    let survivor = coordinator % 3 + 1;
+    let mut c = cluster.client(survivor).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    let group_coordinator = loop {
+        let (code, node) = find_coordinator(&mut c, "moving-group").await;
+        if code == 0 && node != coordinator && node > 0 {
+            let answer = committed(&mut cluster.client(node).await, "moving-group", "moved").await;
+            if answer.0 == 0 {
+                assert_eq!(answer, (0, 0, 42), "the commit survived at node {node}");
+                break node;
+            }
+            last = Some(answer);
+        }
+        assert!(Instant::now() < deadline, "no new group coordinator answered within 20 s: {code} {node} {last:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_ne!(group_coordinator, coordinator);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, node) = find_txn_coordinator(&mut c, &txn).await;
+        if code == 0 && node != coordinator && node > 0 {
+            let answer = init(&mut cluster.client(node).await, &txn, 10_000).await;
+            if answer.0 == 0 {
+                assert_eq!(answer, (0, pid, 1), "the transactional id's state survived at node {node}");
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no new transaction coordinator answered within 20 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The old coordinator, back, is a follower of those partitions: NOT_COORDINATOR.
+    cluster.restart(coordinator).await;
+    let mut back = cluster.client(coordinator).await;
+    wait_metadata(&mut back, "the node is back", |m| m.brokers.len() == 3).await;
+    // (The preferred leader takes its partitions back only after
+    // leader.imbalance.check.interval.seconds, 300 s.)
+    assert_eq!(find_coordinator(&mut back, "moving-group").await, (0, group_coordinator));
+    assert_eq!(committed(&mut back, "moving-group", "moved").await.0, ResponseError::NotCoordinator.code());
     cluster.stop_all().await;
 }

@@ -8,7 +8,7 @@ use kafka_protocol::messages::*;
 
 use crate::common::*;
 
-async fn init(c: &mut Client, txn: &str, timeout_ms: i32) -> (i16, i64, i16) {
+pub async fn init(c: &mut Client, txn: &str, timeout_ms: i32) -> (i16, i64, i16) {
     let req = InitProducerIdRequest::default()
         .with_transactional_id(Some(TransactionalId(s(txn))))
         .with_transaction_timeout_ms(timeout_ms)

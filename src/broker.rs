@@ -149,8 +149,7 @@ impl Broker {
         let producer_ids = Arc::new(ProducerIds { metadata: metadata.clone(), block: tokio::sync::Mutex::new((0, 0)) });
         let logs =
             Arc::new(Logs { store, partitions: DashMap::new(), sync_writes: config.log_flush_interval_messages == 1 });
-        let group_log =
-            Arc::new(InternalTopicLog { topic: OFFSETS_TOPIC, logs: logs.clone(), image: metadata.image_handle() });
+        let group_log = Arc::new(InternalTopicLog::new(OFFSETS_TOPIC, &logs, metadata.image_handle(), &config));
         let group_cfg = GroupConfig {
             session_timeout_ms_min: config.group_min_session_timeout_ms,
             session_timeout_ms_max: config.group_max_session_timeout_ms,
@@ -169,15 +168,15 @@ impl Broker {
             // Internal topics too: a member may subscribe to them by name or regex, as in Kafka.
             img.topics.values().map(|t| (t.name.clone(), (t.id, t.partitions.len() as i32))).collect()
         });
-        let groups = Coordinator::new(group_cfg, consumer_cfg, topics, config.offsets_topic_num_partitions, group_log);
+        let groups =
+            Coordinator::new(group_cfg, consumer_cfg, topics, config.offsets_topic_num_partitions, group_log.clone());
         let image = metadata.image_handle();
         groups.set_group_timings(Arc::new(move |group: &str| {
             crate::group::configs::consumer_timings(image.load().group_configs.get(group))
         }));
-        let txn_log =
-            Arc::new(InternalTopicLog { topic: TXN_TOPIC, logs: logs.clone(), image: metadata.image_handle() });
+        let txn_log = Arc::new(InternalTopicLog::new(TXN_TOPIC, &logs, metadata.image_handle(), &config));
         let txns = TxnCoordinator::new(
-            txn_log,
+            txn_log.clone(),
             config.transaction_state_log_num_partitions,
             config.transaction_max_timeout_ms,
             config.transactional_id_expiration_ms,
@@ -203,20 +202,26 @@ impl Broker {
             replicas: Arc::default(),
             stopping: false.into(),
         });
+        for log in [&group_log, &txn_log] {
+            let _ = log.broker.set(Arc::downgrade(&broker));
+        }
         broker.register().await?;
         broker.drop_orphaned_partitions()?;
         if broker.metadata.is_cluster() {
+            // The coordinators load their partitions as leaderships come here.
             broker.spawn_image_follower();
             broker.spawn_replication();
-        }
-        if broker.image().topics.contains_key(OFFSETS_TOPIC) {
-            broker.groups.load().map_err(StartError::Groups)?;
+            broker.spawn_coordination();
+        } else {
+            if broker.image().topics.contains_key(OFFSETS_TOPIC) {
+                broker.groups.load().map_err(StartError::Groups)?;
+            }
+            if broker.image().topics.contains_key(TXN_TOPIC) {
+                broker.txns.load().map_err(StartError::Txns)?;
+                broker.txns.recover(broker.txn_effects.as_ref()).await;
+            }
         }
         broker.groups.spawn_ticker();
-        if broker.image().topics.contains_key(TXN_TOPIC) {
-            broker.txns.load().map_err(StartError::Txns)?;
-            broker.txns.recover(broker.txn_effects.as_ref()).await;
-        }
         broker.txns.spawn_timeouts(&broker.txn_effects);
         broker.spawn_retention();
         broker.spawn_producer_expiry();
@@ -335,8 +340,12 @@ impl Broker {
         if self.image().topics.contains_key(OFFSETS_TOPIC) {
             return Ok(());
         }
-        let nodes: Vec<i32> = self.image().live_brokers().into_keys().collect();
-        let assignment = crate::cluster::placement::assign(&nodes, self.config.offsets_topic_num_partitions, 1);
+        let rf = self.config.replication.offsets_topic_replication_factor;
+        let Some((nodes, rf)) = self.internal_topic_brokers(OFFSETS_TOPIC, "offsets.topic.replication.factor", rf)
+        else {
+            return Ok(());
+        };
+        let assignment = crate::cluster::placement::assign(&nodes, self.config.offsets_topic_num_partitions, rf);
         let configs = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("compression.type".to_string(), "producer".to_string()),
@@ -346,6 +355,23 @@ impl Broker {
             tracing::info!(partitions = self.config.offsets_topic_num_partitions, "created {OFFSETS_TOPIC}");
         }
         Ok(())
+    }
+
+    /// The live brokers an internal topic is placed on, or None while a cluster has fewer than
+    /// its replication factor (`key`): as in Kafka, the topic is not created with fewer
+    /// replicas, and clients are told COORDINATOR_NOT_AVAILABLE until enough brokers are up.
+    /// A lone node places it on itself with one replica, whatever `key` says. Returns the
+    /// brokers and the replication factor.
+    fn internal_topic_brokers(&self, topic: &str, key: &str, rf: i16) -> Option<(Vec<i32>, i16)> {
+        let nodes: Vec<i32> = self.image().live_brokers().into_keys().collect();
+        if !self.metadata.is_cluster() {
+            return Some((nodes, 1));
+        }
+        if nodes.len() >= rf as usize {
+            return Some((nodes, rf));
+        }
+        tracing::warn!(live = nodes.len(), "{topic} is not created yet: {key}={rf} needs that many live brokers");
+        None
     }
 
     /// Adds partitions to a topic; `Ok(false)` if there is no such topic.
@@ -384,10 +410,18 @@ impl Broker {
         if self.image().topics.contains_key(TXN_TOPIC) {
             return Ok(());
         }
-        let nodes: Vec<i32> = self.image().live_brokers().into_keys().collect();
+        let rf = self.config.replication.txn_topic_replication_factor;
+        let Some((nodes, rf)) = self.internal_topic_brokers(TXN_TOPIC, "transaction.state.log.replication.factor", rf)
+        else {
+            return Ok(());
+        };
         let count = self.config.transaction_state_log_num_partitions;
-        let assignment = crate::cluster::placement::assign(&nodes, count, 1);
-        let configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        let assignment = crate::cluster::placement::assign(&nodes, count, rf);
+        let mut configs = BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]);
+        if self.metadata.is_cluster() {
+            let min_isr = self.config.replication.txn_topic_min_isr;
+            configs.insert("min.insync.replicas".to_string(), min_isr.to_string());
+        }
         if self.create_topic(TXN_TOPIC, assignment, configs).await?.is_some() {
             tracing::info!(partitions = count, "created {TXN_TOPIC}");
         }

@@ -107,7 +107,7 @@ impl Broker {
     }
 
     /// The min.insync.replicas of `topic` (1 if it is gone).
-    fn min_isr(&self, topic: &str) -> usize {
+    pub(super) fn min_isr(&self, topic: &str) -> usize {
         let image = self.image();
         self.topic_settings(&image).of(topic).map_or(1, |s| s.min_insync_replicas)
     }
@@ -222,7 +222,7 @@ impl Broker {
     }
 
     /// Runs `tick` every `period` until the broker stops or is gone.
-    fn every(self: &Arc<Self>, period: Duration, tick: impl Fn(&Broker, &Weak<Broker>) + Send + 'static) {
+    pub(super) fn every(self: &Arc<Self>, period: Duration, tick: impl Fn(&Broker, &Weak<Broker>) + Send + 'static) {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {

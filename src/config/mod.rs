@@ -167,6 +167,16 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         "unclean.leader.election.enable",
         "an out-of-sync replica may lead when none in sync is left (topic default; default false)",
     ),
+    (
+        "offsets.topic.replication.factor",
+        "replicas of __consumer_offsets in a cluster; created once this many brokers are live (default 3)",
+    ),
+    (
+        "transaction.state.log.replication.factor",
+        "replicas of __transaction_state in a cluster; created once this many brokers are live (default 3)",
+    ),
+    ("transaction.state.log.min.isr", "min.insync.replicas of __transaction_state (default 2)"),
+    ("offsets.commit.timeout.ms", "an offset commit waits this long for the in-sync replicas (default 5000)"),
     ("replica.lag.time.max.ms", "a follower not caught up for this long leaves the ISR (default 30000)"),
     ("replica.fetch.max.bytes", "bytes a follower fetches per partition at most (default 1048576)"),
     ("replica.fetch.response.max.bytes", "bytes of one follower fetch response at most (default 10485760)"),
@@ -305,6 +315,18 @@ impl Config {
                 }
                 "unclean.leader.election.enable" => {
                     c.replication.unclean_leader_election = parse_bool(key, v)?;
+                }
+                "offsets.topic.replication.factor" => {
+                    c.replication.offsets_topic_replication_factor = parse_num(key, v, 1, i16::MAX as i64)? as i16
+                }
+                "transaction.state.log.replication.factor" => {
+                    c.replication.txn_topic_replication_factor = parse_num(key, v, 1, i16::MAX as i64)? as i16
+                }
+                "transaction.state.log.min.isr" => {
+                    c.replication.txn_topic_min_isr = parse_num(key, v, 1, i16::MAX as i64)? as i32
+                }
+                "offsets.commit.timeout.ms" => {
+                    c.replication.offsets_commit_timeout_ms = parse_num(key, v, 1, i32::MAX as i64)? as u64
                 }
                 "replica.lag.time.max.ms" => c.replication.lag_time_max_ms = parse_num(key, v, 1, i32::MAX as i64)?,
                 "replica.fetch.max.bytes" => {

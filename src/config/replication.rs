@@ -14,6 +14,15 @@ pub struct Replication {
     pub auto_leader_rebalance: bool,
     pub imbalance_check_interval_s: u64,
     pub imbalance_per_broker_percent: u32,
+    /// offsets.topic.replication.factor, transaction.state.log.replication.factor and
+    /// transaction.state.log.min.isr: how the coordinators' internal topics are created in a
+    /// cluster (a lone node creates them with one replica).
+    pub offsets_topic_replication_factor: i16,
+    pub txn_topic_replication_factor: i16,
+    pub txn_topic_min_isr: i32,
+    /// offsets.commit.timeout.ms: how long an offset commit or a transaction's state change
+    /// waits for the internal topic's in-sync replicas.
+    pub offsets_commit_timeout_ms: u64,
 }
 
 impl Default for Replication {
@@ -28,6 +37,10 @@ impl Default for Replication {
             auto_leader_rebalance: true,
             imbalance_check_interval_s: 300,
             imbalance_per_broker_percent: 10,
+            offsets_topic_replication_factor: 3,
+            txn_topic_replication_factor: 3,
+            txn_topic_min_isr: 2,
+            offsets_commit_timeout_ms: 5_000,
         }
     }
 }

@@ -32,6 +32,10 @@ struct Entry {
 }
 
 impl Entry {
+    fn new(group: &str) -> Entry {
+        Entry { group: Group::new(group), consumer: None, offsets: BTreeMap::new(), pending_txn: Default::default() }
+    }
+
     fn consumer_active(&self) -> bool {
         self.consumer.as_ref().is_some_and(|c| !c.members.is_empty())
     }
@@ -66,6 +70,9 @@ pub struct Coordinator {
     partitions: i32,
     groups: DashMap<String, Arc<Mutex<Entry>>>,
     log: Arc<dyn GroupLog>,
+    /// In a cluster: the partitions of `__consumer_offsets` led here, whose groups this node
+    /// coordinates.
+    pub ownership: crate::log::internal::Ownership,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +110,7 @@ impl Coordinator {
             partitions,
             groups: DashMap::new(),
             log,
+            ownership: Default::default(),
         })
     }
 
@@ -123,52 +131,69 @@ impl Coordinator {
         std::borrow::Cow::Owned(cfg)
     }
 
-    /// Rebuilds groups and offsets by replaying every partition of `__consumer_offsets`.
+    /// Rebuilds groups and offsets by replaying every partition of `__consumer_offsets` (a
+    /// lone node, at start-up).
     pub fn load(&self) -> Result<(), InternalLogError> {
         for p in 0..self.partitions {
-            // Groups with transactional offsets in this partition, by producer id.
-            let mut in_txn: std::collections::HashMap<i64, Vec<String>> = Default::default();
-            self.log.replay(p, &mut |r: LoggedRecord| {
-                if let Some(commit) = r.marker {
-                    for g in in_txn.remove(&r.producer_id).unwrap_or_default() {
-                        let entry = self.entry(&g);
-                        let mut e = entry.try_lock().expect("no contention while loading");
-                        let pending = e.pending_txn.remove(&r.producer_id).unwrap_or_default();
-                        if commit {
-                            e.offsets.extend(pending);
-                        }
-                    }
-                    return;
-                }
-                let Some(rec) = Record::decode(r.key, r.value) else { return };
-                let entry = self.entry(rec.group_id());
-                let mut e = entry.try_lock().expect("no contention while loading");
-                match rec {
-                    Record::Offset { group, topic, partition, value: Some(c) } if r.transactional => {
-                        e.pending_txn.entry(r.producer_id).or_default().insert((topic, partition), c);
-                        let groups = in_txn.entry(r.producer_id).or_default();
-                        if !groups.contains(&group) {
-                            groups.push(group);
-                        }
-                    }
-                    Record::Offset { topic, partition, value: Some(c), .. } => {
-                        e.offsets.insert((topic, partition), c);
-                    }
-                    Record::Offset { topic, partition, value: None, .. } => {
-                        e.offsets.remove(&(topic, partition));
-                    }
-                    Record::Group { value: Some(m), .. } => {
-                        e.group.generation = m.generation;
-                        e.group.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
-                    }
-                    Record::Group { value: None, .. } => e.group = Group::new(&e.group.id),
-                }
-            })?;
+            self.load_partition(p)?;
         }
-        self.groups.retain(|_, e| {
-            e.try_lock().is_ok_and(|e| !e.offsets.is_empty() || !e.pending_txn.is_empty() || e.group.generation > 0)
-        });
         Ok(())
+    }
+
+    /// Rebuilds the groups kept in partition `p` of `__consumer_offsets` from its records,
+    /// replacing what was known of them.
+    pub fn load_partition(&self, p: i32) -> Result<(), InternalLogError> {
+        let mut loaded: std::collections::HashMap<String, Entry> = Default::default();
+        // Groups with transactional offsets in this partition, by producer id.
+        let mut in_txn: std::collections::HashMap<i64, Vec<String>> = Default::default();
+        self.log.replay(p, &mut |r: LoggedRecord| {
+            if let Some(commit) = r.marker {
+                for g in in_txn.remove(&r.producer_id).unwrap_or_default() {
+                    let e = loaded.entry(g.clone()).or_insert_with(|| Entry::new(&g));
+                    let pending = e.pending_txn.remove(&r.producer_id).unwrap_or_default();
+                    if commit {
+                        e.offsets.extend(pending);
+                    }
+                }
+                return;
+            }
+            let Some(rec) = Record::decode(r.key, r.value) else { return };
+            let id = rec.group_id().to_string();
+            let e = loaded.entry(id.clone()).or_insert_with(|| Entry::new(&id));
+            match rec {
+                Record::Offset { group, topic, partition, value: Some(c) } if r.transactional => {
+                    e.pending_txn.entry(r.producer_id).or_default().insert((topic, partition), c);
+                    let groups = in_txn.entry(r.producer_id).or_default();
+                    if !groups.contains(&group) {
+                        groups.push(group);
+                    }
+                }
+                Record::Offset { topic, partition, value: Some(c), .. } => {
+                    e.offsets.insert((topic, partition), c);
+                }
+                Record::Offset { topic, partition, value: None, .. } => {
+                    e.offsets.remove(&(topic, partition));
+                }
+                Record::Group { value: Some(m), .. } => {
+                    e.group.generation = m.generation;
+                    e.group.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
+                }
+                Record::Group { value: None, .. } => e.group = Group::new(&e.group.id),
+            }
+        })?;
+        self.groups.retain(|g, _| self.partition_for(g) != p);
+        for (id, e) in loaded {
+            if !e.offsets.is_empty() || !e.pending_txn.is_empty() || e.group.generation > 0 {
+                self.groups.insert(id, Arc::new(Mutex::new(e)));
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the groups of partition `p` of `__consumer_offsets`: another node coordinates
+    /// them now (their members are told NOT_COORDINATOR and find it).
+    pub fn unload_partition(&self, p: i32) {
+        self.groups.retain(|g, _| self.partition_for(g) != p);
     }
 
     /// Runs the timers until the coordinator is dropped elsewhere.
@@ -200,17 +225,7 @@ impl Coordinator {
     }
 
     fn entry(&self, group: &str) -> Arc<Mutex<Entry>> {
-        self.groups
-            .entry(group.to_string())
-            .or_insert_with(|| {
-                Arc::new(Mutex::new(Entry {
-                    group: Group::new(group),
-                    consumer: None,
-                    offsets: BTreeMap::new(),
-                    pending_txn: Default::default(),
-                }))
-            })
-            .clone()
+        self.groups.entry(group.to_string()).or_insert_with(|| Arc::new(Mutex::new(Entry::new(group)))).clone()
     }
 
     fn existing(&self, group: &str) -> Option<Arc<Mutex<Entry>>> {
@@ -479,7 +494,7 @@ impl Coordinator {
             })
             .collect();
         recs.push(Record::Group { group: group.to_string(), value: None }.encode());
-        self.log.append(self.partition_for(group), recs, None).map_err(|_| GroupError::CoordinatorNotAvailable)?;
+        crate::log::internal::write(&*self.log, self.partition_for(group), recs, None).await?;
         e.offsets.clear();
         e.group.state = GroupState::Dead;
         drop(e);

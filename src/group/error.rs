@@ -15,6 +15,8 @@ pub enum GroupError {
     FencedInstanceId,
     #[error("the coordinator is not available")]
     CoordinatorNotAvailable,
+    #[error("this node no longer coordinates it")]
+    NotCoordinator,
     #[error("the group generation is not valid")]
     IllegalGeneration,
     #[error("the group has reached its maximum size")]
@@ -39,4 +41,15 @@ pub enum GroupError {
     InvalidRequest,
     #[error("the group is subscribed to the topic")]
     GroupSubscribedToTopic,
+}
+
+impl From<crate::log::internal::InternalLogError> for GroupError {
+    /// A write to the internal topic that failed: the coordinator moved with the partition's
+    /// leadership, or is not available for now (Kafka's mapping of the append's errors).
+    fn from(e: crate::log::internal::InternalLogError) -> Self {
+        match e {
+            crate::log::internal::InternalLogError::NotLeader { .. } => GroupError::NotCoordinator,
+            _ => GroupError::CoordinatorNotAvailable,
+        }
+    }
 }

@@ -86,6 +86,7 @@ impl From<GroupError> for ResponseError {
             GroupError::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
             GroupError::FencedInstanceId => ResponseError::FencedInstanceId,
             GroupError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            GroupError::NotCoordinator => ResponseError::NotCoordinator,
             GroupError::IllegalGeneration => ResponseError::IllegalGeneration,
             GroupError::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
             GroupError::GroupIdNotFound => ResponseError::GroupIdNotFound,
@@ -111,6 +112,7 @@ impl From<TxnError> for ResponseError {
             TxnError::ProducerFenced => ResponseError::ProducerFenced,
             TxnError::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
             TxnError::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+            TxnError::NotCoordinator => ResponseError::NotCoordinator,
             TxnError::InvalidTransactionTimeout => ResponseError::InvalidTransactionTimeout,
         }
     }

@@ -112,13 +112,18 @@ pub(crate) async fn txns_ready(broker: &crate::broker::Broker) -> Result<(), kaf
 
 /// Whether this node coordinates the group `key` (`txn` false) or the transactional id `key`
 /// (`txn` true): NOT_COORDINATOR where another node does, COORDINATOR_NOT_AVAILABLE while the
-/// key's partition has no leader (the client looks the coordinator up again on both).
+/// key's partition has no leader (the client looks the coordinator up again on both),
+/// COORDINATOR_LOAD_IN_PROGRESS while this node, its new leader, still loads it (the client
+/// retries here).
 pub(crate) fn coordinates(
     broker: &crate::broker::Broker,
     key: &str,
     txn: bool,
 ) -> Result<(), kafka_protocol::ResponseError> {
     match broker.coordinator_of(key, txn) {
+        Some(node) if node == broker.config.node_id && !broker.coordinator_loaded(key, txn) => {
+            Err(kafka_protocol::ResponseError::CoordinatorLoadInProgress)
+        }
         Some(node) if node == broker.config.node_id => Ok(()),
         Some(node) if node >= 0 => Err(kafka_protocol::ResponseError::NotCoordinator),
         _ => Err(kafka_protocol::ResponseError::CoordinatorNotAvailable),

@@ -52,6 +52,9 @@ pub struct TxnCoordinator {
     pub timeout_ms_max: i32,
     /// transactional.id.expiration.ms: an id idle this long in a completed state is forgotten.
     expiration_ms: i64,
+    /// In a cluster: the partitions of `__transaction_state` led here, whose transactional ids
+    /// this node coordinates.
+    pub ownership: crate::log::internal::Ownership,
 }
 
 impl TxnCoordinator {
@@ -61,36 +64,62 @@ impl TxnCoordinator {
         timeout_ms_max: i32,
         expiration_ms: i64,
     ) -> Arc<TxnCoordinator> {
-        Arc::new(TxnCoordinator { txns: DashMap::new(), log, partitions, timeout_ms_max, expiration_ms })
+        Arc::new(TxnCoordinator {
+            txns: DashMap::new(),
+            log,
+            partitions,
+            timeout_ms_max,
+            expiration_ms,
+            ownership: Default::default(),
+        })
     }
 
     pub fn partition_for(&self, txn_id: &str) -> i32 {
         crate::log::internal::partition_for(txn_id, self.partitions)
     }
 
-    /// Replays `__transaction_state`. Transactions found prepared are completed by `recover`.
+    /// Replays `__transaction_state` (a lone node, at start-up). Transactions found prepared
+    /// are completed by `recover`.
     pub fn load(&self) -> Result<(), InternalLogError> {
         for p in 0..self.partitions {
-            self.log.replay(p, &mut |r: LoggedRecord| {
-                let Some(id) = log::decode_key(r.key) else { return };
-                match r.value.and_then(|v| log::decode_value(&id, v)) {
-                    Some(m) => {
-                        self.txns.insert(id, Arc::new(Mutex::new(m)));
-                    }
-                    None => {
-                        self.txns.remove(&id);
-                    }
-                }
-            })?;
+            self.load_partition(p)?;
         }
         Ok(())
     }
 
-    fn persist(&self, m: &TxnMeta) -> Result<(), TxnError> {
+    /// Rebuilds the transactional ids kept in partition `p` from its records, replacing what
+    /// was known of them; `recover` then completes those found prepared (re-sends markers).
+    pub fn load_partition(&self, p: i32) -> Result<(), InternalLogError> {
+        let mut loaded: std::collections::HashMap<String, TxnMeta> = Default::default();
+        self.log.replay(p, &mut |r: LoggedRecord| {
+            let Some(id) = log::decode_key(r.key) else { return };
+            match r.value.and_then(|v| log::decode_value(&id, v)) {
+                Some(m) => {
+                    loaded.insert(id, m);
+                }
+                None => {
+                    loaded.remove(&id);
+                }
+            }
+        })?;
+        self.txns.retain(|id, _| self.partition_for(id) != p);
+        for (id, m) in loaded {
+            self.txns.insert(id, Arc::new(Mutex::new(m)));
+        }
+        Ok(())
+    }
+
+    /// Forgets the transactional ids of partition `p`: another node coordinates them now.
+    pub fn unload_partition(&self, p: i32) {
+        self.txns.retain(|id, _| self.partition_for(id) != p);
+    }
+
+    /// Writes a transaction's state and waits for the in-sync replicas to have it.
+    async fn persist(&self, m: &TxnMeta) -> Result<(), TxnError> {
         let rec = (log::encode_key(&m.id), Some(log::encode_value(m)));
-        self.log.append(self.partition_for(&m.id), vec![rec], None).map_err(|e| {
+        crate::log::internal::write(&*self.log, self.partition_for(&m.id), vec![rec], None).await.map_err(|e| {
             tracing::warn!(txn = %m.id, error = %e, "transaction state not persisted");
-            TxnError::CoordinatorNotAvailable
+            TxnError::from(e)
         })
     }
 
@@ -174,7 +203,7 @@ impl TxnCoordinator {
         m.partitions.clear();
         m.groups.clear();
         m.updated_ms = now_ms();
-        self.persist(&m)?;
+        self.persist(&m).await?;
         Ok((m.producer_id, m.epoch))
     }
 
@@ -183,7 +212,7 @@ impl TxnCoordinator {
         tracing::info!(txn = %m.id, reason = why, "aborting open transaction");
         m.epoch += 1;
         m.state = TxnState::PrepareAbort;
-        self.persist(m)?;
+        self.persist(m).await?;
         self.finish(effects, m, false).await
     }
 
@@ -193,7 +222,7 @@ impl TxnCoordinator {
             return Err(TxnError::CoordinatorNotAvailable);
         }
         m.complete(now_ms());
-        self.persist(m)
+        self.persist(m).await
     }
 
     /// AddPartitionsToTxn / AddOffsetsToTxn.
@@ -209,7 +238,7 @@ impl TxnCoordinator {
         let before = m.clone();
         m.add(producer.0, producer.1, partitions, group, now_ms())?;
         if *m != before {
-            self.persist(&m)?;
+            self.persist(&m).await?;
         }
         Ok(())
     }
@@ -227,7 +256,7 @@ impl TxnCoordinator {
         match m.end(producer.0, producer.1, commit, now_ms())? {
             EndAction::AlreadyDone => Ok(()),
             EndAction::WriteMarkers { .. } => {
-                self.persist(&m)?;
+                self.persist(&m).await?;
                 self.finish(effects, &mut m, commit).await
             }
         }
@@ -265,7 +294,8 @@ impl TxnCoordinator {
             if !idle || m.updated_ms.saturating_add(self.expiration_ms) > now {
                 continue;
             }
-            if let Err(e) = self.log.append(self.partition_for(&id), vec![(log::encode_key(&id), None)], None) {
+            let tombstone = vec![(log::encode_key(&id), None)];
+            if let Err(e) = crate::log::internal::write(&*self.log, self.partition_for(&id), tombstone, None).await {
                 tracing::warn!(txn = %id, error = %e, "expired transactional id not removed; will retry");
                 continue;
             }

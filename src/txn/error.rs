@@ -17,6 +17,19 @@ pub enum TxnError {
     InvalidProducerEpoch,
     #[error("the coordinator is not available")]
     CoordinatorNotAvailable,
+    #[error("this node no longer coordinates it")]
+    NotCoordinator,
     #[error("the transaction timeout is larger than transaction.max.timeout.ms")]
     InvalidTransactionTimeout,
+}
+
+impl From<crate::log::internal::InternalLogError> for TxnError {
+    /// A write to the internal topic that failed: the coordinator moved with the partition's
+    /// leadership, or is not available for now (Kafka's mapping of the append's errors).
+    fn from(e: crate::log::internal::InternalLogError) -> Self {
+        match e {
+            crate::log::internal::InternalLogError::NotLeader { .. } => TxnError::NotCoordinator,
+            _ => TxnError::CoordinatorNotAvailable,
+        }
+    }
 }

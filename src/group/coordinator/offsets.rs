@@ -2,6 +2,7 @@
 //! producer's transaction (TxnOffsetCommit) until its marker makes them count or drops them.
 
 use super::*;
+use crate::log::internal::{write, write_marker};
 
 impl Coordinator {
     /// Commits offsets after the member and generation checks of the classic protocol.
@@ -37,9 +38,9 @@ impl Coordinator {
             }
         }
         let recs = offset_records(group, &offsets);
-        self.log.append(self.partition_for(group), recs, None).map_err(|err| {
+        write(&*self.log, self.partition_for(group), recs, None).await.map_err(|err| {
             tracing::warn!(group, error = %err, "offset commit not persisted");
-            GroupError::CoordinatorNotAvailable
+            GroupError::from(err)
         })?;
         for (t, p, c) in offsets {
             e.offsets.insert((t, p), c);
@@ -83,9 +84,9 @@ impl Coordinator {
             }
         }
         let recs = offset_records(group, &offsets);
-        self.log.append(self.partition_for(group), recs, Some(producer)).map_err(|err| {
+        write(&*self.log, self.partition_for(group), recs, Some(producer)).await.map_err(|err| {
             tracing::warn!(group, error = %err, "transactional offset commit not persisted");
-            GroupError::CoordinatorNotAvailable
+            GroupError::from(err)
         })?;
         let pending = e.pending_txn.entry(producer.0).or_default();
         for (t, p, c) in offsets {
@@ -105,7 +106,7 @@ impl Coordinator {
     ) -> Result<(), InternalLogError> {
         let entry = self.entry(group);
         let mut e = entry.lock().await;
-        self.log.write_marker(self.partition_for(group), producer_id, epoch, commit)?;
+        write_marker(&*self.log, self.partition_for(group), producer_id, epoch, commit).await?;
         let pending = e.pending_txn.remove(&producer_id).unwrap_or_default();
         if commit {
             e.offsets.extend(pending);
@@ -124,7 +125,7 @@ impl Coordinator {
     ) -> Result<(), InternalLogError> {
         let entries: Vec<Arc<Mutex<Entry>>> =
             self.groups.iter().filter(|e| self.partition_for(e.key()) == index).map(|e| e.value().clone()).collect();
-        self.log.write_marker(index, producer_id, epoch, commit)?;
+        write_marker(&*self.log, index, producer_id, epoch, commit).await?;
         for entry in entries {
             let mut e = entry.lock().await;
             let pending = e.pending_txn.remove(&producer_id).unwrap_or_default();
@@ -168,7 +169,7 @@ impl Coordinator {
             out.push(((t, p), None));
         }
         if !recs.is_empty() {
-            self.log.append(self.partition_for(group), recs, None).map_err(|_| GroupError::CoordinatorNotAvailable)?;
+            write(&*self.log, self.partition_for(group), recs, None).await?;
             for ((t, p), err) in &out {
                 if err.is_none() {
                     e.offsets.remove(&(t.clone(), *p));

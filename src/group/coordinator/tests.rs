@@ -34,7 +34,7 @@ impl InternalLog for MemLog {
         index: i32,
         records: Vec<(Bytes, Option<Bytes>)>,
         txn: Option<(i64, i16)>,
-    ) -> Result<(), InternalLogError> {
+    ) -> Result<i64, InternalLogError> {
         self.check(index)?;
         let mut g = self.partitions.lock().unwrap();
         let log = g.entry(index).or_default();
@@ -42,15 +42,21 @@ impl InternalLog for MemLog {
             let producer_id = txn.map_or(-1, |t| t.0);
             log.push(LoggedRecord { key, value, producer_id, transactional: txn.is_some(), marker: None });
         }
-        Ok(())
+        Ok(log.len() as i64)
     }
 
-    fn write_marker(&self, index: i32, producer_id: i64, _epoch: i16, commit: bool) -> Result<(), InternalLogError> {
+    fn write_marker(&self, index: i32, producer_id: i64, _epoch: i16, commit: bool) -> Result<i64, InternalLogError> {
         self.check(index)?;
         let marker =
             LoggedRecord { key: Bytes::new(), value: None, producer_id, transactional: true, marker: Some(commit) };
-        self.partitions.lock().unwrap().entry(index).or_default().push(marker);
-        Ok(())
+        let mut g = self.partitions.lock().unwrap();
+        let log = g.entry(index).or_default();
+        log.push(marker);
+        Ok(log.len() as i64)
+    }
+
+    fn replicated(&self, _index: i32, _end: i64) -> crate::log::internal::Replicated {
+        Box::pin(async { Ok(()) })
     }
 
     fn replay(&self, index: i32, visit: &mut dyn FnMut(LoggedRecord)) -> Result<(), InternalLogError> {
