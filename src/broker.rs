@@ -263,6 +263,16 @@ impl Broker {
         if self.metadata.is_cluster() || image.brokers.get(&self.config.node_id) != Some(&info) {
             self.metadata.submit(Command::RegisterBroker { id: self.config.node_id, info }).await?;
         }
+        if self.metadata.is_cluster() {
+            // A node starts fenced, as in Kafka. One back from a crash (or with its data lost)
+            // must not lead, nor count in an ISR, with a log that may lack what it had
+            // acknowledged: the fence moves its leaderships and ISR places away (a no-op after a
+            // controlled shutdown), and its first heartbeat unfences it as a follower that
+            // catches up and joins the ISRs again (Kafka removes a broker back from an unclean
+            // shutdown from the ISRs the same way). Its metadata is only known to be current
+            // after its registration, so the fence is always written.
+            self.metadata.submit(Command::FenceBroker { id: self.config.node_id }).await?;
+        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 whose `__consumer_offsets` and `__transaction_state` have 3 replicas (min.insync.replicas 2
 for the transaction log), and a consume-transform-produce job (confluent-kafka: a read_committed
 consumer in group `ctp`, a transactional producer that sends its offsets with each transaction)
-copying 3000 numbered records from `ctp-in` to `ctp-out`. While it runs, the node leading the
+copying numbered records from `ctp-in` to `ctp-out` (3000, and 1000 more after each kill). While it runs, the node leading the
 group's partition of `__consumer_offsets` is SIGKILLed and restarted, then the node leading the
 transactional id's partition of `__transaction_state`.
 
@@ -25,7 +25,8 @@ from harness import check, check_eq, wait_until  # noqa: E402
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
-IN, OUT, PARTITIONS, COUNT = "ctp-in", "ctp-out", 3, 3000
+# 3000 records first, 1000 more after each kill.
+IN, OUT, PARTITIONS, COUNT, EXTRA = "ctp-in", "ctp-out", 3, 3000, 1000
 GROUP, TXN_ID = "ctp", "ctp-job"
 INTERNAL_PARTITIONS = 3
 OVERRIDES = {
@@ -70,11 +71,14 @@ class Job:
     returned and commits the consumer's positions with it. An abortable error aborts and rewinds
     the consumer to the committed offsets; a retriable one retries the commit."""
 
-    def __init__(self, bootstrap: str):
+    def __init__(self, bootstrap: str, source: str = IN, sink: str = OUT):
+        self.source, self.sink = source, sink
+        # COMPAT_JOB_DEBUG: librdkafka debug contexts for both clients (e.g. eos,cgrp).
+        debug = {"debug": os.environ["COMPAT_JOB_DEBUG"]} if os.environ.get("COMPAT_JOB_DEBUG") else {}
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False,
-                                  "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+                                  "auto.offset.reset": "earliest", "isolation.level": "read_committed", **debug})
         self.producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": TXN_ID,
-                                  "transaction.timeout.ms": 60000, "linger.ms": 5})
+                                  "transaction.timeout.ms": 60000, "linger.ms": 5, **debug})
         self.commit_times: list[float] = []
         self.committed: dict[int, int] = {}
         self.backwards: list[str] = []
@@ -109,7 +113,7 @@ class Job:
     def _run(self) -> None:
         try:
             self.producer.init_transactions(60)
-            self.consumer.subscribe([IN])
+            self.consumer.subscribe([self.source])
             while not self.stop.is_set():
                 self.stage = "consume"
                 msgs = [m for m in self.consumer.consume(100, timeout=0.5) if m.error() is None]
@@ -118,7 +122,7 @@ class Job:
                 try:
                     self.producer.begin_transaction()
                     for m in msgs:
-                        self.producer.produce(OUT, key=m.key(), value=m.value(), partition=m.partition())
+                        self.producer.produce(self.sink, key=m.key(), value=m.value(), partition=m.partition())
                     positions = self.consumer.position(self.consumer.assignment())
                     self.stage = "send_offsets_to_transaction"
                     self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 30)
@@ -150,31 +154,31 @@ class Job:
 
     def state(self) -> str:
         return (f"job: {self.stage}, {len(self.commit_times)} committed, {self.aborts} aborted, "
-                f"last error {self.last_error!r}")
+                f"{self.retries} commit retries, last error {self.last_error!r}")
 
     def first_commit_after(self, t: float) -> float | None:
         later = [x for x in self.commit_times if x > t]
         return min(later) - t if later else None
 
 
-def read_committed(bootstrap: str) -> list[bytes]:
+def read_committed(bootstrap: str, topic: str = OUT) -> list[bytes]:
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "ctp-check", "enable.auto.commit": False,
                   "isolation.level": "read_committed"})
     ends = {}
     for p in range(PARTITIONS):
-        _, high = c.get_watermark_offsets(TopicPartition(OUT, p), timeout=10)
+        _, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
         ends[p] = high
-    c.assign([TopicPartition(OUT, p, 0) for p in range(PARTITIONS)])
+    c.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     got: list[bytes] = []
     done = {p: ends[p] == 0 for p in range(PARTITIONS)}
     deadline = time.monotonic() + 60
     while not all(done.values()):
-        check(time.monotonic() < deadline, f"{OUT} not read to its end in 60 s ({len(got)} read)")
+        check(time.monotonic() < deadline, f"{topic} not read to its end in 60 s ({len(got)} read)")
         for m in c.consume(1000, timeout=1.0):
             if m.error():
                 continue
             got.append(m.value())
-        for tp in c.position([TopicPartition(OUT, p) for p in range(PARTITIONS)]):
+        for tp in c.position([TopicPartition(topic, p) for p in range(PARTITIONS)]):
             done[tp.partition] = tp.offset >= ends[tp.partition]
     c.close()
     return got
@@ -188,11 +192,19 @@ def body(cluster: harness.Cluster) -> None:
     for f in fs.values():
         f.result(30)
     p = Producer({"bootstrap.servers": cluster.bootstrap, "enable.idempotence": True, "acks": "all"})
-    for i in range(COUNT):
-        p.produce(IN, partition=i % PARTITIONS, key=str(i).encode(), value=str(i).encode())
-        if i % 500 == 0:
-            p.poll(0)
-    check_eq(p.flush(60), 0, "input records not delivered")
+    produced = 0
+
+    def produce(n: int) -> None:
+        """n more input records (the job has work after each kill)."""
+        nonlocal produced
+        for i in range(produced, produced + n):
+            p.produce(IN, partition=i % PARTITIONS, key=str(i).encode(), value=str(i).encode())
+            if i % 500 == 0:
+                p.poll(0)
+        check_eq(p.flush(90), 0, "input records not delivered")
+        produced += n
+
+    produce(COUNT)
 
     job = Job(cluster.bootstrap)
     job.thread.start()
@@ -205,6 +217,7 @@ def body(cluster: harness.Cluster) -> None:
         check(victim in (1, 2, 3), f"{topic}-{partition} has a leader ({victim})")
         t_kill = time.monotonic()
         cluster.node(victim).kill()
+        produce(EXTRA)
         wait_until(lambda: job.error is not None or job.first_commit_after(t_kill) is not None, 150,
                    lambda: f"a transaction committed after the {what} coordinator's node {victim} was killed ({job.state()})")
         check(job.error is None, f"the job failed: {job.error}")
@@ -230,10 +243,10 @@ def body(cluster: harness.Cluster) -> None:
              for tp in admin_committed.committed([TopicPartition(IN, q) for q in range(PARTITIONS)], timeout=30)}
     admin_committed.close()
     values = read_committed(cluster.bootstrap)
-    want = {str(i).encode() for i in range(COUNT)}
+    want = {str(i).encode() for i in range(produced)}
     lost = len(want - set(values))
     duplicates = len(values) - len(set(values))
-    print(f"input {COUNT}, output read_committed {len(values)}; lost {lost}, duplicates {duplicates}; "
+    print(f"input {produced}, output read_committed {len(values)}; lost {lost}, duplicates {duplicates}; "
           f"transactions committed {len(job.commit_times)}, aborted {job.aborts}, commit retries {job.retries}; "
           f"committed offsets {final} (input ends {ends}), went backwards {len(job.backwards)}", flush=True)
     check_eq((lost, duplicates, len(job.backwards)), (0, 0, 0), "lost, duplicates, offsets going backwards")

@@ -370,20 +370,28 @@ impl Node {
         let mut leading = false;
         // When this leader first saw each broker fenced: only a heartbeat after it unfences.
         let mut fenced_since: HashMap<i32, Instant> = HashMap::new();
+        let mut last_tick = Instant::now();
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(tick) => {}
                 _ = stop.changed() => return,
             }
+            let now = Instant::now();
+            // This process did not run for a while (SIGSTOP, a stalled VM): the silence it
+            // measured is its own, so every broker gets a full session again.
+            let stalled = now.duration_since(last_tick) > self.options.session_timeout / 2;
+            last_tick = now;
             if self.leader() != Some(self.me()) {
                 leading = false;
                 continue;
             }
             let image = self.image.load_full();
-            let now = Instant::now();
             let (silent, back) = {
                 let mut seen = self.seen.lock().expect("liveness");
-                if !leading {
+                if !leading || stalled {
+                    if stalled && leading {
+                        tracing::warn!("this node did not run for a while: every broker gets a full session");
+                    }
                     seen.clear();
                     fenced_since.clear();
                     leading = true;
@@ -397,7 +405,9 @@ impl Node {
                         if seen.get(id).is_some_and(|t| *t > since) {
                             back.push(*id);
                         }
-                    } else if now.duration_since(*seen.entry(*id).or_insert(now)) > self.options.session_timeout {
+                    } else if *id != self.options.node_id
+                        && now.duration_since(*seen.entry(*id).or_insert(now)) > self.options.session_timeout
+                    {
                         silent.push(*id);
                     }
                 }

@@ -175,8 +175,7 @@ impl Coordinator {
                     e.offsets.remove(&(topic, partition));
                 }
                 Record::Group { value: Some(m), .. } => {
-                    e.group.generation = m.generation;
-                    e.group.protocol_type = Some(m.protocol_type).filter(|t| !t.is_empty());
+                    e.group = Group::restore(&id, &m, Instant::now());
                 }
                 Record::Group { value: None, .. } => e.group = Group::new(&e.group.id),
             }
@@ -239,6 +238,7 @@ impl Coordinator {
             protocol: g.protocol_name.clone(),
             leader: g.leader.clone(),
             timestamp_ms: now_ms(),
+            members: g.persisted_members(),
         };
         let rec = Record::Group { group: g.id.clone(), value: Some(meta) };
         if let Err(e) = self.log.append(self.partition_for(&g.id), vec![rec.encode()], None) {

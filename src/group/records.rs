@@ -1,6 +1,7 @@
 //! Records of the internal topic `__consumer_offsets`, in Kafka's own key and value layouts so
 //! Kafka tooling can read them: OffsetCommitKey v1 / OffsetCommitValue v3 and GroupMetadataKey v2 /
-//! GroupMetadataValue v3 (members are not persisted: after a restart they rejoin).
+//! GroupMetadataValue v3 (with the members of a stable group and their assignments, so that a
+//! coordinator taking the group over keeps them, as Kafka's does).
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
@@ -21,6 +22,58 @@ pub struct GroupMeta {
     pub protocol: Option<String>,
     pub leader: Option<String>,
     pub timestamp_ms: i64,
+    /// The members of a stable group; empty while it rebalances or has none.
+    pub members: Vec<MemberMeta>,
+}
+
+/// A member as GroupMetadataValue keeps it: its subscription for the group's protocol and its
+/// assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMeta {
+    pub member_id: String,
+    pub instance_id: Option<String>,
+    pub client_id: String,
+    pub client_host: String,
+    pub rebalance_timeout_ms: i32,
+    pub session_timeout_ms: i32,
+    pub subscription: Bytes,
+    pub assignment: Bytes,
+}
+
+fn put_bytes(b: &mut BytesMut, v: &[u8]) {
+    b.put_i32(v.len() as i32);
+    b.put_slice(v);
+}
+
+fn get_bytes(b: &mut Bytes) -> Option<Bytes> {
+    if b.remaining() < 4 {
+        return None;
+    }
+    let n = b.get_i32();
+    if n < 0 {
+        return Some(Bytes::new());
+    }
+    if b.remaining() < n as usize {
+        return None;
+    }
+    Some(b.split_to(n as usize))
+}
+
+fn get_i32(b: &mut Bytes) -> Option<i32> {
+    (b.remaining() >= 4).then(|| b.get_i32())
+}
+
+fn get_member(v: &mut Bytes) -> Option<MemberMeta> {
+    Some(MemberMeta {
+        member_id: get_str(v)?,
+        instance_id: get_nullable(v)?,
+        client_id: get_str(v)?,
+        client_host: get_str(v)?,
+        rebalance_timeout_ms: get_i32(v)?,
+        session_timeout_ms: get_i32(v)?,
+        subscription: get_bytes(v)?,
+        assignment: get_bytes(v)?,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +156,17 @@ impl Record {
                     put_nullable(&mut v, g.protocol.as_deref());
                     put_nullable(&mut v, g.leader.as_deref());
                     v.put_i64(g.timestamp_ms);
-                    v.put_i32(0);
+                    v.put_i32(g.members.len() as i32);
+                    for m in &g.members {
+                        put_str(&mut v, &m.member_id);
+                        put_nullable(&mut v, m.instance_id.as_deref());
+                        put_str(&mut v, &m.client_id);
+                        put_str(&mut v, &m.client_host);
+                        v.put_i32(m.rebalance_timeout_ms);
+                        v.put_i32(m.session_timeout_ms);
+                        put_bytes(&mut v, &m.subscription);
+                        put_bytes(&mut v, &m.assignment);
+                    }
                     v.freeze()
                 });
                 (k.freeze(), v)
@@ -157,7 +220,11 @@ impl Record {
                         let protocol = get_nullable(&mut v)?;
                         let leader = get_nullable(&mut v)?;
                         let timestamp_ms = if v.remaining() >= 8 { v.get_i64() } else { -1 };
-                        Some(GroupMeta { protocol_type, generation, protocol, leader, timestamp_ms })
+                        // Members (v3 layout); a record without them, or cut short, has none.
+                        let count = get_i32(&mut v).unwrap_or(0).max(0);
+                        let members = (0..count).map_while(|_| get_member(&mut v)).collect::<Vec<_>>();
+                        let members = if members.len() == count as usize { members } else { Vec::new() };
+                        Some(GroupMeta { protocol_type, generation, protocol, leader, timestamp_ms, members })
                     }
                 };
                 Some(Record::Group { group, value })
@@ -187,8 +254,18 @@ mod tests {
                     protocol_type: "consumer".into(),
                     generation: 5,
                     protocol: Some("range".into()),
-                    leader: None,
+                    leader: Some("m-1".into()),
                     timestamp_ms: 1,
+                    members: vec![MemberMeta {
+                        member_id: "m-1".into(),
+                        instance_id: Some("i".into()),
+                        client_id: "c".into(),
+                        client_host: "/127.0.0.1".into(),
+                        rebalance_timeout_ms: 300_000,
+                        session_timeout_ms: 45_000,
+                        subscription: Bytes::from_static(b"sub"),
+                        assignment: Bytes::from_static(b"assigned"),
+                    }],
                 }),
             },
         ];

@@ -497,6 +497,62 @@ impl Group {
         g
     }
 
+    /// A group as its last metadata record left it: a stable group keeps its members, their
+    /// assignments and the generation (each member's session starts afresh at `now`), so a
+    /// coordinator taking it over does not make it rebalance; any other group is empty.
+    pub fn restore(id: &str, meta: &super::records::GroupMeta, now: Instant) -> Group {
+        let mut g = Group::new(id);
+        g.generation = meta.generation;
+        g.protocol_type = Some(meta.protocol_type.clone()).filter(|t| !t.is_empty());
+        let Some(protocol) = meta.protocol.clone().filter(|_| !meta.members.is_empty()) else { return g };
+        for m in &meta.members {
+            if let Some(inst) = &m.instance_id {
+                g.static_members.insert(inst.clone(), m.member_id.clone());
+            }
+            let member = Member {
+                id: m.member_id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout_ms: m.session_timeout_ms,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                protocol_type: meta.protocol_type.clone(),
+                protocols: vec![(protocol.clone(), m.subscription.clone())],
+                assignment: m.assignment.clone(),
+                last_seen: now,
+                join_waiter: None,
+                sync_waiter: None,
+            };
+            g.members.insert(m.member_id.clone(), member);
+        }
+        g.protocol_name = Some(protocol);
+        g.leader =
+            meta.leader.clone().filter(|l| g.members.contains_key(l)).or_else(|| g.members.keys().next().cloned());
+        g.state = GroupState::Stable;
+        g
+    }
+
+    /// The members worth persisting: those of a stable group, with their assignments.
+    pub fn persisted_members(&self) -> Vec<super::records::MemberMeta> {
+        if self.state != GroupState::Stable {
+            return Vec::new();
+        }
+        let protocol = self.protocol_name.clone().unwrap_or_default();
+        self.members
+            .values()
+            .map(|m| super::records::MemberMeta {
+                member_id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                session_timeout_ms: m.session_timeout_ms,
+                subscription: m.metadata(&protocol),
+                assignment: m.assignment.clone(),
+            })
+            .collect()
+    }
+
     /// True when the group has no members and is not rebalancing.
     pub fn is_empty(&self) -> bool {
         self.state == GroupState::Empty && self.members.is_empty()

@@ -114,7 +114,9 @@ impl TxnCoordinator {
         self.txns.retain(|id, _| self.partition_for(id) != p);
     }
 
-    /// Writes a transaction's state and waits for the in-sync replicas to have it.
+    /// Writes a transaction's state and waits for the in-sync replicas to have it. Callers change
+    /// the state they hold only once this succeeded: a transition the log did not take is not
+    /// made, and the client's retry makes it again.
     async fn persist(&self, m: &TxnMeta) -> Result<(), TxnError> {
         let rec = (log::encode_key(&m.id), Some(log::encode_value(m)));
         crate::log::internal::write(&*self.log, self.partition_for(&m.id), vec![rec], None).await.map_err(|e| {
@@ -191,28 +193,32 @@ impl TxnCoordinator {
         if m.state == TxnState::Ongoing {
             self.abort_locked(effects, &mut m, "a new producer with the same transactional id").await?;
         }
-        if m.epoch >= i16::MAX - 1 {
-            m.producer_id = new_producer_id().await?;
-            m.epoch = -1;
+        let mut next = m.clone();
+        if next.epoch >= i16::MAX - 1 {
+            next.producer_id = new_producer_id().await?;
+            next.epoch = -1;
         }
-        m.epoch += 1;
-        m.timeout_ms = timeout_ms;
-        m.state = TxnState::Empty;
+        next.epoch += 1;
+        next.timeout_ms = timeout_ms;
+        next.state = TxnState::Empty;
         // A new epoch has no transaction yet.
-        m.started_ms = -1;
-        m.partitions.clear();
-        m.groups.clear();
-        m.updated_ms = now_ms();
-        self.persist(&m).await?;
+        next.started_ms = -1;
+        next.partitions.clear();
+        next.groups.clear();
+        next.updated_ms = now_ms();
+        self.persist(&next).await?;
+        *m = next;
         Ok((m.producer_id, m.epoch))
     }
 
     /// Aborts an open transaction with a bumped epoch, which fences its producer.
     async fn abort_locked<E: TxnEffects>(&self, effects: &E, m: &mut TxnMeta, why: &str) -> Result<(), TxnError> {
         tracing::info!(txn = %m.id, reason = why, "aborting open transaction");
-        m.epoch += 1;
-        m.state = TxnState::PrepareAbort;
-        self.persist(m).await?;
+        let mut next = m.clone();
+        next.epoch += 1;
+        next.state = TxnState::PrepareAbort;
+        self.persist(&next).await?;
+        *m = next;
         self.finish(effects, m, false).await
     }
 
@@ -221,8 +227,11 @@ impl TxnCoordinator {
             tracing::warn!(txn = %m.id, error = %e, "could not write transaction markers");
             return Err(TxnError::CoordinatorNotAvailable);
         }
-        m.complete(now_ms());
-        self.persist(m).await
+        let mut next = m.clone();
+        next.complete(now_ms());
+        self.persist(&next).await?;
+        *m = next;
+        Ok(())
     }
 
     /// AddPartitionsToTxn / AddOffsetsToTxn.
@@ -235,10 +244,11 @@ impl TxnCoordinator {
     ) -> Result<(), TxnError> {
         let entry = self.get(txn_id).ok_or(TxnError::InvalidProducerIdMapping)?;
         let mut m = entry.lock().await;
-        let before = m.clone();
-        m.add(producer.0, producer.1, partitions, group, now_ms())?;
-        if *m != before {
-            self.persist(&m).await?;
+        let mut next = m.clone();
+        next.add(producer.0, producer.1, partitions, group, now_ms())?;
+        if next != *m {
+            self.persist(&next).await?;
+            *m = next;
         }
         Ok(())
     }
@@ -253,10 +263,12 @@ impl TxnCoordinator {
     ) -> Result<(), TxnError> {
         let entry = self.get(txn_id).ok_or(TxnError::InvalidProducerIdMapping)?;
         let mut m = entry.lock().await;
-        match m.end(producer.0, producer.1, commit, now_ms())? {
+        let mut next = m.clone();
+        match next.end(producer.0, producer.1, commit, now_ms())? {
             EndAction::AlreadyDone => Ok(()),
             EndAction::WriteMarkers { .. } => {
-                self.persist(&m).await?;
+                self.persist(&next).await?;
+                *m = next;
                 self.finish(effects, &mut m, commit).await
             }
         }

@@ -226,3 +226,36 @@ impl HasError for SyncOutcome {
         self.error
     }
 }
+
+#[test]
+fn a_stable_group_is_restored_with_its_members_and_an_unsettled_one_empty() {
+    use crate::group::records::{GroupMeta, MemberMeta};
+    let member = |id: &str| MemberMeta {
+        member_id: id.into(),
+        instance_id: None,
+        client_id: "c".into(),
+        client_host: "/127.0.0.1".into(),
+        rebalance_timeout_ms: 30_000,
+        session_timeout_ms: 10_000,
+        subscription: Bytes::from_static(b"sub"),
+        assignment: Bytes::from(format!("to-{id}")),
+    };
+    let meta = GroupMeta {
+        protocol_type: "consumer".into(),
+        generation: 7,
+        protocol: Some("range".into()),
+        leader: Some("m-2".into()),
+        timestamp_ms: 1,
+        members: vec![member("m-1"), member("m-2")],
+    };
+    let now = Instant::now();
+    let g = Group::restore("g", &meta, now);
+    assert_eq!((g.state, g.generation, g.leader.as_deref()), (GroupState::Stable, 7, Some("m-2")));
+    assert_eq!(g.members["m-1"].assignment, Bytes::from_static(b"to-m-1"));
+    assert_eq!(g.members["m-2"].metadata("range"), Bytes::from_static(b"sub"));
+    // What it persists again is what it was restored from.
+    assert_eq!(g.persisted_members(), meta.members);
+    let unsettled = GroupMeta { members: Vec::new(), ..meta };
+    let g = Group::restore("g", &unsettled, now);
+    assert_eq!((g.state, g.generation, g.members.len()), (GroupState::Empty, 7, 0));
+}
