@@ -36,6 +36,7 @@ SCENARIOS = [
     ("cluster", "basics"),
     ("cluster", "failover"),
     ("cluster", "coordinators"),
+    ("cluster", "faults_short"),
     ("cluster", "faults"),
     ("faults", "crash_loop"),
     ("faults", "disk_full"),

@@ -56,6 +56,8 @@ OVERRIDES.update({
 })
 FAULTS = ["kill-leader", "kill-controller", "kill-two", "pause", "partition", "rolling", "wipe"]
 NODES = [1, 2, 3]
+# Whether the transactional job runs (--no-job leaves the producer alone).
+WITH_JOB = True
 
 
 def args_parser() -> argparse.ArgumentParser:
@@ -66,11 +68,13 @@ def args_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", default=",".join(FAULTS), help="comma-separated faults to run")
     p.add_argument("--long", type=float, default=0, metavar="MINUTES", help="random faults for this long instead")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-job", action="store_true", help="only the idempotent producer, not the transactional job")
     return p
 
 
 def all_isrs_whole(admin: AdminClient) -> bool:
-    for topic in (TOPIC, SINK, "__consumer_offsets", "__transaction_state"):
+    topics = [TOPIC] + ([SINK, "__consumer_offsets", "__transaction_state"] if WITH_JOB else [])
+    for topic in topics:
         md = admin.list_topics(topic=topic, timeout=5).topics[topic]
         if md.error is not None or any(len(p.isrs) != 3 or p.leader < 0 for p in md.partitions.values()):
             return False
@@ -94,8 +98,12 @@ class Faults:
         self.counts: dict[str, int] = {}
 
     def check_workloads(self) -> None:
-        check(self.job.error is None, f"the job failed: {self.job.error} ({self.job.state()})")
+        if self.job is not None:
+            check(self.job.error is None, f"the job failed: {self.job.error} ({self.job.state()})")
         check_eq(self.load.errors, [], "delivery errors")
+
+    def job_state(self) -> str:
+        return self.job.state() if self.job is not None else "no job"
 
     def settle(self, what: str) -> None:
         wait_until(lambda: all_isrs_whole(self.admin), 120, lambda: f"every ISR whole again after {what}")
@@ -180,7 +188,7 @@ class Faults:
         self.settle(fault)
         self.counts[fault] = self.counts.get(fault, 0) + 1
         print(f"  {fault}: {what}; whole again after {time.monotonic() - t:.1f} s "
-              f"({len(self.load.acks)} acknowledged; {self.job.state()})", flush=True)
+              f"({len(self.load.acks)} acknowledged; {self.job_state()})", flush=True)
 
 
 def reread_from_each_leader(cluster: harness.Cluster, admin: AdminClient, ends: dict[int, int],
@@ -215,10 +223,12 @@ def body(cluster: harness.Cluster, args: argparse.Namespace) -> None:
         f.result(30)
     load = Load(cluster.bootstrap)
     load.thread.start()
-    job = coordinators.Job(cluster.bootstrap, TOPIC, SINK)
-    job.thread.start()
-    wait_until(lambda: job.error is not None or len(job.commit_times) >= 3, 90, "the job under way")
-    wait_until(lambda: all_isrs_whole(admin), 60, "the internal topics created and in sync")
+    job = None
+    if WITH_JOB:
+        job = coordinators.Job(cluster.bootstrap, TOPIC, SINK)
+        job.thread.start()
+        wait_until(lambda: job.error is not None or len(job.commit_times) >= 3, 90, "the job under way")
+    wait_until(lambda: all_isrs_whole(admin), 60, "the topics created and in sync")
     faults = Faults(cluster, rng, load, job)
     chosen = [f for f in args.faults.split(",") if f]
     for f in chosen:
@@ -242,39 +252,47 @@ def body(cluster: harness.Cluster, args: argparse.Namespace) -> None:
     ends = {p: 0 for p in range(PARTITIONS)}
     for p, o in load.acks.values():
         ends[p] = max(ends[p], o + 1)
-    wait_until(lambda: job.error is not None or all(job.committed.get(p, -1) >= ends[p] for p in ends), 120,
-               lambda: f"the job through the input (ends {ends}, {job.committed}; {job.state()})")
-    job.stop.set()
-    job.thread.join(60)
-    check(job.error is None, f"the job failed: {job.error}")
-
     got = read_all(cluster.bootstrap, ends)
     lost = sum(1 for i, (p, o) in load.acks.items()
                if not any(off == o and v == str(i).encode() for off, v in got[p][o:o + 1] or []))
     values = [v for p in got for _, v in got[p]]
     duplicates = len(values) - len(set(values))
     dense = all([o for o, _ in got[p]] == list(range(len(got[p]))) for p in got)
-    out = coordinators.read_committed(cluster.bootstrap, SINK)
-    acked = {str(i).encode() for i in load.acks}
-    out_lost = len(acked - set(out))
-    out_duplicates = len(out) - len(set(out))
-    committed_c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": coordinators.GROUP})
-    final = {tp.partition: tp.offset
-             for tp in committed_c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=30)}
-    committed_c.close()
+    job_line, job_checks, final = "no job", (0, 0, 0), ends
+    if job is not None:
+        wait_until(lambda: job.error is not None or all(job.committed.get(p, -1) >= ends[p] for p in ends), 120,
+                   lambda: f"the job through the input (ends {ends}, {job.committed}; {job.state()})")
+        job.stop.set()
+        job.thread.join(60)
+        check(job.error is None, f"the job failed: {job.error}")
+        out = coordinators.read_committed(cluster.bootstrap, SINK)
+        acked = {str(i).encode() for i in load.acks}
+        job_checks = (len(acked - set(out)), len(out) - len(set(out)), len(job.backwards))
+        committed_c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": coordinators.GROUP})
+        final = {tp.partition: tp.offset
+                 for tp in committed_c.committed([TopicPartition(TOPIC, p) for p in range(PARTITIONS)], timeout=30)}
+        committed_c.close()
+        job_line = (f"job: transactions {len(job.commit_times)}, aborted {job.aborts}, output {len(out)}: lost "
+                    f"{job_checks[0]}, duplicates {job_checks[1]}, committed offsets backwards {job_checks[2]}")
     diverging = reread_from_each_leader(cluster, admin, ends, got)
     recover = (f"{min(faults.recoveries):.2f}-{max(faults.recoveries):.2f} s" if faults.recoveries else "n/a")
     print(f"faults {faults.counts}; records acknowledged {len(load.acks)}, read back {len(values)}: lost {lost}, "
-          f"duplicates {duplicates}, offsets dense {dense}, diverging {diverging}; job: transactions "
-          f"{len(job.commit_times)}, aborted {job.aborts}, output {len(out)}: lost {out_lost}, duplicates "
-          f"{out_duplicates}, committed offsets backwards {len(job.backwards)}; leader kill to next write {recover}",
-          flush=True)
+          f"duplicates {duplicates}, offsets dense {dense}, diverging {diverging}; {job_line}; "
+          f"leader kill to next write {recover}", flush=True)
     check_eq((lost, duplicates, dense, diverging), (0, 0, True, 0), "lost, duplicates, dense offsets, diverging")
-    check_eq((out_lost, out_duplicates, len(job.backwards)), (0, 0, 0), "job: lost, duplicates, offsets backwards")
+    check_eq(job_checks, (0, 0, 0), "job: lost, duplicates, offsets backwards")
     check_eq(final, ends, "the group's committed offsets")
     wait_until(lambda: all_isrs_whole(admin), 60, "every ISR whole at the end")
 
 
+def main(argv=None) -> None:
+    global WITH_JOB
+    parsed = args_parser().parse_args(argv)
+    WITH_JOB = not parsed.no_job
+    overrides = OVERRIDES
+    harness.cluster_main(lambda c: body(c, parsed), n=3, overrides=overrides, netns=True, args=parsed,
+                         name=os.path.splitext(os.path.basename(sys.argv[0]))[0])
+
+
 if __name__ == "__main__":
-    parsed = args_parser().parse_args()
-    harness.cluster_main(lambda c: body(c, parsed), n=3, overrides=OVERRIDES, netns=True, args=parsed)
+    main()

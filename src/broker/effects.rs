@@ -37,6 +37,7 @@ impl BrokerEffects {
         node: i32,
         topics: BTreeMap<String, std::collections::BTreeSet<i32>>,
         (producer_id, epoch, commit): (i64, i16, bool),
+        coordinator_epoch: i32,
     ) -> Result<(), MarkerError> {
         use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
         use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
@@ -50,6 +51,7 @@ impl BrokerEffects {
         marker.producer_id = ProducerId(producer_id);
         marker.producer_epoch = epoch;
         marker.transaction_result = commit;
+        marker.coordinator_epoch = coordinator_epoch;
         marker.topics = topics
             .into_iter()
             .map(|(name, partitions)| {
@@ -83,6 +85,7 @@ impl TxnEffects for BrokerEffects {
         producer_id: i64,
         epoch: i16,
         commit: bool,
+        coordinator_epoch: i32,
         partitions: &std::collections::BTreeSet<(String, i32)>,
         groups: &std::collections::BTreeSet<String>,
     ) -> Result<(), MarkerError> {
@@ -101,7 +104,7 @@ impl TxnEffects for BrokerEffects {
                 index,
                 source,
             })?;
-            p.write_marker(producer_id, epoch, commit, 0).map_err(|source| MarkerError::Partition {
+            p.write_marker(producer_id, epoch, commit, coordinator_epoch).map_err(|source| MarkerError::Partition {
                 topic,
                 index,
                 source,
@@ -120,7 +123,7 @@ impl TxnEffects for BrokerEffects {
                 .map_err(|source| MarkerError::Group { group: g.clone(), source })?;
         }
         for (node, topics) in remote {
-            self.send_markers(&image, node, topics, (producer_id, epoch, commit)).await?;
+            self.send_markers(&image, node, topics, (producer_id, epoch, commit), coordinator_epoch).await?;
         }
         Ok(())
     }

@@ -47,6 +47,7 @@ pub fn append_error(e: &AppendError) -> ResponseError {
         AppendError::Store(s) => store_error(s),
         // Only a follower's copy can leave a gap; no client append does.
         AppendError::Gap { .. } => ResponseError::UnknownServerError,
+        AppendError::CoordinatorFenced { .. } => ResponseError::TransactionCoordinatorFenced,
     }
 }
 

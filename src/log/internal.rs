@@ -105,6 +105,11 @@ impl Ownership {
         self.partitions.remove(&p).is_some()
     }
 
+    /// The leader epoch partition `p` is held in (the coordinator epoch of what is kept there).
+    pub fn epoch(&self, p: i32) -> Option<i32> {
+        self.partitions.get(&p).map(|e| e.0)
+    }
+
     /// The partitions held, with their epochs.
     pub fn held(&self) -> Vec<(i32, i32)> {
         self.partitions.iter().map(|e| (*e.key(), e.value().0)).collect()

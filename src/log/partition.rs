@@ -29,6 +29,9 @@ pub enum AppendError {
     /// A follower was handed batches that do not continue its log.
     #[error("replicated batch at offset {got} does not continue the log ending at {log_end}")]
     Gap { got: i64, log_end: i64 },
+    /// A transaction marker from a coordinator older than one that already wrote here.
+    #[error("marker of coordinator epoch {got}, older than {current} for producer {producer_id}")]
+    CoordinatorFenced { producer_id: i64, got: i32, current: i32 },
 }
 
 #[derive(Debug, Error)]
@@ -328,6 +331,13 @@ impl Partition {
         let mut entry = state.producers.get(&producer_id).cloned().unwrap_or_default();
         if epoch < entry.epoch {
             return Err(SequenceError::StaleEpoch { got: epoch, current: entry.epoch }.into());
+        }
+        // As Kafka's producer state: a coordinator that lost its partition (a newer one wrote
+        // here since) is fenced (kept in memory while the broker runs).
+        if let Some(&(_, current)) = state.producer_seen.get(&producer_id)
+            && current > coordinator_epoch
+        {
+            return Err(AppendError::CoordinatorFenced { producer_id, got: coordinator_epoch, current });
         }
         let offset = state.log_end;
         let leader_epoch = self.leader_epoch.load(Ordering::Acquire);

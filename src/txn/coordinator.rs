@@ -17,12 +17,15 @@ use crate::now_ms;
 /// What ending a transaction does outside the coordinator.
 pub trait TxnEffects: Send + Sync + 'static {
     /// Writes the markers of `producer_id` at `epoch` to the partitions and ends its offsets in
-    /// the groups; errors name what failed.
+    /// the groups, as the coordinator of `coordinator_epoch` (the leader epoch of the
+    /// transactional id's partition of `__transaction_state`: a partition refuses markers of an
+    /// older coordinator); errors name what failed.
     fn end(
         &self,
         producer_id: i64,
         epoch: i16,
         commit: bool,
+        coordinator_epoch: i32,
         partitions: &std::collections::BTreeSet<TxnPartition>,
         groups: &std::collections::BTreeSet<String>,
     ) -> impl std::future::Future<Output = Result<(), MarkerError>> + Send;
@@ -219,11 +222,14 @@ impl TxnCoordinator {
         next.state = TxnState::PrepareAbort;
         self.persist(&next).await?;
         *m = next;
-        self.finish(effects, m, false).await
+        // Decided; until the recovery loop has written the markers, the producer is told to
+        // wait and retry.
+        self.finish(effects, m, false).await.map_err(|_| TxnError::ConcurrentTransactions)
     }
 
     async fn finish<E: TxnEffects>(&self, effects: &E, m: &mut TxnMeta, commit: bool) -> Result<(), TxnError> {
-        if let Err(e) = effects.end(m.producer_id, m.epoch, commit, &m.partitions, &m.groups).await {
+        let coordinator_epoch = self.ownership.epoch(self.partition_for(&m.id)).unwrap_or(0);
+        if let Err(e) = effects.end(m.producer_id, m.epoch, commit, coordinator_epoch, &m.partitions, &m.groups).await {
             tracing::warn!(txn = %m.id, error = %e, "could not write transaction markers");
             return Err(TxnError::CoordinatorNotAvailable);
         }
@@ -269,7 +275,14 @@ impl TxnCoordinator {
             EndAction::WriteMarkers { .. } => {
                 self.persist(&next).await?;
                 *m = next;
-                self.finish(effects, &mut m, commit).await
+                // As in Kafka, the transaction is decided once its prepare record is in: markers
+                // that cannot be written now are written by the recovery loop, and the
+                // producer's next transaction waits for them (CONCURRENT_TRANSACTIONS). Telling
+                // the client the coordinator is gone would send it looking for another.
+                if let Err(e) = self.finish(effects, &mut m, commit).await {
+                    tracing::info!(txn = %m.id, error = ?e, "transaction decided; its markers are written later");
+                }
+                Ok(())
             }
         }
     }

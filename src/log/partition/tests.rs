@@ -161,6 +161,25 @@ fn open_transactions_hold_the_last_stable_offset_and_aborts_are_indexed() {
 }
 
 #[test]
+fn a_marker_from_an_older_coordinator_is_fenced() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(7, store, false).unwrap();
+    p.append(&[txn_batch(70, 0, 1)], AppendOptions::default()).unwrap();
+    // The coordinator of epoch 3 ends the transaction; a new one opens.
+    p.write_marker(70, 0, true, 3).unwrap();
+    p.append(&[txn_batch(70, 1, 1)], AppendOptions::default()).unwrap();
+    // A coordinator that lost its partition (epoch 2) cannot end it.
+    assert!(matches!(
+        p.write_marker(70, 0, false, 2),
+        Err(AppendError::CoordinatorFenced { producer_id: 70, got: 2, current: 3 })
+    ));
+    assert_eq!(p.last_stable(), 2, "still open");
+    // The current coordinator, or a newer one, can.
+    assert_eq!(p.write_marker(70, 0, true, 4).unwrap(), 3);
+    assert_eq!(p.last_stable(), 4);
+}
+
+#[test]
 fn timestamps_find_offsets() {
     let p = Partition::open(3, Arc::new(MemStore::default()), false).unwrap();
     p.append(&[batch(-1, -1, 3, 100)], AppendOptions::default()).unwrap();
