@@ -93,6 +93,21 @@ def read_all(bootstrap: str, ends: dict[int, int]) -> dict[int, list[tuple[int, 
     return got
 
 
+def read_back(load: Load, bootstrap: str):
+    """Reads every partition up to the end of what `load` got acknowledged: (ends, the records
+    read by partition, all values, lost, duplicates, offsets dense). Lost: an acknowledged record
+    missing or not at its acknowledged partition and offset."""
+    ends = {p: 0 for p in range(PARTITIONS)}
+    for p, o in load.acks.values():
+        ends[p] = max(ends[p], o + 1)
+    got = read_all(bootstrap, ends)
+    lost = sum(1 for i, (p, o) in load.acks.items()
+               if not any(off == o and v == str(i).encode() for off, v in got[p][o:o + 1] or []))
+    values = [v for p in got for _, v in got[p]]
+    dense = all([o for o, _ in got[p]] == list(range(len(got[p]))) for p in got)
+    return ends, got, values, lost, len(values) - len(set(values)), dense
+
+
 def body(cluster: harness.Cluster) -> None:
     for via in (1, 2, 3):
         cluster.wait_brokers([1, 2, 3], via)
@@ -123,15 +138,7 @@ def body(cluster: harness.Cluster) -> None:
 
     check_eq(load.errors, [], "delivery errors")
     check_eq(len(load.acks), load.sent, "every record acknowledged")
-    ends = {p: 0 for p in range(PARTITIONS)}
-    for p, o in load.acks.values():
-        ends[p] = max(ends[p], o + 1)
-    got = read_all(cluster.bootstrap, ends)
-    lost = sum(1 for i, (p, o) in load.acks.items()
-               if not any(off == o and v == str(i).encode() for off, v in got[p][o:o + 1] or []))
-    values = [v for p in got for _, v in got[p]]
-    duplicates = len(values) - len(set(values))
-    dense = all([o for o, _ in got[p]] == list(range(len(got[p]))) for p in got)
+    ends, got, values, lost, duplicates, dense = read_back(load, cluster.bootstrap)
     print(f"records sent {load.sent}, acknowledged {len(load.acks)}, read back {len(values)}; "
           f"lost {lost}, duplicates {duplicates}, offsets dense {dense}", flush=True)
     check_eq((lost, duplicates, dense), (0, 0, True), "lost, duplicates, dense offsets")

@@ -249,15 +249,7 @@ def body(cluster: harness.Cluster, args: argparse.Namespace) -> None:
     check(not load.thread.is_alive(), "the producer finished flushing")
     faults.check_workloads()
     check_eq(len(load.acks), load.sent, "every record acknowledged")
-    ends = {p: 0 for p in range(PARTITIONS)}
-    for p, o in load.acks.values():
-        ends[p] = max(ends[p], o + 1)
-    got = read_all(cluster.bootstrap, ends)
-    lost = sum(1 for i, (p, o) in load.acks.items()
-               if not any(off == o and v == str(i).encode() for off, v in got[p][o:o + 1] or []))
-    values = [v for p in got for _, v in got[p]]
-    duplicates = len(values) - len(set(values))
-    dense = all([o for o, _ in got[p]] == list(range(len(got[p]))) for p in got)
+    ends, got, values, lost, duplicates, dense = failover.read_back(load, cluster.bootstrap)
     job_line, job_checks, final = "no job", (0, 0, 0), ends
     if job is not None:
         wait_until(lambda: job.error is not None or all(job.committed.get(p, -1) >= ends[p] for p in ends), 120,
