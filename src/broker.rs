@@ -480,6 +480,11 @@ impl Broker {
         self.stopping.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The internal topic and partition that keep a group (`txn` false) or transactional id.
+    fn internal_partition_of(&self, key: &str, txn: bool) -> (&'static str, i32) {
+        if txn { (TXN_TOPIC, self.txns.partition_for(key)) } else { (OFFSETS_TOPIC, self.groups.partition_for(key)) }
+    }
+
     /// The node that coordinates a group (`txn` false) or a transactional id (`txn` true): the
     /// leader of the key's partition of the internal topic, -1 while it has none. A lone node
     /// coordinates everything; None in a cluster while the internal topic does not exist.
@@ -487,11 +492,7 @@ impl Broker {
         if !self.metadata.is_cluster() {
             return Some(self.config.node_id);
         }
-        let (topic, index) = if txn {
-            (TXN_TOPIC, self.txns.partition_for(key))
-        } else {
-            (OFFSETS_TOPIC, self.groups.partition_for(key))
-        };
+        let (topic, index) = self.internal_partition_of(key, txn);
         let image = self.image();
         let leader = image.topics.get(topic)?.partition(index)?.leader;
         Some(if image.is_live(leader) { leader } else { -1 })

@@ -271,11 +271,8 @@ impl Broker {
         if !self.metadata.is_cluster() {
             return true;
         }
-        if txn {
-            self.txns.ownership.loaded(self.txns.partition_for(key)) == Some(true)
-        } else {
-            self.groups.ownership.loaded(self.groups.partition_for(key)) == Some(true)
-        }
+        let (topic, index) = self.internal_partition_of(key, txn);
+        self.ownership(topic).loaded(index) == Some(true)
     }
 }
 

@@ -296,6 +296,9 @@ impl Config {
         let mut retention_hours = None;
         for (key, value) in props {
             let v = value.as_str();
+            if c.replication.set(key, v)? {
+                continue;
+            }
             match key.as_str() {
                 "node.id" | "broker.id" => c.node_id = parse_num(key, v, 0, i32::MAX as i64)? as i32,
                 "listeners" => c.listeners = parse_listeners(key, v)?,
@@ -309,41 +312,6 @@ impl Config {
                 "num.partitions" => c.num_partitions = parse_num(key, v, 1, 1_000_000)? as i32,
                 "default.replication.factor" => {
                     c.default_replication_factor = parse_num(key, v, 1, i16::MAX as i64)? as i16
-                }
-                "min.insync.replicas" => {
-                    c.replication.min_insync_replicas = parse_num(key, v, 1, i16::MAX as i64)? as i32
-                }
-                "unclean.leader.election.enable" => {
-                    c.replication.unclean_leader_election = parse_bool(key, v)?;
-                }
-                "offsets.topic.replication.factor" => {
-                    c.replication.offsets_topic_replication_factor = parse_num(key, v, 1, i16::MAX as i64)? as i16
-                }
-                "transaction.state.log.replication.factor" => {
-                    c.replication.txn_topic_replication_factor = parse_num(key, v, 1, i16::MAX as i64)? as i16
-                }
-                "transaction.state.log.min.isr" => {
-                    c.replication.txn_topic_min_isr = parse_num(key, v, 1, i16::MAX as i64)? as i32
-                }
-                "offsets.commit.timeout.ms" => {
-                    c.replication.offsets_commit_timeout_ms = parse_num(key, v, 1, i32::MAX as i64)? as u64
-                }
-                "replica.lag.time.max.ms" => c.replication.lag_time_max_ms = parse_num(key, v, 1, i32::MAX as i64)?,
-                "replica.fetch.max.bytes" => {
-                    c.replication.fetch_partition_bytes_max = parse_num(key, v, 1, i32::MAX as i64)? as i32
-                }
-                "replica.fetch.response.max.bytes" => {
-                    c.replication.fetch_response_bytes_max = parse_num(key, v, 1, i32::MAX as i64)? as i32
-                }
-                "auto.leader.rebalance.enable" => c.replication.auto_leader_rebalance = parse_bool(key, v)?,
-                "leader.imbalance.check.interval.seconds" => {
-                    c.replication.imbalance_check_interval_s = parse_num(key, v, 1, i32::MAX as i64)? as u64
-                }
-                "leader.imbalance.per.broker.percentage" => {
-                    c.replication.imbalance_per_broker_percent = parse_num(key, v, 0, 100)? as u32
-                }
-                "replica.fetch.wait.max.ms" => {
-                    c.replication.fetch_wait_ms_max = parse_num(key, v, 0, i32::MAX as i64)? as i32
                 }
                 "auto.create.topics.enable" => c.auto_create_topics_enable = parse_bool(key, v)?,
                 "message.max.bytes" => c.message_max_bytes = parse_num(key, v, 0, i32::MAX as i64)? as i32,
