@@ -36,7 +36,7 @@ SCENARIOS = [
     ("cluster", "basics"),
     ("cluster", "failover"),
     ("cluster", "coordinators"),
-    ("cluster", "faults_short"),
+    ("cluster", "reassign"),
     ("cluster", "faults"),
     ("faults", "crash_loop"),
     ("faults", "disk_full"),
@@ -46,9 +46,7 @@ SCENARIOS = [
 GREGOR_ONLY = {("faults", "disk_full"): "Kafka stops when its only log dir fills"}
 
 # Scenarios run only when named (compat/run cluster/faults) or with COMPAT_OPT_IN=1.
-OPT_IN = {
-    ("cluster", "faults"): "the fault harness; its transactional job can still stall on gregor (issue 14 notes)",
-}
+OPT_IN: dict[tuple[str, str], str] = {}
 
 # Scenarios whose feature a later issue builds. Against gregor they still run, and are reported
 # as "pending" instead of failing the suite; one that passes is reported so it leaves this list.

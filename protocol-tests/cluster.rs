@@ -19,7 +19,7 @@ fn free_port() -> u16 {
 }
 
 /// A cluster of `n` combined broker,controller nodes on loopback ports, each with its own data.
-struct TestCluster {
+pub(crate) struct TestCluster {
     nodes: Vec<Option<gregor::Running>>,
     overrides: Vec<Vec<String>>,
     addrs: Vec<SocketAddr>,
@@ -27,7 +27,7 @@ struct TestCluster {
 }
 
 impl TestCluster {
-    async fn start(n: usize) -> TestCluster {
+    pub(crate) async fn start(n: usize) -> TestCluster {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let voters: Vec<String> =
             ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
@@ -55,12 +55,12 @@ impl TestCluster {
         TestCluster { nodes: started.into_iter().map(Some).collect(), overrides, addrs, _dirs: dirs }
     }
 
-    async fn client(&self, node: i32) -> Client {
+    pub(crate) async fn client(&self, node: i32) -> Client {
         Client::connect(self.addrs[node as usize - 1]).await
     }
 
     /// Stops node `id` as SIGTERM does: a controlled shutdown that fences it first.
-    async fn stop(&mut self, id: i32) {
+    pub(crate) async fn stop(&mut self, id: i32) {
         if let Some(r) = self.nodes[id as usize - 1].take() {
             r.stop().await;
         }
@@ -69,7 +69,7 @@ impl TestCluster {
     /// Starts node `id` again on its ports and data. In one process the stopped node's tasks may
     /// hold its store for a moment after `stop`; the start is retried while RocksDB's lock is
     /// still taken (a restarted process never sees that).
-    async fn restart(&mut self, id: i32) {
+    pub(crate) async fn restart(&mut self, id: i32) {
         let config = gregor::Config::load(None, &self.overrides[id as usize - 1]).unwrap();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -86,7 +86,7 @@ impl TestCluster {
         }
     }
 
-    async fn stop_all(mut self) {
+    pub(crate) async fn stop_all(mut self) {
         for id in 1..=self.nodes.len() as i32 {
             self.stop(id).await;
         }
@@ -114,7 +114,11 @@ async fn metadata(c: &mut Client, topics: Option<&[&str]>) -> MetadataResponse {
 }
 
 /// Asks `c` for metadata until `done` holds of it, for at most 15 s.
-async fn wait_metadata(c: &mut Client, what: &str, done: impl Fn(&MetadataResponse) -> bool) -> MetadataResponse {
+pub(crate) async fn wait_metadata(
+    c: &mut Client,
+    what: &str,
+    done: impl Fn(&MetadataResponse) -> bool,
+) -> MetadataResponse {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let m = metadata(c, None).await;
@@ -126,7 +130,7 @@ async fn wait_metadata(c: &mut Client, what: &str, done: impl Fn(&MetadataRespon
     }
 }
 
-fn leaders(m: &MetadataResponse, topic: &str) -> Vec<i32> {
+pub(crate) fn leaders(m: &MetadataResponse, topic: &str) -> Vec<i32> {
     let t = m.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)).expect("topic listed");
     t.partitions.iter().map(|p| p.leader_id.0).collect()
 }
@@ -143,7 +147,7 @@ async fn create(c: &mut Client, topic: &str, partitions: i32, rf: i16) -> Create
     r
 }
 
-async fn fetch_error(c: &mut Client, topic: &str, partition: i32) -> (i16, usize) {
+pub(crate) async fn fetch_error(c: &mut Client, topic: &str, partition: i32) -> (i16, usize) {
     let ResponseKind::Fetch(r) = c.send(12, RequestKind::Fetch(fetch_request(topic, partition, 0, 0, 1))).await else {
         unreachable!()
     };
@@ -351,7 +355,7 @@ async fn a_stopped_node_is_fenced_its_partitions_wait_offline_and_it_takes_them_
 }
 
 /// Waits until `node` answers a consumer fetch of partition 0 of `topic` with `want` records.
-async fn wait_records(cluster: &TestCluster, node: i32, topic: &str, want: usize) {
+pub(crate) async fn wait_records(cluster: &TestCluster, node: i32, topic: &str, want: usize) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let got = fetch_error(&mut cluster.client(node).await, topic, 0).await;
@@ -363,7 +367,7 @@ async fn wait_records(cluster: &TestCluster, node: i32, topic: &str, want: usize
     }
 }
 
-fn isr(m: &MetadataResponse, topic: &str) -> Vec<i32> {
+pub(crate) fn isr(m: &MetadataResponse, topic: &str) -> Vec<i32> {
     let t = m.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == topic)).expect("topic listed");
     t.partitions[0].isr_nodes.iter().map(|b| b.0).collect()
 }

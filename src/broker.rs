@@ -563,6 +563,7 @@ fn metadata_options(config: &Config) -> MetadataOptions {
                 config.replication.imbalance_per_broker_percent,
             )
         }),
+        unclean_election: config.replication.unclean_leader_election,
     }
 }
 

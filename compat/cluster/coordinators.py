@@ -77,8 +77,13 @@ class Job:
         debug = {"debug": os.environ["COMPAT_JOB_DEBUG"]} if os.environ.get("COMPAT_JOB_DEBUG") else {}
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP, "enable.auto.commit": False,
                                   "auto.offset.reset": "earliest", "isolation.level": "read_committed", **debug})
+        # connections.max.idle.ms: librdkafka 2.16 can wait forever in send_offsets_to_transaction
+        # once its cached group coordinator was dropped from the metadata during a restart
+        # (confluentinc/librdkafka#5511, fix pending in #5512): it looks for the coordinator
+        # again only on some broker's state change, and idle connections closing give it one.
         self.producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": TXN_ID,
-                                  "transaction.timeout.ms": 60000, "linger.ms": 5, **debug})
+                                  "transaction.timeout.ms": 60000, "linger.ms": 5,
+                                  "connections.max.idle.ms": 10000, **debug})
         self.commit_times: list[float] = []
         self.committed: dict[int, int] = {}
         self.backwards: list[str] = []

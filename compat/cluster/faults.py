@@ -31,6 +31,7 @@ write on its partition.
 """
 
 import argparse
+import collections
 import os
 import random
 import sys
@@ -266,6 +267,9 @@ def body(cluster: harness.Cluster, args: argparse.Namespace) -> None:
         committed_c.close()
         job_line = (f"job: transactions {len(job.commit_times)}, aborted {job.aborts}, output {len(out)}: lost "
                     f"{job_checks[0]}, duplicates {job_checks[1]}, committed offsets backwards {job_checks[2]}")
+        if job_checks[1]:
+            twice = sorted(int(v) for v, n in collections.Counter(out).items() if n > 1)
+            job_line += f" (records out twice: {len(twice)}, from {twice[0]} to {twice[-1]}, first {twice[:5]})"
     diverging = reread_from_each_leader(cluster, admin, ends, got)
     recover = (f"{min(faults.recoveries):.2f}-{max(faults.recoveries):.2f} s" if faults.recoveries else "n/a")
     print(f"faults {faults.counts}; records acknowledged {len(load.acks)}, read back {len(values)}: lost {lost}, "

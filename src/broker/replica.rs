@@ -20,7 +20,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::Broker;
 use crate::cluster::replication::{self, Follower};
 use crate::cluster::{Command, CommandResult, PartitionMeta};
-use crate::log::{Partition, ReadError};
+use crate::log::{AppendError, Partition, ReadError};
 use crate::protocol::client::Connection;
 
 /// What a leader knows of the followers of one partition, in one leader epoch.
@@ -37,6 +37,8 @@ pub struct Replicas {
     altering: DashMap<u64, ()>,
     /// The running fetcher of each leader this node follows.
     fetchers: Mutex<HashMap<i32, tokio::task::JoinHandle<()>>>,
+    /// When the leader's replication throttle lets the next throttled fetch through (ms).
+    throttled_until_ms: Mutex<i64>,
 }
 
 impl Replicas {
@@ -62,6 +64,8 @@ pub struct FollowerRead {
 /// How often the supervisor looks for leaders to follow, and a fetcher backs off after an error.
 const FOLLOW_CHECK: Duration = Duration::from_millis(200);
 const FETCH_BACKOFF: Duration = Duration::from_millis(300);
+/// How often a node looks for partition copies it no longer hosts.
+const UNHOSTED_CHECK: Duration = Duration::from_secs(2);
 
 impl Broker {
     /// The followers of `meta`'s partition as its leader knows them, after `fetched` (follower,
@@ -164,13 +168,30 @@ impl Broker {
                 log_start: part.log_start(),
             });
         }
+        if fetch_offset > leader_end {
+            // A tail this leader never had (the divergence check could not place it): the
+            // follower repairs its log before it counts for the ISR or the high watermark.
+            return Err(ReadError::OutOfRange {
+                offset: fetch_offset,
+                log_start: part.log_start(),
+                log_end: leader_end,
+            });
+        }
         let followers = self.followers_of(meta, Some((follower, fetch_offset, leader_end)));
         self.set_high_watermark(part, &followers, self.min_isr(topic));
+        // A replica out of the ISR of a throttled partition (kafka-reassign-partitions
+        // --throttle) gets nothing while the throttle's rate is used up.
+        let rate = (!meta.isr.contains(&follower)).then(|| self.leader_throttle(topic, index)).flatten();
+        if rate.is_some() && *self.replicas.throttled_until_ms.lock().expect("throttle") > crate::now_ms() {
+            return Ok(FollowerRead {
+                diverging: None,
+                records: Bytes::new(),
+                high_watermark: part.high_watermark(),
+                log_start: part.log_start(),
+            });
+        }
         if !meta.isr.contains(&follower) && self.image().is_live(follower) {
-            let epoch_start = match epochs.latest() {
-                Some((e, start)) if e == meta.leader_epoch => start,
-                _ => leader_end,
-            };
+            let epoch_start = part.epoch_start(meta.leader_epoch);
             if replication::may_join_isr(fetch_offset, part.high_watermark(), epoch_start) {
                 let mut isr = meta.isr.clone();
                 isr.push(follower);
@@ -178,12 +199,34 @@ impl Broker {
             }
         }
         let read = part.read_replica(fetch_offset, max_bytes)?;
+        if let Some(rate) = rate {
+            let mut until = self.replicas.throttled_until_ms.lock().expect("throttle");
+            let spent = (read.records.len() as i64).saturating_mul(1000) / rate.max(1);
+            *until = (*until).max(crate::now_ms()).saturating_add(spent);
+        }
         Ok(FollowerRead {
             diverging: None,
             records: read.records,
             high_watermark: read.high_watermark,
             log_start: read.log_start,
         })
+    }
+
+    /// The leader's replication throttle of partition `index` of `topic`, in bytes a second: the
+    /// broker's leader.replication.throttled.rate (its own dynamic config, else the cluster's)
+    /// when the topic's leader.replication.throttled.replicas names this partition on this
+    /// broker (or is `*`); None when not throttled.
+    fn leader_throttle(&self, topic: &str, index: i32) -> Option<i64> {
+        let image = self.image();
+        let me = self.config.node_id;
+        let listed = image.topics.get(topic)?.configs.get("leader.replication.throttled.replicas")?;
+        if !replication::throttled_replica(listed, index, me) {
+            return None;
+        }
+        let rate_of = |scope: &str| {
+            image.broker_configs.get(scope)?.get("leader.replication.throttled.rate")?.trim().parse::<i64>().ok()
+        };
+        rate_of(&me.to_string()).or_else(|| rate_of(""))
     }
 
     /// Submits a new ISR for a partition led here, one change per partition at a time.
@@ -219,6 +262,43 @@ impl Broker {
         let every = Duration::from_millis((self.config.replication.lag_time_max_ms as u64 / 2).clamp(100, 5_000));
         self.every(every, |b, _| b.shrink_isrs());
         self.every(FOLLOW_CHECK, |b, weak| b.start_fetchers(weak));
+        self.every(UNHOSTED_CHECK, |b, _| b.drop_unhosted_partitions());
+    }
+
+    /// Deletes the local copy of every partition this node is no longer a replica of: moved
+    /// away by a reassignment, or of a topic deleted through another node. Checked again against
+    /// the latest image right before each delete, so that a replica assigned back here meanwhile
+    /// keeps its log; a late append of a fetch that was in flight is swept on the next round.
+    fn drop_unhosted_partitions(&self) {
+        let me = self.config.node_id;
+        let hosted = |image: &crate::cluster::Image| -> std::collections::HashSet<u64> {
+            let all = image.topics.values().flat_map(|t| &t.partitions);
+            all.filter(|p| p.replicas.contains(&me)).map(|p| p.uid).collect()
+        };
+        let stored = match self.logs.store.partition_uids() {
+            Ok(uids) => uids,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the stored partitions");
+                return;
+            }
+        };
+        let open = self.logs.partitions.iter().map(|e| *e.key()).collect::<Vec<_>>();
+        let here = hosted(&self.image());
+        let mut gone: Vec<u64> = stored.into_iter().chain(open).filter(|uid| !here.contains(uid)).collect();
+        if gone.is_empty() {
+            return;
+        }
+        gone.sort_unstable();
+        gone.dedup();
+        let here = hosted(&self.image());
+        for uid in gone.into_iter().filter(|uid| !here.contains(uid)) {
+            match self.logs.delete(uid) {
+                Ok(()) => tracing::info!(uid, "removed the data of a partition no longer hosted here"),
+                Err(e) => {
+                    tracing::warn!(uid, error = %e, "cannot remove the data of a partition no longer hosted here")
+                }
+            }
+        }
     }
 
     /// Runs `tick` every `period` until the broker stops or is gone.
@@ -400,6 +480,37 @@ async fn follow(weak: Weak<Broker>, leader: i32) {
 /// Applies one partition of a leader's answer to its follower's log; false if the leader
 /// refused it.
 fn apply_fetched(topic: &str, part: &Partition, pd: &PartitionData) -> bool {
+    if pd.error_code == kafka_protocol::ResponseError::OffsetOutOfRange.code() {
+        let own_end = part.log_end();
+        let repaired = match replication::out_of_range(own_end, pd.log_start_offset, pd.high_watermark) {
+            replication::OutOfRange::StartAt(start) => {
+                tracing::info!(
+                    topic,
+                    partition = pd.partition_index,
+                    from = own_end,
+                    to = start,
+                    "follower behind its leader's log start: starting over there"
+                );
+                part.restart_at(start)
+            }
+            replication::OutOfRange::TruncateTo(end) => {
+                tracing::info!(
+                    topic,
+                    partition = pd.partition_index,
+                    from = own_end,
+                    to = end,
+                    "follower log past its leader's end: truncating to the leader's high watermark"
+                );
+                part.truncate_to(end)
+            }
+            replication::OutOfRange::Wait => return false,
+        };
+        if let Err(e) = repaired {
+            tracing::warn!(topic, partition = pd.partition_index, error = %e, "cannot repair the follower's log");
+            return false;
+        }
+        return true;
+    }
     if pd.error_code != 0 {
         tracing::debug!(topic, partition = pd.partition_index, code = pd.error_code, "leader refused a follower fetch");
         return false;
@@ -421,11 +532,26 @@ fn apply_fetched(topic: &str, part: &Partition, pd: &PartitionData) -> bool {
         return true;
     }
     if let Some(records) = pd.records.as_ref().filter(|r| !r.is_empty())
-        && let Err(e) = part.append_replica(records)
+        && let Err(e) = append_fetched(part, records)
     {
         tracing::warn!(topic, partition = pd.partition_index, error = %e, "cannot append the leader's batches");
         return false;
     }
+    if let Err(e) = part.follow_log_start(pd.log_start_offset) {
+        tracing::warn!(topic, partition = pd.partition_index, error = %e, "cannot follow the leader's log start");
+    }
     part.set_high_watermark(pd.high_watermark);
     true
+}
+
+/// Appends a leader's batches. An empty log that starts inside the leader's first batch (the
+/// leader's log start falls within a batch: DeleteRecords) starts over at that batch's base.
+fn append_fetched(part: &Partition, records: &Bytes) -> Result<i64, AppendError> {
+    match part.append_replica(records) {
+        Err(AppendError::Gap { got, log_end }) if got < log_end && part.log_start() == log_end => {
+            part.restart_at(got)?;
+            part.append_replica(records)
+        }
+        other => other,
+    }
 }

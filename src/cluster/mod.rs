@@ -6,6 +6,7 @@
 //! partition replication rules (high watermark, ISR, elections, divergence) as pure functions.
 
 pub mod acl;
+mod elections;
 pub mod image;
 pub mod peer;
 pub mod placement;
@@ -56,6 +57,9 @@ pub struct MetadataOptions {
     /// auto.leader.rebalance.enable: how often the metadata leader checks leadership balance
     /// and the share of a broker's preferred partitions led elsewhere that triggers it.
     pub leader_rebalance: Option<(Duration, u32)>,
+    /// unclean.leader.election.enable as this node's server.properties set it: the default of
+    /// topics that do not set it, unless a cluster-wide dynamic config does.
+    pub unclean_election: bool,
 }
 
 impl MetadataOptions {
@@ -67,6 +71,7 @@ impl MetadataOptions {
             heartbeat_interval: Duration::from_millis(2000),
             session_timeout: Duration::from_millis(9000),
             leader_rebalance: None,
+            unclean_election: false,
         }
     }
 
@@ -172,6 +177,7 @@ impl Metadata {
         if cluster {
             tokio::spawn(node.clone().heartbeats(stopped.clone()));
             tokio::spawn(node.clone().fence_silent_brokers(stopped.clone()));
+            tokio::spawn(node.clone().unclean_elections(stopped.clone()));
             if let Some((every, percent)) = options.leader_rebalance {
                 tokio::spawn(node.clone().rebalance_leaders(every, percent, stopped));
             }
@@ -442,7 +448,7 @@ impl Node {
             if self.leader() != Some(self.me()) {
                 continue;
             }
-            let partitions = imbalanced(&self.image.load(), percent);
+            let partitions = elections::imbalanced(&self.image.load(), percent);
             if partitions.is_empty() {
                 continue;
             }
@@ -454,33 +460,33 @@ impl Node {
     }
 }
 
-/// Of one preferred broker: partitions it is preferred for, those led elsewhere, and of those the
-/// ones it may take back.
-type Preferred = (usize, usize, Vec<(String, i32)>);
-
-/// The partitions a preferred election would give back to their first replica, for every
-/// broker whose share of such partitions is above `percent` of those it is preferred for.
-fn imbalanced(image: &Image, percent: u32) -> Vec<(String, i32)> {
-    let mut preferred: BTreeMap<i32, Preferred> = BTreeMap::new();
-    for t in image.topics.values() {
-        for (i, p) in t.partitions.iter().enumerate() {
-            let Some(first) = p.replicas.first().copied() else { continue };
-            let entry = preferred.entry(first).or_default();
-            entry.0 += 1;
-            if p.leader != first {
-                entry.1 += 1;
-                if image.is_live(first) && p.isr.contains(&first) {
-                    entry.2.push((t.name.clone(), i as i32));
-                }
+impl Node {
+    /// On the metadata leader, every UNCLEAN_CHECK: each offline partition of a topic with
+    /// unclean.leader.election.enable gets a live replica as leader even though it is out of the
+    /// ISR (what it lacks of the acknowledged records is lost), as Kafka's controller does.
+    async fn unclean_elections(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(UNCLEAN_CHECK) => {}
+                _ = stop.changed() => return,
+            }
+            if self.leader() != Some(self.me()) {
+                continue;
+            }
+            let partitions = elections::unclean(&self.image.load(), self.options.unclean_election);
+            if partitions.is_empty() {
+                continue;
+            }
+            match self.submit(Command::ElectLeaders { preferred: false, partitions: partitions.clone() }).await {
+                Ok(_) => tracing::warn!(?partitions, "unclean leader election: out-of-sync replicas lead"),
+                Err(e) => tracing::warn!(error = %e, "unclean leader election failed"),
             }
         }
     }
-    preferred
-        .into_values()
-        .filter(|(total, elsewhere, _)| *elsewhere * 100 > *total * percent as usize)
-        .flat_map(|(_, _, back)| back)
-        .collect()
 }
+
+/// How often the metadata leader looks for offline partitions that may be led uncleanly.
+const UNCLEAN_CHECK: Duration = Duration::from_secs(1);
 
 impl PeerService for Node {
     fn cluster_id(&self) -> String {

@@ -124,6 +124,70 @@ pub fn truncation(
     }
 }
 
+/// What a follower does when its leader answers OFFSET_OUT_OF_RANGE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutOfRange {
+    /// Its whole log is below the leader's log start: it starts empty there.
+    StartAt(i64),
+    /// Its log reaches past the leader's log end (a tail the leader never had): it keeps only
+    /// what the leader's high watermark covers, which every in-sync replica has, and fetches on.
+    TruncateTo(i64),
+    /// Nothing to repair here (wait for the metadata to move).
+    Wait,
+}
+
+/// A follower whose log ends at `own_end` was answered OFFSET_OUT_OF_RANGE by a leader whose
+/// log starts at `leader_start` with high watermark `leader_hw` (Kafka's handleOutOfRangeError).
+pub fn out_of_range(own_end: i64, leader_start: i64, leader_hw: i64) -> OutOfRange {
+    if leader_start > own_end {
+        OutOfRange::StartAt(leader_start)
+    } else if leader_hw >= 0 && own_end > leader_hw {
+        OutOfRange::TruncateTo(leader_hw.max(leader_start))
+    } else {
+        OutOfRange::Wait
+    }
+}
+
+/// A reassignment's replica lists (Kafka's PartitionReassignmentReplicas).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Moves {
+    /// The target, then the current replicas it leaves out.
+    pub replicas: Vec<i32>,
+    /// Target replicas not among the current ones.
+    pub adding: Vec<i32>,
+    /// Current replicas not in the target.
+    pub removing: Vec<i32>,
+}
+
+/// The replica lists while `current` is reassigned to `target`.
+pub fn reassignment(current: &[i32], target: &[i32]) -> Moves {
+    let removing: Vec<i32> = current.iter().filter(|r| !target.contains(r)).copied().collect();
+    let adding = target.iter().filter(|r| !current.contains(r)).copied().collect();
+    let replicas = target.iter().chain(&removing).copied().collect();
+    Moves { replicas, adding, removing }
+}
+
+/// The replicas and ISR once a reassignment completes, or None while part of its target (the
+/// replicas not being removed) is out of the ISR.
+pub fn completed_reassignment(replicas: &[i32], isr: &[i32], removing: &[i32]) -> Option<(Vec<i32>, Vec<i32>)> {
+    let target: Vec<i32> = replicas.iter().filter(|r| !removing.contains(r)).copied().collect();
+    if !target.iter().all(|r| isr.contains(r)) {
+        return None;
+    }
+    let isr = isr.iter().filter(|r| !removing.contains(r)).copied().collect();
+    Some((target, isr))
+}
+
+/// Whether a `leader.replication.throttled.replicas` / `follower.replication.throttled.replicas`
+/// value (`*`, or `partition:broker` pairs separated by commas) names `partition` on `broker`.
+pub fn throttled_replica(listed: &str, partition: i32, broker: i32) -> bool {
+    listed.trim() == "*"
+        || listed
+            .split(',')
+            .filter_map(|e| e.trim().split_once(':'))
+            .any(|(p, b)| p.trim().parse::<i32>() == Ok(partition) && b.trim().parse::<i32>() == Ok(broker))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,5 +259,40 @@ mod tests {
             (3, true),
             "to the high watermark"
         );
+    }
+
+    #[test]
+    fn a_reassignment_adds_first_and_removes_once_the_target_is_in_sync() {
+        let m = reassignment(&[1, 2, 3], &[4, 2, 3]);
+        assert_eq!(m, Moves { replicas: vec![4, 2, 3, 1], adding: vec![4], removing: vec![1] });
+        assert_eq!(completed_reassignment(&m.replicas, &[1, 2, 3], &m.removing), None, "4 not in sync yet");
+        assert_eq!(
+            completed_reassignment(&m.replicas, &[2, 3, 1, 4], &m.removing),
+            Some((vec![4, 2, 3], vec![2, 3, 4])),
+            "the whole target is in sync: 1 leaves"
+        );
+        let shrink = reassignment(&[1, 2, 3], &[2, 3]);
+        assert_eq!(shrink, Moves { replicas: vec![2, 3, 1], adding: vec![], removing: vec![1] });
+        assert_eq!(completed_reassignment(&shrink.replicas, &[1, 3], &shrink.removing), None, "2 is out of the ISR");
+        let reorder = reassignment(&[1, 2, 3], &[3, 1, 2]);
+        assert!(reorder.adding.is_empty() && reorder.removing.is_empty());
+        assert_eq!(reorder.replicas, vec![3, 1, 2]);
+    }
+
+    #[test]
+    fn throttled_replicas_are_partition_broker_pairs_or_all() {
+        assert!(throttled_replica("*", 3, 1));
+        assert!(throttled_replica("0:1, 0:2,1:3", 0, 2));
+        assert!(!throttled_replica("0:1,0:2", 1, 2), "another partition");
+        assert!(!throttled_replica("0:1,0:2", 0, 3), "another broker");
+        assert!(!throttled_replica("", 0, 1));
+    }
+
+    #[test]
+    fn a_follower_out_of_its_leaders_range_starts_over_or_drops_its_tail() {
+        assert_eq!(out_of_range(40, 100, 150), OutOfRange::StartAt(100), "behind the log start");
+        assert_eq!(out_of_range(160, 0, 150), OutOfRange::TruncateTo(150), "past the leader's end");
+        assert_eq!(out_of_range(120, 0, 150), OutOfRange::Wait, "within the leader's log");
+        assert_eq!(out_of_range(120, 0, -1), OutOfRange::Wait, "no high watermark given");
     }
 }

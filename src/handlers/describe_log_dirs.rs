@@ -26,14 +26,19 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext, req: DescribeLogDirsReques
         let mut t = DescribeLogDirsTopic::default();
         t.name = TopicName(str_bytes(name.clone()));
         for index in parts {
-            let Some(meta) = topic.partition(index) else { continue };
+            // Only the replicas stored here (in a cluster, other brokers hold the rest).
+            let Some(meta) = topic.partition(index).filter(|m| m.replicas.contains(&broker.config.node_id)) else {
+                continue;
+            };
             let Ok(part) = broker.partition(meta.uid) else { continue };
             let mut p = DescribeLogDirsPartition::default();
             p.partition_index = index;
             p.partition_size = part.size_bytes().unwrap_or(0) as i64;
             t.partitions.push(p);
         }
-        dir.topics.push(t);
+        if !t.partitions.is_empty() {
+            dir.topics.push(t);
+        }
     }
     let mut r = DescribeLogDirsResponse::default();
     r.results = vec![dir];

@@ -40,6 +40,14 @@ pub fn handle(broker: &Broker, ctx: &RequestContext, req: ListOffsetsRequest) ->
             if ctx.version >= 4 {
                 pr.leader_epoch = meta.leader_epoch;
             }
+            // A new leader answers only once its high watermark reaches the start of its epoch:
+            // below it, offsets its predecessor gave out could not be told (Kafka's rule).
+            let epoch_start = part.epoch_start(meta.leader_epoch);
+            if meta.replicas.len() > 1 && epoch_start > part.high_watermark() {
+                pr.error_code = kafka_protocol::ResponseError::OffsetNotAvailable.code();
+                out.partitions.push(pr);
+                continue;
+            }
             let found = match p.timestamp {
                 LATEST if req.isolation_level == 1 => Ok(Some((part.last_stable(), -1))),
                 LATEST => Ok(Some((part.high_watermark(), -1))),

@@ -1,7 +1,7 @@
 //! Replica administration: ElectLeaders (preferred and unclean elections through the metadata
-//! log), and AlterPartitionReassignments, ListPartitionReassignments and AlterReplicaLogDirs as
-//! one node answers them (no reassignment in progress, a move to the current dir is done;
-//! moving replicas between nodes is not built yet).
+//! log), AlterPartitionReassignments and ListPartitionReassignments (moving replicas between
+//! brokers, Kafka's way), and AlterReplicaLogDirs as one node answers it (a move to the current
+//! dir is done).
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
@@ -11,11 +11,14 @@ use kafka_protocol::messages::alter_replica_log_dirs_response::{
     AlterReplicaLogDirPartitionResult, AlterReplicaLogDirTopicResult,
 };
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
+use kafka_protocol::messages::list_partition_reassignments_response::{
+    OngoingPartitionReassignment, OngoingTopicReassignment,
+};
 use kafka_protocol::messages::*;
 
 use super::{RequestContext, str_bytes};
 use crate::broker::Broker;
-use crate::cluster::image::{Election, Image, PartitionMeta};
+use crate::cluster::image::{Election, Image, PartitionMeta, Reassigned};
 use crate::cluster::{Command, CommandResult};
 
 pub const ELECT_VERSIONS: (i16, i16) = (0, 2);
@@ -97,7 +100,11 @@ pub async fn elect_leaders(broker: &Broker, ctx: &RequestContext, req: ElectLead
     r
 }
 
-pub fn alter_reassignments(
+/// AlterPartitionReassignments (kafka-reassign-partitions --execute / --cancel): each partition's
+/// new replicas, or null to cancel its reassignment, through the metadata log. The added
+/// replicas fetch from the leader; once the whole target is in sync the removed ones leave (and
+/// delete their copy), a leader among them handing over first.
+pub async fn alter_reassignments(
     broker: &Broker,
     _ctx: &RequestContext,
     req: AlterPartitionReassignmentsRequest,
@@ -105,53 +112,118 @@ pub fn alter_reassignments(
     let image = broker.image();
     let mut r = AlterPartitionReassignmentsResponse::default();
     r.allow_replication_factor_change = req.allow_replication_factor_change;
-    for t in req.topics {
-        let mut out = ReassignableTopicResponse::default();
-        out.name = t.name.clone();
-        for p in t.partitions {
-            let mut pr = ReassignablePartitionResponse::default();
-            pr.partition_index = p.partition_index;
-            let result = match (partition(&image, t.name.0.as_str(), p.partition_index), &p.replicas) {
+    // Per partition: its answer if known before the metadata log is asked, else its place there.
+    let mut asked: Vec<(String, i32, Option<Vec<i32>>)> = Vec::new();
+    let mut answers: Vec<(String, i32, Result<usize, (ResponseError, String)>)> = Vec::new();
+    for t in &req.topics {
+        let topic = t.name.0.to_string();
+        for p in &t.partitions {
+            let target: Option<Vec<i32>> = p.replicas.as_ref().map(|rs| rs.iter().map(|b| b.0).collect());
+            let answer = match (partition(&image, &topic, p.partition_index), &target) {
                 (None, _) => Err((ResponseError::UnknownTopicOrPartition, "The partition does not exist.".to_string())),
-                (Some(_), None) => {
-                    Err((ResponseError::NoReassignmentInProgress, "No ongoing reassignment to cancel.".to_string()))
+                (Some(meta), Some(target))
+                    if !req.allow_replication_factor_change
+                        && target.len() != meta.replicas.len() - meta.adding.len() =>
+                {
+                    Err((
+                        ResponseError::InvalidReplicationFactor,
+                        format!(
+                            "The replication factor is changed from {} to {} but allowReplicationFactorChange is false",
+                            meta.replicas.len() - meta.adding.len(),
+                            target.len()
+                        ),
+                    ))
                 }
-                (Some(meta), Some(replicas)) => {
-                    let wanted: Vec<i32> = replicas.iter().map(|b| b.0).collect();
-                    if let Some(b) = wanted.iter().find(|b| !image.brokers.contains_key(b)) {
-                        Err((ResponseError::InvalidReplicaAssignment, format!("Replica {b} is not registered.")))
-                    } else if wanted == meta.replicas {
-                        // Already there: nothing to move.
-                        Ok(())
-                    } else {
-                        Err((
-                            ResponseError::InvalidReplicaAssignment,
-                            format!(
-                                "Replicas {wanted:?} differ from {:?}; reassignment needs more brokers.",
-                                meta.replicas
-                            ),
-                        ))
-                    }
+                _ => {
+                    asked.push((topic.clone(), p.partition_index, target));
+                    Ok(asked.len() - 1)
                 }
             };
-            if let Err((e, msg)) = result {
-                pr.error_code = e.code();
-                pr.error_message = Some(str_bytes(msg));
-            }
-            out.partitions.push(pr);
+            answers.push((topic.clone(), p.partition_index, answer));
         }
-        r.responses.push(out);
+    }
+    let outcomes = if asked.is_empty() {
+        Vec::new()
+    } else {
+        match broker.metadata.submit(Command::Reassign { partitions: asked.clone() }).await {
+            Ok(CommandResult::Reassignments { outcomes }) => outcomes,
+            other => {
+                tracing::warn!(?other, "reassignment failed");
+                r.error_code = ResponseError::RequestTimedOut.code();
+                r.error_message = Some(str_bytes("The metadata log did not take the reassignment."));
+                return r;
+            }
+        }
+    };
+    for (topic, index, answer) in answers {
+        let result = answer.and_then(|i| match &outcomes[i] {
+            Reassigned::Done => {
+                match &asked[i].2 {
+                    Some(target) => tracing::info!(%topic, partition = index, ?target, "reassignment started"),
+                    None => tracing::info!(%topic, partition = index, "reassignment cancelled"),
+                }
+                Ok(())
+            }
+            Reassigned::NoSuchPartition => {
+                Err((ResponseError::UnknownTopicOrPartition, "The partition does not exist.".to_string()))
+            }
+            Reassigned::NoneInProgress => {
+                Err((ResponseError::NoReassignmentInProgress, "No ongoing reassignment to cancel.".to_string()))
+            }
+            Reassigned::Invalid(why) => Err((ResponseError::InvalidReplicaAssignment, why.clone())),
+        });
+        let mut pr = ReassignablePartitionResponse::default();
+        pr.partition_index = index;
+        if let Err((e, msg)) = result {
+            pr.error_code = e.code();
+            pr.error_message = Some(str_bytes(msg));
+        }
+        if r.responses.last().is_none_or(|t: &ReassignableTopicResponse| t.name.0.as_str() != topic) {
+            let mut out = ReassignableTopicResponse::default();
+            out.name = TopicName(str_bytes(topic));
+            r.responses.push(out);
+        }
+        r.responses.last_mut().expect("pushed").partitions.push(pr);
     }
     r
 }
 
+/// ListPartitionReassignments (kafka-reassign-partitions --list / --verify): the reassignments in
+/// progress, of every partition or of those asked.
 pub fn list_reassignments(
-    _broker: &Broker,
+    broker: &Broker,
     _ctx: &RequestContext,
-    _req: ListPartitionReassignmentsRequest,
+    req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
-    // Reassignments complete at once on one node: none is ever ongoing.
-    ListPartitionReassignmentsResponse::default()
+    let image = broker.image();
+    let ongoing = |index: i32, p: &PartitionMeta| {
+        let ids = |v: &[i32]| v.iter().map(|b| BrokerId(*b)).collect::<Vec<_>>();
+        let mut o = OngoingPartitionReassignment::default();
+        o.partition_index = index;
+        o.replicas = ids(&p.replicas);
+        o.adding_replicas = ids(&p.adding);
+        o.removing_replicas = ids(&p.removing);
+        (!p.adding.is_empty() || !p.removing.is_empty()).then_some(o)
+    };
+    let mut r = ListPartitionReassignmentsResponse::default();
+    let asked: Vec<(String, Option<Vec<i32>>)> = match &req.topics {
+        Some(ts) => ts.iter().map(|t| (t.name.0.to_string(), Some(t.partition_indexes.clone()))).collect(),
+        None => image.topics.keys().map(|n| (n.clone(), None)).collect(),
+    };
+    for (name, indexes) in asked {
+        let Some(topic) = image.topics.get(&name) else { continue };
+        let partitions: Vec<_> = match indexes {
+            Some(is) => is.iter().filter_map(|i| topic.partition(*i).and_then(|p| ongoing(*i, p))).collect(),
+            None => topic.partitions.iter().enumerate().filter_map(|(i, p)| ongoing(i as i32, p)).collect(),
+        };
+        if !partitions.is_empty() {
+            let mut t = OngoingTopicReassignment::default();
+            t.name = TopicName(str_bytes(name));
+            t.partitions = partitions;
+            r.topics.push(t);
+        }
+    }
+    r
 }
 
 pub fn alter_log_dirs(

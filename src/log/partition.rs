@@ -115,11 +115,15 @@ pub struct Partition {
 impl Partition {
     /// Opens a partition, recovering its offsets and producer state from the store.
     pub fn open(uid: u64, store: Arc<dyn Store>, sync_writes: bool) -> Result<Partition, StoreError> {
-        let log_end = match store.last_batch(uid)? {
-            Some((base, b)) => batch::read_back(&b, base, true)?.last_offset() + 1,
-            None => 0,
+        let last_end = match store.last_batch(uid)? {
+            Some((base, b)) => Some(batch::read_back(&b, base, true)?.last_offset() + 1),
+            None => None,
         };
-        let log_start = match store.log_start(uid)? {
+        // A log with no batch left (all deleted, or a follower that starts at its leader's log
+        // start) ends where it starts.
+        let stored_start = store.log_start(uid)?;
+        let log_end = last_end.unwrap_or(stored_start.unwrap_or(0));
+        let log_start = match stored_start {
             Some(s) => s,
             None => {
                 let mut first = None;
@@ -445,11 +449,14 @@ impl Partition {
 
     /// `read`, stopping at the last stable offset for read_committed, with the aborted
     /// transactions the consumer must skip.
+    /// As Kafka's, an offset is out of range only past the log end: between the high watermark
+    /// and the log end (a new leader whose high watermark has not caught up with the one its
+    /// predecessor gave consumers) the read is empty, and the consumer keeps its position.
     pub fn read_isolated(&self, from: i64, max_bytes: usize, committed: bool) -> Result<ReadResult, ReadError> {
         let hw = self.high_watermark();
         let last_stable = self.last_stable().min(hw);
         let upto = if committed { last_stable } else { hw };
-        self.read_to(from, max_bytes, upto, hw, committed)
+        self.read_to(from, max_bytes, upto, self.log_end(), committed)
     }
 
     /// Whole batches from the one holding `from` up to `upto`, `from` being at most `limit`.

@@ -118,7 +118,7 @@ apis! {
     ListConfigResources = describe_configs::LIST_RESOURCES_VERSIONS
         => |b, c, r| Some(ResponseKind::ListConfigResources(describe_configs::list_resources(b, c, r))),
     AlterPartitionReassignments = replicas::ALTER_REASSIGN_VERSIONS
-        => |b, c, r| Some(ResponseKind::AlterPartitionReassignments(replicas::alter_reassignments(b, c, r))),
+        => |b, c, r| Some(ResponseKind::AlterPartitionReassignments(replicas::alter_reassignments(b, c, r).await)),
     ListPartitionReassignments = replicas::LIST_REASSIGN_VERSIONS
         => |b, c, r| Some(ResponseKind::ListPartitionReassignments(replicas::list_reassignments(b, c, r))),
     AlterReplicaLogDirs = replicas::LOG_DIRS_VERSIONS

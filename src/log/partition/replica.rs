@@ -156,10 +156,47 @@ impl Partition {
         Ok(())
     }
 
+    /// A follower whose whole log is below its leader's log start (the leader deleted what it
+    /// lacks) drops everything and starts empty at `start` (Kafka's truncateFullyAndStartAt).
+    pub fn restart_at(&self, start: i64) -> Result<(), StoreError> {
+        self.truncate_to(self.log_start())?;
+        let mut state = self.state.lock().unwrap();
+        self.store.truncate_front(self.uid, start)?;
+        self.log_start.store(start, Ordering::Release);
+        state.log_end = start;
+        self.last_stable.store(state.last_stable(start), Ordering::Release);
+        self.high_watermark.send_replace(start);
+        self.log_end_watch.send_replace(start);
+        Ok(())
+    }
+
+    /// A follower's log start follows its leader's (DeleteRecords and retention there), up to
+    /// its own log end; whole batches before it are dropped.
+    pub fn follow_log_start(&self, leader_start: i64) -> Result<(), StoreError> {
+        let state = self.state.lock().unwrap();
+        let target = leader_start.min(state.log_end);
+        if target <= self.log_start() {
+            return Ok(());
+        }
+        self.store.truncate_front(self.uid, target)?;
+        self.log_start.store(target, Ordering::Release);
+        Ok(())
+    }
+
     /// What a follower fetches: batches up to the log end, not only the high watermark.
     pub fn read_replica(&self, from: i64, max_bytes: usize) -> Result<ReadResult, ReadError> {
         let end = self.log_end();
         self.read_to(from, max_bytes, end, end, false)
+    }
+
+    /// Where leader epoch `epoch` starts in this log: its first batch, or the log end while none
+    /// was written in it (Kafka's leaderEpochStartOffset of a new leader).
+    pub fn epoch_start(&self, epoch: i32) -> i64 {
+        let (epochs, end) = self.epochs();
+        match epochs.latest() {
+            Some((e, start)) if e == epoch => start,
+            _ => end,
+        }
     }
 
     /// A receiver that changes whenever the log end moves (what a follower's fetch waits on).

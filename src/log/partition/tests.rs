@@ -218,8 +218,13 @@ fn a_follower_copies_its_leader_with_offsets_epochs_and_producer_state() {
     assert_eq!(follower.append_replica(&all.slice(..all.len() - 5)).unwrap(), 5);
     assert_eq!(follower.append_replica(&all).unwrap(), 7, "the batches it has are skipped");
     assert_eq!(follower.high_watermark(), 0, "replication, not the log end, moves a follower's watermark");
+    // A consumer's read past the high watermark but within the log is empty, not out of range
+    // (the high watermark of a new leader may lag the one its predecessor gave the consumer).
+    assert!(follower.read(5, 100).unwrap().records.is_empty(), "above the high watermark, within the log");
+    assert!(matches!(follower.read(8, 100), Err(ReadError::OutOfRange { .. })), "past the log end");
     follower.set_high_watermark(9);
     assert_eq!(follower.high_watermark(), 7, "never past the log end");
+
     assert_eq!(follower.epoch_end(1), (1, 5));
     assert_eq!(fetched(&follower, 0), all, "the same bytes at the same offsets");
     // A retry of the producer's last batch, after the follower took over, gets its offset.
@@ -249,4 +254,45 @@ fn truncation_drops_the_diverged_tail_with_its_producer_state_and_epochs() {
     assert_eq!(again.log_end(), 4);
     assert_eq!(again.epochs().0.latest(), Some((3, 2)));
     assert_eq!(again.append(&[batch(7, 2, 2, 100)], epoch(3)).unwrap().base_offset, 2, "still deduplicated");
+}
+
+#[test]
+fn a_follower_behind_its_leaders_log_start_starts_over_there() {
+    let leader = Partition::open(30, Arc::new(MemStore::default()), false).unwrap();
+    for i in 0..5 {
+        leader.append(&[batch(-1, -1, 5, 100 + i)], AppendOptions::default()).unwrap();
+    }
+    assert_eq!(leader.delete_records(20).unwrap(), 20);
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let follower = Partition::open(31, store.clone(), false).unwrap();
+    follower.set_replicated(true);
+    let old = Partition::open(33, Arc::new(MemStore::default()), false).unwrap();
+    old.append(&[batch(-1, -1, 5, 50)], AppendOptions::default()).unwrap();
+    assert_eq!(follower.append_replica(&fetched(&old, 0)).unwrap(), 5, "what it had before the leader deleted");
+    assert!(matches!(leader.read_replica(0, 1 << 20), Err(ReadError::OutOfRange { log_start: 20, .. })));
+    follower.restart_at(20).unwrap();
+    assert_eq!((follower.log_start(), follower.log_end(), follower.high_watermark()), (20, 20, 20));
+    assert_eq!(follower.append_replica(&fetched(&leader, 20)).unwrap(), 25);
+    let again = Partition::open(31, store.clone(), false).unwrap();
+    assert_eq!((again.log_start(), again.log_end()), (20, 25), "survives a restart");
+    // The leader's log start inside its first batch: the follower takes the whole batch (from
+    // its base) and then moves its log start to the leader's.
+    let split = Partition::open(34, Arc::new(MemStore::default()), false).unwrap();
+    split.append(&[batch(-1, -1, 10, 10)], AppendOptions::default()).unwrap();
+    assert_eq!(split.delete_records(5).unwrap(), 5);
+    let f = Partition::open(35, Arc::new(MemStore::default()), false).unwrap();
+    f.restart_at(5).unwrap();
+    assert!(matches!(f.append_replica(&fetched(&split, 5)), Err(AppendError::Gap { got: 0, log_end: 5 })));
+    f.restart_at(0).unwrap();
+    assert_eq!(f.append_replica(&fetched(&split, 5)).unwrap(), 10);
+    f.follow_log_start(5).unwrap();
+    assert_eq!((f.log_start(), f.log_end()), (5, 10));
+    f.follow_log_start(3).unwrap();
+    assert_eq!(f.log_start(), 5, "never back");
+    // An empty log that starts past 0 (every batch deleted) reopens with its end at its start.
+    let empty: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(32, empty.clone(), false).unwrap();
+    p.restart_at(7).unwrap();
+    let reopened = Partition::open(32, empty, false).unwrap();
+    assert_eq!((reopened.log_start(), reopened.log_end()), (7, 7));
 }
