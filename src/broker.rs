@@ -252,16 +252,19 @@ impl Broker {
 
     async fn register(&self) -> Result<(), MetadataError> {
         let image = self.metadata.image();
-        if image.cluster_id.is_empty() {
-            let id = self.config.cluster_id.clone().unwrap_or_else(new_cluster_id);
-            self.metadata.submit(Command::SetClusterId { id }).await?;
-        }
         let (host, port) = self.config.advertised();
         let info = BrokerInfo { host, port, rack: self.config.broker_rack.clone() };
         // In a cluster a node registers at every start: the write also brings its metadata up to
         // date (it returns once this node has applied the log up to it).
         if self.metadata.is_cluster() || image.brokers.get(&self.config.node_id) != Some(&info) {
             self.metadata.submit(Command::RegisterBroker { id: self.config.node_id, info }).await?;
+        }
+        // The first node to find no cluster id writes one. In a cluster that is asked only once
+        // this node's metadata is current (after its registration): a node back with an empty
+        // store (its data dir lost) must not propose an id of its own before it has the cluster's.
+        if self.metadata.image().cluster_id.is_empty() {
+            let id = self.config.cluster_id.clone().unwrap_or_else(new_cluster_id);
+            self.metadata.submit(Command::SetClusterId { id }).await?;
         }
         if self.metadata.is_cluster() {
             // A node starts fenced, as in Kafka. One back from a crash (or with its data lost)
