@@ -205,6 +205,26 @@ pub enum CommandResult {
     },
 }
 
+impl PartitionMeta {
+    /// A new partition on `replicas`: all in sync, the first leads, epoch 0.
+    fn new(uid: u64, replicas: &[i32]) -> PartitionMeta {
+        PartitionMeta {
+            uid,
+            leader: replicas.first().copied().unwrap_or(-1),
+            leader_epoch: 0,
+            replicas: replicas.to_vec(),
+            isr: replicas.to_vec(),
+            adding: Vec::new(),
+            removing: Vec::new(),
+        }
+    }
+
+    /// Whether a reassignment is in progress.
+    pub fn reassigning(&self) -> bool {
+        !self.adding.is_empty() || !self.removing.is_empty()
+    }
+}
+
 impl Topic {
     /// The partition at `index`; None if the topic has no such partition.
     pub fn partition(&self, index: i32) -> Option<&PartitionMeta> {
@@ -315,8 +335,10 @@ impl Image {
                 }
                 // Assignment order, as Kafka lists it.
                 p.isr = p.replicas.iter().filter(|r| isr.contains(r)).copied().collect();
-                let live: Vec<i32> = self.brokers.keys().filter(|id| !fenced.contains(id)).copied().collect();
-                reassign::complete(p, &live);
+                if p.reassigning() {
+                    let live: Vec<i32> = self.brokers.keys().filter(|id| !fenced.contains(id)).copied().collect();
+                    reassign::complete(p, &live);
+                }
                 CommandResult::Done
             }
             Command::Reassign { partitions } => {
@@ -345,15 +367,7 @@ impl Image {
                     .map(|replicas| {
                         let uid = self.next_partition_uid;
                         self.next_partition_uid += 1;
-                        PartitionMeta {
-                            uid,
-                            leader: replicas.first().copied().unwrap_or(-1),
-                            leader_epoch: 0,
-                            replicas: replicas.clone(),
-                            isr: replicas.clone(),
-                            adding: Vec::new(),
-                            removing: Vec::new(),
-                        }
+                        PartitionMeta::new(uid, replicas)
                     })
                     .collect();
                 let uids = partitions.iter().map(|p| p.uid).collect();
@@ -376,15 +390,7 @@ impl Image {
                     let uid = self.next_partition_uid;
                     self.next_partition_uid += 1;
                     uids.push(uid);
-                    topic.partitions.push(PartitionMeta {
-                        uid,
-                        leader: replicas.first().copied().unwrap_or(-1),
-                        leader_epoch: 0,
-                        replicas: replicas.clone(),
-                        isr: replicas.clone(),
-                        adding: Vec::new(),
-                        removing: Vec::new(),
-                    });
+                    topic.partitions.push(PartitionMeta::new(uid, replicas));
                 }
                 CommandResult::PartitionsAdded { uids }
             }

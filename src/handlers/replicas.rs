@@ -203,7 +203,7 @@ pub fn list_reassignments(
         o.replicas = ids(&p.replicas);
         o.adding_replicas = ids(&p.adding);
         o.removing_replicas = ids(&p.removing);
-        (!p.adding.is_empty() || !p.removing.is_empty()).then_some(o)
+        p.reassigning().then_some(o)
     };
     let mut r = ListPartitionReassignmentsResponse::default();
     let asked: Vec<(String, Option<Vec<i32>>)> = match &req.topics {

@@ -115,10 +115,11 @@ pub struct Partition {
 impl Partition {
     /// Opens a partition, recovering its offsets and producer state from the store.
     pub fn open(uid: u64, store: Arc<dyn Store>, sync_writes: bool) -> Result<Partition, StoreError> {
-        let last_end = match store.last_batch(uid)? {
-            Some((base, b)) => Some(batch::read_back(&b, base, true)?.last_offset() + 1),
-            None => None,
-        };
+        let last_end = store
+            .last_batch(uid)?
+            .map(|(base, b)| batch::read_back(&b, base, true))
+            .transpose()?
+            .map(|h| h.last_offset() + 1);
         // A log with no batch left (all deleted, or a follower that starts at its leader's log
         // start) ends where it starts.
         let stored_start = store.log_start(uid)?;
@@ -449,6 +450,7 @@ impl Partition {
 
     /// `read`, stopping at the last stable offset for read_committed, with the aborted
     /// transactions the consumer must skip.
+    ///
     /// As Kafka's, an offset is out of range only past the log end: between the high watermark
     /// and the log end (a new leader whose high watermark has not caught up with the one its
     /// predecessor gave consumers) the read is empty, and the consumer keeps its position.

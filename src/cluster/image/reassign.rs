@@ -34,7 +34,7 @@ pub(super) fn start(p: &mut PartitionMeta, target: &[i32], registered: &BTreeSet
 /// the replicas and the ISR, and a leader that is being removed hands over to the first live
 /// in-sync replica of the target (a new leader epoch).
 pub(super) fn complete(p: &mut PartitionMeta, live: &[i32]) {
-    if p.adding.is_empty() && p.removing.is_empty() {
+    if !p.reassigning() {
         return;
     }
     let Some((replicas, isr)) = replication::completed_reassignment(&p.replicas, &p.isr, &p.removing) else {
@@ -61,7 +61,7 @@ fn settle(p: &mut PartitionMeta, replicas: Vec<i32>, isr: Vec<i32>, live: &[i32]
 /// to the first live in-sync original replica). Refused when no original replica is in sync, as
 /// that would take an unclean election.
 pub(super) fn cancel(p: &mut PartitionMeta, live: &[i32]) -> Reassigned {
-    if p.adding.is_empty() && p.removing.is_empty() {
+    if !p.reassigning() {
         return Reassigned::NoneInProgress;
     }
     let replicas: Vec<i32> = p.replicas.iter().filter(|r| !p.adding.contains(r)).copied().collect();
