@@ -349,8 +349,16 @@ async fn a_stopped_node_is_fenced_its_partitions_wait_offline_and_it_takes_them_
     .await;
     let t = m.topics.iter().find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "kept")).unwrap();
     assert!(t.partitions[on3 as usize].leader_epoch > leader_epoch, "a new leader epoch");
+    // Node 1 may see the leadership before node 3's own metadata has it: ask node 3 until it
+    // answers as the leader (at most 15 s), then check its records.
     let mut c3 = cluster.client(3).await;
-    assert_eq!(fetch_error(&mut c3, "kept", on3).await, (0, 5));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut got = fetch_error(&mut c3, "kept", on3).await;
+    while got.0 == ResponseError::NotLeaderOrFollower.code() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        got = fetch_error(&mut c3, "kept", on3).await;
+    }
+    assert_eq!(got, (0, 5));
     cluster.stop_all().await;
 }
 
