@@ -155,6 +155,7 @@ class Member:
                     self.paused = True
                 elif kind == "error":
                     self.errors.append(ev["err"])
+                    print(f"[groupkit] {self.name}: {ev['err']}", file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ control
     def send(self, cmd: str) -> None:
@@ -244,6 +245,21 @@ import atexit  # noqa: E402
 atexit.register(_kill_members)
 
 
+def dump_python_stacks(members: list[Member]) -> None:
+    """Asks the live Python members (group_member.py) to write every thread's stack to their
+    stderr, so that a member that stalled shows where."""
+    asked = False
+    for m in members:
+        if m.client != "java" and m.alive():
+            try:
+                os.kill(m.proc.pid, signal.SIGUSR1)
+                asked = True
+            except ProcessLookupError:
+                pass
+    if asked:
+        time.sleep(0.5)
+
+
 def describe_members(members: list[Member]) -> str:
     out = []
     for m in members:
@@ -272,7 +288,8 @@ def wait_balanced(members: list[Member], partitions: int, deadline: float, what:
     try:
         return wait_until(ok, deadline, what, interval=0.05)
     except CompatFailure as e:
-        raise CompatFailure(f"{e}\n{describe_members(members)}\n" + "\n".join(m.stderr_tail(10) for m in members))
+        dump_python_stacks(members)
+        raise CompatFailure(f"{e}\n{describe_members(members)}\n" + "\n".join(m.stderr_tail(40) for m in members))
 
 
 def wait_stable_for(members: list[Member], partitions: int, settle: float, deadline: float, what: str) -> dict:

@@ -86,6 +86,13 @@ impl TestCluster {
         }
     }
 
+    /// Empties node `id`'s data dir (it must be stopped), as if its disk had been replaced.
+    pub(crate) fn wipe(&self, id: i32) {
+        let dir = self._dirs[id as usize - 1].path();
+        std::fs::remove_dir_all(dir).unwrap();
+        std::fs::create_dir(dir).unwrap();
+    }
+
     pub(crate) async fn stop_all(mut self) {
         for id in 1..=self.nodes.len() as i32 {
             self.stop(id).await;
@@ -98,7 +105,7 @@ async fn boot(overrides: Vec<String>) -> gregor::Running {
     gregor::start(config).await.expect("node starts")
 }
 
-async fn metadata(c: &mut Client, topics: Option<&[&str]>) -> MetadataResponse {
+pub(crate) async fn metadata(c: &mut Client, topics: Option<&[&str]>) -> MetadataResponse {
     let mut req = MetadataRequest::default();
     req.topics = topics.map(|ts| {
         ts.iter()
@@ -135,7 +142,7 @@ pub(crate) fn leaders(m: &MetadataResponse, topic: &str) -> Vec<i32> {
     t.partitions.iter().map(|p| p.leader_id.0).collect()
 }
 
-async fn create(c: &mut Client, topic: &str, partitions: i32, rf: i16) -> CreateTopicsResponse {
+pub(crate) async fn create(c: &mut Client, topic: &str, partitions: i32, rf: i16) -> CreateTopicsResponse {
     let mut t = create_topics_request::CreatableTopic::default();
     t.name = name(topic);
     t.num_partitions = partitions;
@@ -300,7 +307,7 @@ async fn three_nodes_form_one_cluster_and_serve_each_partition_from_its_leader()
     cluster.stop_all().await;
 }
 
-fn describe_quorum_request() -> DescribeQuorumRequest {
+pub(crate) fn describe_quorum_request() -> DescribeQuorumRequest {
     let mut p = describe_quorum_request::PartitionData::default();
     p.partition_index = 0;
     let mut t = describe_quorum_request::TopicData::default();

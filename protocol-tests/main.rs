@@ -7,6 +7,7 @@ mod acls;
 mod admin;
 mod api_versions;
 mod cluster;
+mod cluster_loss;
 mod cluster_moves;
 mod coverage;
 mod differential;

@@ -32,6 +32,12 @@ txn (fresh broker): scripts/bench-java/TxnBench.java, one transactional Java pro
   runs --txn-count transactions of --txn-records records (--record-size bytes) back to back on a
   --partitions topic: transactions/s, MiB/s, commitTransaction() latency p50/p99, broker CPU per GiB;
   then rdkafka_performance reads the topic back with isolation.level=read_committed (count check, MiB/s)
+cluster (three fresh combined broker,controller nodes on 127.0.0.1, compat/harness.py's Cluster; for Kafka the
+  same KRaft properties): a topic of --partitions partitions, replication factor 3, min.insync.replicas=2;
+  rdkafka_performance acks=all throughput (--cluster-records) and broker CPU (all three nodes) per GiB, the
+  fixed-rate latency run of core on it; then an idempotent acks=all producer (compat/cluster/failover.py's Load)
+  writes throughout while the leader of a partition is SIGKILLed --cluster-kills times (restarted, ISRs whole
+  again in between): the time from the SIGKILL to the next acknowledged write on that partition, median and max
 """
 
 from __future__ import annotations
@@ -59,7 +65,7 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 
-SECTIONS = ("core", "rebalance", "soak", "txn")
+SECTIONS = ("core", "rebalance", "soak", "txn", "cluster")
 # name -> (label, consumer properties); classic members also get heartbeat.interval.ms.
 REBALANCE_PROTOCOLS = {
     "range": ("classic protocol, range (eager)",
@@ -109,7 +115,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         + " (env BENCH_ONLY; default all): core = start-up, produce, consume, latency, memory; "
                           "rebalance = 100-member group on 1,000 partitions, and offset commit vs produce; "
                           "soak = minutes of produce into retention.bytes and compacted topics; "
-                          "txn = transactions of --txn-records records, transactional Java producer")
+                          "txn = transactions of --txn-records records, transactional Java producer; "
+                          "cluster = three nodes, replication factor 3: acks=all throughput and latency, "
+                          "time from a leader's SIGKILL to the next acknowledged write")
     g = p.add_argument_group("rebalance section")
     g.add_argument("--rebalance-members", type=int, default=env_int("BENCH_RB_MEMBERS", 100),
                    help="group members after the join (env BENCH_RB_MEMBERS; default 100)")
@@ -139,7 +147,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="transactions timed (env BENCH_TXN_COUNT; default 2,000, --quick 300), after 20 warm-up ones")
     g.add_argument("--txn-records", type=int, default=env_int("BENCH_TXN_RECORDS", 100),
                    help="records per transaction, of --record-size bytes (env BENCH_TXN_RECORDS; default 100)")
+    g = p.add_argument_group("cluster section")
+    g.add_argument("--cluster-records", type=int, default=None,
+                   help="records of the acks=all produce run on the 3-node cluster (env BENCH_CLUSTER_RECORDS; "
+                        "default 300,000, --quick 100,000)")
+    g.add_argument("--cluster-kills", type=int, default=None,
+                   help="leader SIGKILLs timed (default 5, --quick 2)")
     a = p.parse_args(argv)
+    if a.cluster_records is None:
+        a.cluster_records = env_int("BENCH_CLUSTER_RECORDS", 100_000 if a.quick else 300_000)
+    if a.cluster_kills is None:
+        a.cluster_kills = 2 if a.quick else 5
     if a.txn_count is None:
         a.txn_count = env_int("BENCH_TXN_COUNT", 300 if a.quick else 2000)
     if a.records is None:
@@ -1013,6 +1031,120 @@ def bench_txn(kind: str, a, harness, runner: Runner) -> tuple[dict, list[str], d
     return res, problems, info
 
 
+# ---------------------------------------------------------------------------- cluster section
+CLUSTER_TOPIC = "bench-cluster"
+
+
+def bench_cluster(kind: str, a, harness, runner: Runner) -> tuple[dict, list[str], dict]:
+    """Three nodes, replication factor 3, min.insync.replicas=2: acks=all throughput and broker CPU,
+    fixed-rate latency, and the time from a partition leader's SIGKILL to the next acknowledged write."""
+    res: dict = {}
+    problems: list[str] = []
+    info: dict = {}
+    sys.path.insert(0, os.path.join(ROOT, "compat", "cluster"))
+    import failover  # the harness's idempotent producer and leader lookup
+
+    rdk = os.environ["RDKAFKA_PERFORMANCE"]
+    N, S = a.cluster_records, a.record_size
+    cluster = None
+    load = None
+    try:
+        print(f"[bench] {kind}: cluster: starting three nodes", file=sys.stderr, flush=True)
+        WATCHER.phase = f"{kind} cluster start-up"
+        cluster = harness.Cluster(kind, 3, dict(failover.OVERRIDES), keep=a.keep)
+        cluster.start()
+        cluster.wait_brokers([1, 2, 3], via=1)
+        admin = cluster.node(1).admin()
+        for topic in (CLUSTER_TOPIC, failover.TOPIC):
+            cluster.node(1).create_topic(topic, a.partitions if topic == CLUSTER_TOPIC else failover.PARTITIONS, 3,
+                                         {"min.insync.replicas": "2"})
+
+        def whole(topic: str) -> bool:
+            md = admin.list_topics(topic=topic, timeout=5).topics[topic]
+            return all(len(p.isrs) == 3 for p in md.partitions.values())
+
+        harness.wait_until(lambda: whole(CLUSTER_TOPIC) and whole(failover.TOPIC), 60, "every replica in sync")
+        pids = [n.proc.pid for n in cluster.nodes]
+        WATCHER.phase = f"{kind} cluster produce"
+        print(f"[bench] {kind}: cluster: {N:,} records, acks=all, replication factor 3", file=sys.stderr, flush=True)
+        c0 = sum(cpu_seconds(p) for p in pids)
+        try:
+            r = rdk_produce(runner, rdk, cluster.bootstrap, CLUSTER_TOPIC, N, S, [], f"{kind}-cluster-produce",
+                            max(300, N * S / (2 * MiB)))
+            res["cl_prod_mibs"] = r["mib_s"]
+            res["cl_prod_cpu_per_gib"] = (sum(cpu_seconds(p) for p in pids) - c0) / (N * S / GiB)
+        except StepFailed as e:
+            problems.append(f"{kind}: cluster produce: {e}")
+        WATCHER.phase = f"{kind} cluster latency"
+        try:
+            # Followers may still be catching up on the throughput run: the ISRs whole first.
+            harness.wait_until(lambda: whole(CLUSTER_TOPIC), 60, "every replica in sync after the produce run")
+            time.sleep(2)
+            lat = rdk_latency(runner, rdk, cluster.bootstrap, CLUSTER_TOPIC, a.latency_rate, a.latency_seconds, S,
+                              os.path.join(runner.out_dir, "logs", f"{kind}-cluster-latency.txt"),
+                              f"{kind}-cluster-latency")
+            res["cl_lat_p50"] = lat["p50_us"] / 1000
+            res["cl_lat_p99"] = lat["p99_us"] / 1000
+            res["cl_lat_p999"] = lat["p999_us"] / 1000
+        except StepFailed as e:
+            problems.append(f"{kind}: cluster latency: {e}")
+
+        WATCHER.phase = f"{kind} cluster leader kills"
+        load = failover.Load(cluster.bootstrap)
+        load.thread.start()
+        harness.wait_until(lambda: len(load.acks) > 500, 30, "the producer under way")
+        took = []
+        for round_ in range(a.cluster_kills):
+            partition = round_ % failover.PARTITIONS
+            victim = failover.leader_of(admin, partition)
+            t_kill = time.monotonic()
+            cluster.node(victim).kill()
+            harness.wait_until(lambda: load.first_ack_after(partition, t_kill) is not None, 90,
+                               f"partition {partition} writable again after its leader {victim} was killed")
+            took.append(load.first_ack_after(partition, t_kill))
+            print(f"[bench] {kind}: cluster: node {victim} (leader of partition {partition}) SIGKILLed; "
+                  f"a write acknowledged {took[-1]:.2f} s later", file=sys.stderr, flush=True)
+            cluster.node(victim).restart()
+            harness.wait_until(lambda: whole(failover.TOPIC), 120, "the ISRs whole again")
+        res["cl_failover_median"] = median(took)
+        res["cl_failover_max"] = max(took)
+        info["failover_s"] = [round(t, 2) for t in took]
+        load.stop.set()
+        load.thread.join(150)
+        if load.errors:
+            problems.append(f"{kind}: cluster: {len(load.errors)} delivery errors, first {load.errors[0]}")
+        info["acked"] = len(load.acks)
+    except Exception as e:  # noqa: BLE001
+        problems.append(f"{kind}: cluster section: {type(e).__name__}: {e}")
+    finally:
+        if load is not None:
+            load.stop.set()
+        if cluster is not None:
+            for n in cluster.nodes:
+                log_copy = os.path.join(runner.out_dir, "logs", f"{kind}-cluster-node{n.node_id}.log")
+                try:
+                    shutil.copy(n.log_path, log_copy)
+                except OSError:
+                    pass
+            info["logs"] = os.path.join(runner.out_dir, "logs", f"{kind}-cluster-node*.log")
+            cluster.cleanup()
+    return res, problems, info
+
+
+def cluster_metrics(a) -> list:
+    return [
+        ("cl_prod_mibs", f"cluster: produce acks=all, rf=3, {a.partitions} partitions, librdkafka (MiB/s)", "higher",
+         "{:.1f}"),
+        ("cl_prod_cpu_per_gib", "cluster: CPU s of all three nodes per GiB produced", "lower", "{:.2f}"),
+        ("cl_lat_p50", f"cluster: produce latency p50 at {a.latency_rate} msg/s, acks=all (ms)", "lower", "{:.2f}"),
+        ("cl_lat_p99", "cluster: produce latency p99 (ms)", "lower", "{:.2f}"),
+        ("cl_lat_p999", "cluster: produce latency p99.9 (ms)", "lower", "{:.2f}"),
+        ("cl_failover_median", f"cluster: leader SIGKILL → next acknowledged write, median of {a.cluster_kills} (s)",
+         "lower", "{:.2f}"),
+        ("cl_failover_max", "cluster: leader SIGKILL → next acknowledged write, max (s)", "lower", "{:.2f}"),
+    ]
+
+
 def scan_log(kind: str, path: str) -> dict:
     """gregor's own startup_ms, and the broker's error/warning lines."""
     out = {"log_errors": [], "log_warnings": 0}
@@ -1170,6 +1302,12 @@ def render(a, results, problems, infos, meta) -> str:
                  f"enable.idempotence=true, one transactional.id, client defaults otherwise: linger.ms=5, "
                  f"batch.size=16 KiB), {a.partitions} partitions")
         metrics += txn_metrics(a)
+    if "cluster" in a.only:
+        L.append(f"cluster: three combined broker,controller nodes on this machine (Kafka: the same KRaft properties, "
+                 f"JVMs as compat/harness.py starts them), {a.cluster_records:,} records × {a.record_size} B acks=all "
+                 f"into {a.partitions} partitions of replication factor 3, min.insync.replicas=2; latency as in core; "
+                 f"{a.cluster_kills} SIGKILLs of a partition leader under an idempotent acks=all producer")
+        metrics += cluster_metrics(a)
     L.append("")
     head = ["metric"] + kinds
     if kinds == ["gregor", "kafka"]:
@@ -1274,6 +1412,11 @@ def render(a, results, problems, infos, meta) -> str:
                      f"{tinf.get('log_warnings', 0)} warning lines ({tinf.get('log', '')})")
             for ln in tinf.get("log_errors", [])[:3]:
                 L.append(f"  - `{ln[:300]}`")
+    if "cluster" in a.only:
+        for k in kinds:
+            cinf = infos.get(k, {}).get("cluster", {})
+            L.append(f"- {k} cluster: SIGKILL → next acknowledged write {cinf.get('failover_s')} s; "
+                     f"{cinf.get('acked', 0):,} records acknowledged by the failover producer; logs {cinf.get('logs', '')}")
     if meta.get("busy"):
         L.append(f"- WARNING: other CPU-heavy processes (not the bench's) ran during: {meta['busy']}; "
                  "those numbers are skewed.")
@@ -1356,7 +1499,8 @@ def main() -> int:
             results[kind].update(res)
             infos[kind].update(info)
             problems += probs
-        for section, fn in (("rebalance", bench_rebalance), ("soak", bench_soak), ("txn", bench_txn)):
+        for section, fn in (("rebalance", bench_rebalance), ("soak", bench_soak), ("txn", bench_txn),
+                            ("cluster", bench_cluster)):
             if section not in a.only:
                 continue
             WATCHER.phase = "between brokers"

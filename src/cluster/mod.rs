@@ -98,6 +98,11 @@ struct Node {
     seen: Mutex<HashMap<i32, Instant>>,
     /// Whether this node still heartbeats for its broker (not after a controlled shutdown).
     heartbeating: std::sync::atomic::AtomicBool,
+    /// Set when this node started with an empty metadata store while the other voters had a
+    /// leader (its data dir was lost): it grants no votes until a leader has reached it. Its
+    /// vote from before was lost with the store, and granting one again in a term it already
+    /// voted in could elect two leaders.
+    rejoining: std::sync::atomic::AtomicBool,
 }
 
 /// How long start-up waits for this node to lead its one-node group.
@@ -138,6 +143,7 @@ impl Metadata {
             options: options.clone(),
             seen: Mutex::new(HashMap::new()),
             heartbeating: true.into(),
+            rejoining: false.into(),
         });
         if let Some((host, port)) = &options.listen {
             let bind = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
@@ -146,7 +152,19 @@ impl Metadata {
                 .map_err(|e| err(&format!("cannot listen for peers on {bind}:{port}: {e}")))?;
             tokio::spawn(peer::serve(listener, node.clone(), stopped.clone()));
         }
-        if !raft.is_initialized().await.map_err(|e| err(&e))? {
+        let empty = !raft.is_initialized().await.map_err(|e| err(&e))?;
+        let led_elsewhere = if cluster && empty { node.led_elsewhere().await } else { None };
+        if let Some(leader) = led_elsewhere {
+            // The group exists and replicates its log (or a snapshot) to this node, which is in
+            // its membership; initializing a group of its own would only start an election.
+            tracing::warn!(
+                leader,
+                "the metadata store is empty but the other voters have a leader (was this node's data dir lost?): \
+                 catching up from it, granting no votes until it has reached this node"
+            );
+            node.rejoining.store(true, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(node.clone().vote_once_caught_up());
+        } else if empty {
             let members: BTreeMap<NodeId, BasicNode> = if cluster {
                 options.voters.iter().map(|(id, addr)| (*id as NodeId, BasicNode::new(addr))).collect()
             } else {
@@ -289,6 +307,46 @@ impl Node {
 
     fn address_of(&self, id: NodeId) -> Option<String> {
         self.options.voters.get(&(id as i32)).cloned()
+    }
+
+    /// The metadata leader another voter knows of, asked of each at once (a node that starts
+    /// with an empty store uses it to tell a new cluster from an existing one).
+    async fn led_elsewhere(&self) -> Option<i32> {
+        let me = self.options.node_id;
+        let asks = self.options.voters.iter().filter(|(id, _)| **id != me).map(|(_, addr)| async move {
+            match self.peers.call(addr, PeerRequest::Quorum, PEER_CALL_TIMEOUT).await {
+                Ok(PeerResponse::Quorum(q)) => q.leader.filter(|l| *l != me),
+                _ => None,
+            }
+        });
+        futures::future::join_all(asks).await.into_iter().flatten().next()
+    }
+
+    /// Clears `rejoining` once a leader's log has reached this node: its vote is then that
+    /// leader's, committed, and it has applied the leader's log or snapshot.
+    async fn vote_once_caught_up(self: Arc<Self>) {
+        let me = self.me();
+        let caught_up = self
+            .raft
+            .wait(None)
+            .metrics(
+                |m| m.vote.is_committed() && m.current_leader.is_some_and(|l| l != me) && m.last_applied.is_some(),
+                "a leader's log reached this node",
+            )
+            .await;
+        if let Ok(m) = caught_up {
+            self.rejoining.store(false, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(
+                leader = ?m.current_leader,
+                applied = ?m.last_applied.map(|l| l.index),
+                "caught up with the metadata leader: this node votes again"
+            );
+        }
+    }
+
+    /// Whether this node may grant a vote (not while it rejoins with an empty store).
+    fn may_vote(&self) -> bool {
+        !self.rejoining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits, as long as it takes, for the voters to elect a leader; says so every few seconds.
@@ -495,6 +553,9 @@ impl PeerService for Node {
 
     async fn handle(&self, from: i32, req: PeerRequest) -> PeerResponse {
         match req {
+            PeerRequest::Vote(_) if !self.may_vote() => PeerResponse::Refused(
+                "this node is rejoining with an empty metadata store and grants no vote yet".into(),
+            ),
             PeerRequest::Vote(r) => PeerResponse::Vote(self.raft.vote(r).await),
             PeerRequest::AppendEntries(r) => PeerResponse::AppendEntries(self.raft.append_entries(r).await),
             PeerRequest::InstallSnapshot(r) => PeerResponse::InstallSnapshot(self.raft.install_snapshot(r).await),

@@ -200,9 +200,21 @@ impl StateMachine {
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+/// What a snapshot is built from: the image as it was when openraft asked for a builder, with
+/// the last log id applied to it. openraft builds the snapshot on a task of its own while the
+/// state machine goes on applying, so the builder must not read the published image later: a
+/// snapshot whose image ran ahead of its log id would have the entries after that id applied a
+/// second time by a node that installs it or restarts from it.
+pub struct SnapshotBuilder {
+    db: Arc<DB>,
+    image: Arc<Image>,
+    last_applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, BasicNode>,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
-        let data = serde_json::to_vec(&**self.image.load()).map_err(write_err)?;
+        let data = serde_json::to_vec(&*self.image).map_err(write_err)?;
         let id = match self.last_applied {
             Some(l) => format!("{}-{}", l.leader_id, l.index),
             None => "empty".to_string(),
@@ -215,7 +227,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotBuilder = StateMachine;
+    type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> SResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
         Ok((self.last_applied, self.membership.clone()))
@@ -249,7 +261,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        self.clone()
+        // Called between two applies: the published image is the one `last_applied` describes.
+        SnapshotBuilder {
+            db: self.db.clone(),
+            image: self.image.load_full(),
+            last_applied: self.last_applied,
+            membership: self.membership.clone(),
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> SResult<Box<Cursor<Vec<u8>>>> {

@@ -36,7 +36,9 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: JoinGroupRequest
         protocols: req.protocols.iter().map(|p| (p.name.to_string(), p.metadata.clone())).collect(),
         require_known_member_id: ctx.version >= 4,
     };
+    tracing::debug!(%group, member = %join.member_id, instance = ?join.instance_id, "JoinGroup");
     let out = broker.groups.join(&group, join).await;
+    tracing::debug!(%group, member = %out.member_id, generation = out.generation, leader = %out.leader, error = ?out.error, "JoinGroup answered");
     r.error_code = err_code(out.error);
     r.generation_id = out.generation;
     r.leader = str_bytes(out.leader);

@@ -19,6 +19,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: SyncGroupRequest
         r.error_code = e.code();
         return r;
     }
+    tracing::debug!(group = %req.group_id.0, member = %req.member_id, generation = req.generation_id, "SyncGroup");
     let assignments = req.assignments.iter().map(|a| (a.member_id.to_string(), a.assignment.clone())).collect();
     let out = broker
         .groups
@@ -31,6 +32,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: SyncGroupRequest
             assignments,
         )
         .await;
+    tracing::debug!(group = %req.group_id.0, member = %req.member_id, error = ?out.error, "SyncGroup answered");
     let mut r = SyncGroupResponse::default();
     r.error_code = err_code(out.error);
     if ctx.version >= 5 {

@@ -1,0 +1,100 @@
+//! A node whose data dir is lost (a replaced disk) and that starts again empty: it takes the
+//! metadata from the leader, serves the same cluster, its replicas fill up again, and once it
+//! has caught up it votes again, so the cluster still elects a leader when another node goes.
+
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::*;
+use kafka_protocol::records::Compression;
+
+use crate::cluster::{TestCluster, create, describe_quorum_request, isr, leaders, metadata, wait_metadata};
+use crate::common::*;
+
+/// The metadata leader and each voter's log end, as `node` answers DescribeQuorum.
+async fn quorum(cluster: &TestCluster, node: i32) -> (i32, Vec<(i32, i64)>) {
+    let mut c = cluster.client(node).await;
+    let ResponseKind::DescribeQuorum(q) = c.send(2, RequestKind::DescribeQuorum(describe_quorum_request())).await
+    else {
+        unreachable!()
+    };
+    let p = &q.topics[0].partitions[0];
+    (p.leader_id.0, p.current_voters.iter().map(|v| (v.replica_id.0, v.log_end_offset)).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_its_data_rejoins_from_the_leader_and_votes_again() {
+    let mut cluster = TestCluster::start(3).await;
+    let mut c1 = cluster.client(1).await;
+    let m = wait_metadata(&mut c1, "three brokers registered", |m| m.brokers.len() == 3).await;
+    let cluster_id = m.cluster_id.clone().expect("cluster id");
+    let (leader, _) = quorum(&cluster, 1).await;
+    assert!((1..=3).contains(&leader), "a metadata leader");
+    // A follower of the metadata group loses its data: the leader still holds how far that
+    // follower's log had matched before.
+    let lost = leader % 3 + 1;
+    let mut t = create_topics_request::CreatableTopic::default();
+    t.name = name("survives");
+    t.num_partitions = 1;
+    t.replication_factor = 3;
+    let mut req = CreateTopicsRequest::default();
+    req.topics = vec![t];
+    req.timeout_ms = 5000;
+    let ResponseKind::CreateTopics(r) = c1.send(7, RequestKind::CreateTopics(req)).await else { unreachable!() };
+    assert_eq!(r.topics[0].error_code, 0);
+    for i in 0..5 {
+        assert_eq!(create(&mut c1, &format!("before-{i}"), 1, 1).await.topics[0].error_code, 0);
+    }
+    let m = wait_metadata(&mut c1, "the topic in sync", |m| {
+        m.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "survives"))
+            && isr(m, "survives").len() == 3
+    })
+    .await;
+    let partition_leader = leaders(&m, "survives")[0];
+    let mut at_leader = cluster.client(partition_leader).await;
+    assert_eq!(produce(&mut at_leader, 9, "survives", 0, batch(5, -1, -1, -1, Compression::None)).await, (0, 0));
+
+    cluster.stop(lost).await;
+    cluster.wipe(lost);
+    cluster.restart(lost).await;
+
+    // It serves the cluster it belonged to, with everything created before the loss.
+    let mut back = cluster.client(lost).await;
+    let m = wait_metadata(&mut back, "the wiped node has the cluster's metadata", |m| {
+        m.brokers.len() == 3
+            && m.topics.iter().filter(|t| t.name.as_ref().is_some_and(|n| n.0.starts_with("before-"))).count() == 5
+    })
+    .await;
+    assert_eq!(m.cluster_id, Some(cluster_id.clone()), "the wiped node is in the same cluster");
+    // Its replica of the partition fills up again and rejoins the ISR (asked of the metadata
+    // leader: node 1 may be the one that lost its data).
+    let mut at_metadata_leader = cluster.client(leader).await;
+    wait_metadata(&mut at_metadata_leader, "the wiped node back in the ISR", |m| isr(m, "survives").len() == 3).await;
+    // The leader sees its metadata log caught up.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (now_leader, ends) = quorum(&cluster, leader).await;
+        let end = |id: i32| ends.iter().find(|(r, _)| *r == id).map_or(-1, |(_, e)| *e);
+        if now_leader == leader && end(lost) == end(leader) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the wiped node's metadata log did not catch up: {ends:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The metadata leader goes: the two left need the wiped node's vote to elect one.
+    cluster.stop(leader).await;
+    let remaining = 6 - leader - lost;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (now_leader, _) = quorum(&cluster, remaining).await;
+        if now_leader == lost || now_leader == remaining {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no metadata leader among nodes {lost} and {remaining}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(create(&mut back, "after-loss", 1, 1).await.topics[0].error_code, 0, "metadata is writable");
+    let m = metadata(&mut cluster.client(remaining).await, Some(&["after-loss"])).await;
+    assert_eq!(m.topics[0].error_code, 0);
+    cluster.stop_all().await;
+}
