@@ -36,6 +36,8 @@ pub struct Replicas {
     fetchers: Mutex<HashMap<i32, tokio::task::JoinHandle<()>>>,
     /// When the leader's replication throttle lets the next throttled fetch through (ms).
     throttled_until_ms: Mutex<i64>,
+    /// The high watermark last checkpointed for each replicated partition (by uid).
+    checkpointed: Mutex<HashMap<u64, i64>>,
 }
 
 impl Replicas {
@@ -63,6 +65,8 @@ const FOLLOW_CHECK: Duration = Duration::from_millis(200);
 const FETCH_BACKOFF: Duration = Duration::from_millis(300);
 /// How often a node looks for partition copies it no longer hosts.
 const UNHOSTED_CHECK: Duration = Duration::from_secs(2);
+/// How often the high watermarks of replicated partitions are checkpointed.
+const HIGH_WATERMARK_CHECKPOINT: Duration = Duration::from_secs(5);
 
 impl Broker {
     /// The followers of `meta`'s partition as its leader knows them, after `fetched` (follower,
@@ -260,6 +264,29 @@ impl Broker {
         self.every(every, |b, _| b.shrink_isrs());
         self.every(FOLLOW_CHECK, |b, weak| b.start_fetchers(weak));
         self.every(UNHOSTED_CHECK, |b, _| b.drop_unhosted_partitions());
+        self.every(HIGH_WATERMARK_CHECKPOINT, |b, _| b.checkpoint_high_watermarks());
+    }
+
+    /// Stores the high watermark of each open replicated partition that moved since the last
+    /// round, so that after a restart it starts from there and not from its log end: a replica
+    /// that leads again must not expose records its ISR may not have had (Kafka's
+    /// replica.high.watermark.checkpoint.interval.ms, 5 s).
+    pub(super) fn checkpoint_high_watermarks(&self) {
+        let marks: Vec<(u64, i64)> = self
+            .logs
+            .partitions
+            .iter()
+            .filter_map(|e| e.value().replicated_high_watermark().map(|hw| (*e.key(), hw)))
+            .collect();
+        let mut done = self.replicas.checkpointed.lock().expect("checkpoints");
+        let moved: Vec<(u64, i64)> = marks.into_iter().filter(|(uid, hw)| done.get(uid) != Some(hw)).collect();
+        if moved.is_empty() {
+            return;
+        }
+        match self.logs.store.checkpoint_high_watermarks(&moved) {
+            Ok(()) => done.extend(moved),
+            Err(e) => tracing::warn!(error = %e, "cannot checkpoint high watermarks"),
+        }
     }
 
     /// Deletes the local copy of every partition this node is no longer a replica of: moved

@@ -175,8 +175,12 @@ impl Partition {
             }
         };
         let leader_epoch = epochs.latest().map_or(0, |(e, _)| e);
+        // A replicated partition starts from its checkpointed high watermark (replication moves
+        // it on from there); one never replicated, from its log end.
+        let checkpoint = store.high_watermark(uid)?;
+        let high_watermark = checkpoint.map_or(log_end, |hw| hw.clamp(log_start, log_end));
         let state = State { log_end, producers, aborted, producer_seen: HashMap::new(), producer_used_ms, epochs };
-        let last_stable = state.last_stable(log_end);
+        let last_stable = state.last_stable(high_watermark);
         Ok(Partition {
             uid,
             store,
@@ -184,9 +188,9 @@ impl Partition {
             state: Mutex::new(state),
             log_start: AtomicI64::new(log_start),
             last_stable: AtomicI64::new(last_stable),
-            high_watermark: watch::Sender::new(log_end),
+            high_watermark: watch::Sender::new(high_watermark),
             log_end_watch: watch::Sender::new(log_end),
-            follows_end: true.into(),
+            follows_end: checkpoint.is_none().into(),
             leader_epoch: leader_epoch.into(),
             cleaned_to: AtomicI64::new(0),
             tombstones_expire_at: AtomicI64::new(i64::MAX),

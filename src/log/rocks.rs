@@ -161,6 +161,13 @@ fn epochs_key(uid: u64) -> [u8; 9] {
     k
 }
 
+/// Where a replicated partition's checkpointed high watermark lives in `partitions`.
+fn high_watermark_key(uid: u64) -> [u8; 9] {
+    let mut k = [b'w'; 9];
+    k[..8].copy_from_slice(&uid.to_be_bytes());
+    k
+}
+
 pub struct RocksStore {
     db: Arc<DB>,
 }
@@ -377,6 +384,25 @@ impl Store for RocksStore {
         wb.delete_range_cf(self.cf(CF_BATCH_META), from, to);
         wb.delete_cf(self.cf(CF_PARTITIONS), uid.to_be_bytes());
         wb.delete_cf(self.cf(CF_PARTITIONS), epochs_key(uid));
+        wb.delete_cf(self.cf(CF_PARTITIONS), high_watermark_key(uid));
+        self.db.write(wb).map_err(io)
+    }
+
+    fn high_watermark(&self, uid: u64) -> Result<Option<i64>, StoreError> {
+        let v = self.db.get_cf(self.cf(CF_PARTITIONS), high_watermark_key(uid)).map_err(io)?;
+        v.map(|b| {
+            let raw: [u8; 8] =
+                b.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("high watermark of {uid}")))?;
+            Ok(i64::from_be_bytes(raw))
+        })
+        .transpose()
+    }
+
+    fn checkpoint_high_watermarks(&self, marks: &[(u64, i64)]) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        for (uid, hw) in marks {
+            wb.put_cf(self.cf(CF_PARTITIONS), high_watermark_key(*uid), hw.to_be_bytes());
+        }
         self.db.write(wb).map_err(io)
     }
 

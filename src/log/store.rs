@@ -107,6 +107,11 @@ pub trait Store: Send + Sync + 'static {
     /// Gives the space of data deleted before `before` in each (uid, before) back to the disk
     /// (may be slow; call it off the request path).
     fn reclaim(&self, _ranges: &[(u64, i64)]) {}
+    /// The high watermark last checkpointed for `uid` (a replicated partition), if any.
+    fn high_watermark(&self, uid: u64) -> Result<Option<i64>, StoreError>;
+    /// Checkpoints the high watermarks of replicated partitions, (uid, high watermark), in one
+    /// write (Kafka's replication-offset-checkpoint).
+    fn checkpoint_high_watermarks(&self, marks: &[(u64, i64)]) -> Result<(), StoreError>;
 }
 
 /// In-memory store for unit tests.
@@ -122,6 +127,7 @@ struct MemInner {
     producers: BTreeMap<(u64, i64), Vec<u8>>,
     aborted: BTreeMap<(u64, i64), AbortedTxn>,
     epochs: BTreeMap<u64, Vec<u8>>,
+    high_watermarks: BTreeMap<u64, i64>,
 }
 
 impl Store for MemStore {
@@ -238,6 +244,16 @@ impl Store for MemStore {
         g.aborted.retain(|(u, _), _| *u != uid);
         g.starts.remove(&uid);
         g.epochs.remove(&uid);
+        g.high_watermarks.remove(&uid);
+        Ok(())
+    }
+
+    fn high_watermark(&self, uid: u64) -> Result<Option<i64>, StoreError> {
+        Ok(self.inner.lock().unwrap().high_watermarks.get(&uid).copied())
+    }
+
+    fn checkpoint_high_watermarks(&self, marks: &[(u64, i64)]) -> Result<(), StoreError> {
+        self.inner.lock().unwrap().high_watermarks.extend(marks.iter().copied());
         Ok(())
     }
 

@@ -26,6 +26,12 @@ impl Partition {
         self.publish(&state, state.log_end);
     }
 
+    /// The high watermark, when replication sets it (what is checkpointed); None when it follows
+    /// the log end.
+    pub fn replicated_high_watermark(&self) -> Option<i64> {
+        (!self.follows_end.load(Ordering::Acquire)).then(|| self.high_watermark())
+    }
+
     /// Replication moved the high watermark (never past the log end, never back but through
     /// truncation).
     pub fn set_high_watermark(&self, hw: i64) {

@@ -296,3 +296,34 @@ fn a_follower_behind_its_leaders_log_start_starts_over_there() {
     let reopened = Partition::open(32, empty, false).unwrap();
     assert_eq!((reopened.log_start(), reopened.log_end()), (7, 7));
 }
+
+/// A replicated partition reopens at its checkpointed high watermark, not at its log end: the
+/// records above it are not served until replication moves it again (Kafka's
+/// replication-offset-checkpoint). One that is not replicated any more follows its log end.
+#[test]
+fn a_replicated_partition_reopens_at_its_checkpointed_high_watermark() {
+    let store: Arc<dyn Store> = Arc::new(MemStore::default());
+    let p = Partition::open(1, store.clone(), false).unwrap();
+    p.append(&[batch(-1, -1, 4, 100)], AppendOptions::default()).unwrap();
+    p.append(&[batch(-1, -1, 2, 200)], AppendOptions::default()).unwrap();
+    assert_eq!(p.replicated_high_watermark(), None, "alone, the high watermark follows the log end");
+    p.set_replicated(true);
+    assert_eq!(p.replicated_high_watermark(), Some(6), "replicated: what replication set, checkpointed");
+    // As checkpointed while the followers had only the first batch.
+    store.checkpoint_high_watermarks(&[(1, 4)]).unwrap();
+
+    let again = Partition::open(1, store.clone(), false).unwrap();
+    assert_eq!((again.log_end(), again.high_watermark()), (6, 4));
+    assert_eq!(again.replicated_high_watermark(), Some(4));
+    let r = again.read(0, 1 << 20).unwrap();
+    assert_eq!(r.high_watermark, 4);
+    let first = batch::BatchHeader::read(&r.records);
+    assert_eq!((first.base_offset, first.last_offset()), (0, 3), "the batch below the high watermark");
+    assert!(again.read(4, 1 << 20).unwrap().records.is_empty(), "nothing above it is served yet");
+    again.set_high_watermark(6);
+    assert_eq!(again.high_watermark(), 6, "replication moves it on");
+
+    let third = Partition::open(1, store, false).unwrap();
+    third.set_replicated(false);
+    assert_eq!(third.high_watermark(), 6, "no longer replicated: the log end");
+}
