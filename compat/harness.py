@@ -127,6 +127,19 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """n distinct free ports: all bound at once, then released (free_port called n times may
+    hand out the same port twice, as it did to two controllers of one CI run)."""
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def gregor_bin() -> str:
     if os.environ.get("GREGOR_BIN"):
         return os.environ["GREGOR_BIN"]
@@ -485,10 +498,10 @@ class Cluster:
                                  cluster_id=cluster_id, host=h, port=9092, netns=f"{NETNS_PREFIX}{i + 1}")
                           for i, h in enumerate(hosts)]
             return
-        ports = [free_port() for _ in range(n)]
-        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports))
+        ports = free_ports(2 * n)  # controllers, then clients: none shared
+        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports[:n]))
         self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=voters, controller_port=p,
-                             cluster_id=cluster_id) for i, p in enumerate(ports)]
+                             cluster_id=cluster_id, port=ports[n + i]) for i, p in enumerate(ports[:n])]
 
     def cut(self, node_id: int, peers: list[int]) -> None:
         """Drops all traffic between node `node_id` and each of `peers` (both ways, nftables in

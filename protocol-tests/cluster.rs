@@ -14,8 +14,12 @@ use crate::common::*;
 use crate::groups::{commit_request, join_request};
 use crate::txn::init;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// `n` distinct free ports: all bound at once, then released (one at a time, the same port can
+/// come back twice).
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<std::net::TcpListener> =
+        (0..n).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    held.iter().map(|l| l.local_addr().unwrap().port()).collect()
 }
 
 /// A cluster of `n` combined broker,controller nodes on loopback ports, each with its own data.
@@ -28,7 +32,8 @@ pub(crate) struct TestCluster {
 
 impl TestCluster {
     pub(crate) async fn start(n: usize) -> TestCluster {
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let free = free_ports(2 * n);
+        let ports: Vec<(u16, u16)> = (0..n).map(|i| (free[2 * i], free[2 * i + 1])).collect();
         let voters: Vec<String> =
             ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
         let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
