@@ -279,12 +279,13 @@ impl Broker {
             .filter_map(|e| e.value().replicated_high_watermark().map(|hw| (*e.key(), hw)))
             .collect();
         let mut done = self.replicas.checkpointed.lock().expect("checkpoints");
-        let moved: Vec<(u64, i64)> = marks.into_iter().filter(|(uid, hw)| done.get(uid) != Some(hw)).collect();
+        let moved: Vec<(u64, i64)> = marks.iter().filter(|(uid, hw)| done.get(uid) != Some(hw)).copied().collect();
         if moved.is_empty() {
             return;
         }
         match self.logs.store.checkpoint_high_watermarks(&moved) {
-            Ok(()) => done.extend(moved),
+            // What is stored now, for the partitions still open (closed ones drop out).
+            Ok(()) => *done = marks.into_iter().collect(),
             Err(e) => tracing::warn!(error = %e, "cannot checkpoint high watermarks"),
         }
     }

@@ -11,6 +11,7 @@ pub mod image;
 pub mod peer;
 pub mod placement;
 pub mod raft;
+mod rejoin;
 pub mod replication;
 
 use std::collections::{BTreeMap, HashMap};
@@ -307,46 +308,6 @@ impl Node {
 
     fn address_of(&self, id: NodeId) -> Option<String> {
         self.options.voters.get(&(id as i32)).cloned()
-    }
-
-    /// The metadata leader another voter knows of, asked of each at once (a node that starts
-    /// with an empty store uses it to tell a new cluster from an existing one).
-    async fn led_elsewhere(&self) -> Option<i32> {
-        let me = self.options.node_id;
-        let asks = self.options.voters.iter().filter(|(id, _)| **id != me).map(|(_, addr)| async move {
-            match self.peers.call(addr, PeerRequest::Quorum, PEER_CALL_TIMEOUT).await {
-                Ok(PeerResponse::Quorum(q)) => q.leader.filter(|l| *l != me),
-                _ => None,
-            }
-        });
-        futures::future::join_all(asks).await.into_iter().flatten().next()
-    }
-
-    /// Clears `rejoining` once a leader's log has reached this node: its vote is then that
-    /// leader's, committed, and it has applied the leader's log or snapshot.
-    async fn vote_once_caught_up(self: Arc<Self>) {
-        let me = self.me();
-        let caught_up = self
-            .raft
-            .wait(None)
-            .metrics(
-                |m| m.vote.is_committed() && m.current_leader.is_some_and(|l| l != me) && m.last_applied.is_some(),
-                "a leader's log reached this node",
-            )
-            .await;
-        if let Ok(m) = caught_up {
-            self.rejoining.store(false, std::sync::atomic::Ordering::SeqCst);
-            tracing::info!(
-                leader = ?m.current_leader,
-                applied = ?m.last_applied.map(|l| l.index),
-                "caught up with the metadata leader: this node votes again"
-            );
-        }
-    }
-
-    /// Whether this node may grant a vote (not while it rejoins with an empty store).
-    fn may_vote(&self) -> bool {
-        !self.rejoining.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Waits, as long as it takes, for the voters to elect a leader; says so every few seconds.

@@ -178,7 +178,6 @@ struct StoredSnapshot {
 }
 
 /// The state machine: the image, plus what raft needs to know about what was applied.
-#[derive(Clone)]
 pub struct StateMachine {
     db: Arc<DB>,
     image: Arc<ArcSwap<Image>>,

@@ -180,6 +180,15 @@ impl RocksStore {
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         self.db.cf_handle(name).expect("column family created at open")
     }
+
+    /// An offset stored in `partitions` as 8 big-endian bytes; `what` names it in the error.
+    fn offset_at(&self, key: &[u8], what: impl FnOnce() -> String) -> Result<Option<i64>, StoreError> {
+        match self.db.get_cf(self.cf(CF_PARTITIONS), key).map_err(io)? {
+            None => Ok(None),
+            Some(b) if b.len() == 8 => Ok(Some(i64::from_be_bytes(b[..].try_into().unwrap()))),
+            Some(b) => Err(StoreError::Corrupt(format!("{} has {} bytes", what(), b.len()))),
+        }
+    }
 }
 
 impl RocksStore {
@@ -270,12 +279,7 @@ impl Store for RocksStore {
     }
 
     fn log_start(&self, uid: u64) -> Result<Option<i64>, StoreError> {
-        let v = self.db.get_cf(self.cf(CF_PARTITIONS), uid.to_be_bytes()).map_err(io)?;
-        match v {
-            None => Ok(None),
-            Some(b) if b.len() == 8 => Ok(Some(i64::from_be_bytes(b[..].try_into().unwrap()))),
-            Some(b) => Err(StoreError::Corrupt(format!("log start of partition {uid} has {} bytes", b.len()))),
-        }
+        self.offset_at(&uid.to_be_bytes(), || format!("log start of partition {uid}"))
     }
 
     fn truncate_front(&self, uid: u64, log_start: i64) -> Result<(), StoreError> {
@@ -389,13 +393,7 @@ impl Store for RocksStore {
     }
 
     fn high_watermark(&self, uid: u64) -> Result<Option<i64>, StoreError> {
-        let v = self.db.get_cf(self.cf(CF_PARTITIONS), high_watermark_key(uid)).map_err(io)?;
-        v.map(|b| {
-            let raw: [u8; 8] =
-                b.as_slice().try_into().map_err(|_| StoreError::Corrupt(format!("high watermark of {uid}")))?;
-            Ok(i64::from_be_bytes(raw))
-        })
-        .transpose()
+        self.offset_at(&high_watermark_key(uid), || format!("high watermark of partition {uid}"))
     }
 
     fn checkpoint_high_watermarks(&self, marks: &[(u64, i64)]) -> Result<(), StoreError> {

@@ -1,0 +1,50 @@
+//! A node that starts with an empty metadata store (its data dir was lost) while the other
+//! voters have a leader: it takes the leader's log instead of initializing a group of its own,
+//! and grants no vote until that log has reached it (`Node::rejoining`).
+
+use std::sync::Arc;
+
+use super::peer::{PeerRequest, PeerResponse};
+use super::{Node, PEER_CALL_TIMEOUT};
+
+impl Node {
+    /// The metadata leader another voter knows of, asked of each at once (a node that starts
+    /// with an empty store uses it to tell a new cluster from an existing one).
+    pub(super) async fn led_elsewhere(&self) -> Option<i32> {
+        let me = self.options.node_id;
+        let asks = self.options.voters.iter().filter(|(id, _)| **id != me).map(|(_, addr)| async move {
+            match self.peers.call(addr, PeerRequest::Quorum, PEER_CALL_TIMEOUT).await {
+                Ok(PeerResponse::Quorum(q)) => q.leader.filter(|l| *l != me),
+                _ => None,
+            }
+        });
+        futures::future::join_all(asks).await.into_iter().flatten().next()
+    }
+
+    /// Clears `rejoining` once a leader's log has reached this node: its vote is then that
+    /// leader's, committed, and it has applied the leader's log or snapshot.
+    pub(super) async fn vote_once_caught_up(self: Arc<Self>) {
+        let me = self.me();
+        let caught_up = self
+            .raft
+            .wait(None)
+            .metrics(
+                |m| m.vote.is_committed() && m.current_leader.is_some_and(|l| l != me) && m.last_applied.is_some(),
+                "a leader's log reached this node",
+            )
+            .await;
+        if let Ok(m) = caught_up {
+            self.rejoining.store(false, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(
+                leader = ?m.current_leader,
+                applied = ?m.last_applied.map(|l| l.index),
+                "caught up with the metadata leader: this node votes again"
+            );
+        }
+    }
+
+    /// Whether this node may grant a vote (not while it rejoins with an empty store).
+    pub(super) fn may_vote(&self) -> bool {
+        !self.rejoining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
