@@ -168,10 +168,13 @@ class Broker:
 
     def __init__(self, kind: str, overrides: dict | None = None, keep: bool = False, node_id: int = 1,
                  voters: str | None = None, controller_port: int | None = None, cluster_id: str | None = None,
-                 host: str | None = None, port: int | None = None, netns: str | None = None):
+                 host: str | None = None, port: int | None = None, netns: str | None = None,
+                 roles: str = "broker,controller"):
         """voters (controller.quorum.voters), controller_port and cluster_id make it one node of a
         cluster (see Cluster); without them it is a lone node (Kafka: a quorum of itself). netns
-        runs the process in that network namespace, listening on host:port there."""
+        runs the process in that network namespace, listening on host:port there. roles is its
+        process.roles in a cluster: a controller-only node listens only on its controller port
+        (which `port` then is), a broker-only node only on `port`."""
         if kind not in ("gregor", "kafka"):
             raise ValueError(f"unknown broker kind {kind!r}")
         self.kind = kind
@@ -188,6 +191,9 @@ class Broker:
         self.port = port or free_port(self.host)
         self.netns = netns
         self.controller_port = controller_port or (free_port(self.host) if kind == "kafka" else None)
+        self.roles = roles
+        if roles == "controller":
+            self.port = self.controller_port
         self.proc: subprocess.Popen | None = None
         self._formatted = False
         self._log = None
@@ -224,26 +230,32 @@ class Broker:
         }
         if self.voters:
             props.update({
-                "process.roles": "broker,controller",
+                "process.roles": self.roles,
                 "controller.quorum.voters": self.voters,
-                "listeners": f"{listener},CONTROLLER://{self.host}:{self.controller_port}",
+                "listeners": self._listeners(),
                 "controller.listener.names": "CONTROLLER",
                 "inter.broker.listener.name": "PLAINTEXT",
                 "broker.heartbeat.interval.ms": "500",
                 "broker.session.timeout.ms": "3000",
             })
+            if self.roles == "controller":
+                del props["advertised.listeners"], props["inter.broker.listener.name"]
         props.update(self.overrides)
         cmd = [exe]
         for k, v in props.items():
             cmd += ["--override", f"{k}={v}"]
         return cmd
 
+    def _listeners(self) -> str:
+        plain, controller = f"PLAINTEXT://{self.host}:{self.port}", f"CONTROLLER://{self.host}:{self.controller_port}"
+        return {"controller": controller, "broker": plain}.get(self.roles, f"{plain},{controller}")
+
     def _kafka_props(self) -> str:
         props = {
-            "process.roles": "broker,controller",
+            "process.roles": self.roles,
             "node.id": str(self.node_id),
             "controller.quorum.voters": self.voters or f"1@{self.host}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{self.host}:{self.port},CONTROLLER://{self.host}:{self.controller_port}",
+            "listeners": self._listeners(),
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -264,6 +276,9 @@ class Broker:
             "broker.heartbeat.interval.ms": "500",
             "broker.session.timeout.ms": "3000",
         }
+        if self.roles == "controller":
+            props["advertised.listeners"] = f"CONTROLLER://{self.host}:{self.controller_port}"
+            del props["inter.broker.listener.name"]
         props.update(self.overrides)
         path = os.path.join(self.tmp, "server.properties")
         with open(path, "w") as f:
@@ -323,6 +338,8 @@ class Broker:
             if time.monotonic() > end:
                 raise CompatFailure(f"{self.kind}: port {self.port} not open after {deadline:.0f}s\n{self.log_tail()}")
             time.sleep(0.05)
+        if self.roles == "controller":
+            return  # no client is served here; the brokers' readiness says the quorum is up
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "socket.connection.setup.timeout.ms": 2000})
         last = None
         while True:
@@ -484,24 +501,30 @@ class Cluster:
     (Kafka: formatted with one cluster id), node ids 1..n. Each node is a Broker."""
 
     def __init__(self, kind: str, n: int = 3, overrides: dict | None = None, keep: bool = False,
-                 netns: bool = False):
+                 netns: bool = False, roles: list[str] | None = None):
         """netns: each node in its own network namespace on a bridge (root only), so that links
-        can be cut (cut/heal); clients reach the nodes through the bridge."""
+        can be cut (cut/heal); clients reach the nodes through the bridge. roles: each node's
+        process.roles (default all broker,controller); the voters are the nodes with the
+        controller role."""
         cluster_id = new_cluster_id()
+        roles = roles or ["broker,controller"] * n
+        n = len(roles)
         self.kind = kind
         self.netns = netns
         if netns:
             netns_up(n)
             hosts = [f"{NETNS_SUBNET}.{10 + i + 1}" for i in range(n)]
-            voters = ",".join(f"{i + 1}@{h}:9093" for i, h in enumerate(hosts))
+            voters = ",".join(f"{i + 1}@{h}:9093" for i, h in enumerate(hosts) if "controller" in roles[i])
             self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=voters, controller_port=9093,
-                                 cluster_id=cluster_id, host=h, port=9092, netns=f"{NETNS_PREFIX}{i + 1}")
+                                 cluster_id=cluster_id, host=h, port=9092, netns=f"{NETNS_PREFIX}{i + 1}",
+                                 roles=roles[i])
                           for i, h in enumerate(hosts)]
             return
         ports = free_ports(2 * n)  # controllers, then clients: none shared
-        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports[:n]))
+        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports[:n]) if "controller" in roles[i])
         self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=voters, controller_port=p,
-                             cluster_id=cluster_id, port=ports[n + i]) for i, p in enumerate(ports[:n])]
+                             cluster_id=cluster_id, port=ports[n + i], roles=roles[i])
+                      for i, p in enumerate(ports[:n])]
 
     def cut(self, node_id: int, peers: list[int]) -> None:
         """Drops all traffic between node `node_id` and each of `peers` (both ways, nftables in
@@ -521,7 +544,8 @@ class Cluster:
 
     @property
     def bootstrap(self) -> str:
-        return ",".join(n.bootstrap for n in self.nodes)
+        """The brokers' addresses (controller-only nodes serve no client)."""
+        return ",".join(n.bootstrap for n in self.nodes if n.roles != "controller")
 
     def node(self, node_id: int) -> Broker:
         return self.nodes[node_id - 1]
@@ -550,10 +574,12 @@ class Cluster:
 
 
 def cluster_main(body, n: int = 3, overrides: dict | None = None, name: str | None = None,
-                 netns: bool = False, args: argparse.Namespace | None = None) -> None:
-    """Entry point of a cluster scenario: start n nodes, run body(cluster), report, exit 0/1."""
+                 netns: bool = False, args: argparse.Namespace | None = None, roles: list[str] | None = None) -> None:
+    """Entry point of a cluster scenario: start n nodes (or one per entry of roles, each its
+    process.roles), run body(cluster), report, exit 0/1."""
     args = args or parse_args()
-    cluster = Cluster(args.broker, n, overrides, keep=args.keep, netns=netns)
+    cluster = Cluster(args.broker, n, overrides, keep=args.keep, netns=netns, roles=roles)
+    n = len(cluster.nodes)
     run_scenario(name, args.broker, cluster.start, lambda: f"{n} {args.broker} nodes at {cluster.bootstrap}",
                   lambda: body(cluster), cluster.log_tails, cluster.cleanup)
 

@@ -37,6 +37,7 @@ SCENARIOS = [
     ("cluster", "failover"),
     ("cluster", "coordinators"),
     ("cluster", "reassign"),
+    ("cluster", "roles"),
     ("cluster", "faults"),
     ("faults", "crash_loop"),
     ("faults", "disk_full"),

@@ -32,21 +32,41 @@ pub(crate) struct TestCluster {
 
 impl TestCluster {
     pub(crate) async fn start(n: usize) -> TestCluster {
+        TestCluster::with_roles(&vec!["broker,controller"; n]).await
+    }
+
+    /// A cluster whose node `i + 1` has `process.roles=roles[i]`: the nodes with the controller
+    /// role are the voters. A controller-only node listens only on its controller listener (its
+    /// client address is that port, which serves no client); a broker-only node only on
+    /// PLAINTEXT.
+    pub(crate) async fn with_roles(roles: &[&str]) -> TestCluster {
+        let n = roles.len();
         let free = free_ports(2 * n);
         let ports: Vec<(u16, u16)> = (0..n).map(|i| (free[2 * i], free[2 * i + 1])).collect();
-        let voters: Vec<String> =
-            ports.iter().enumerate().map(|(i, (_, c))| format!("{}@127.0.0.1:{c}", i + 1)).collect();
+        let voters: Vec<String> = ports
+            .iter()
+            .zip(roles)
+            .enumerate()
+            .filter(|(_, (_, r))| r.contains("controller"))
+            .map(|(i, ((_, c), _))| format!("{}@127.0.0.1:{c}", i + 1))
+            .collect();
         let dirs: Vec<tempfile::TempDir> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
         let overrides: Vec<Vec<String>> = ports
             .iter()
             .zip(&dirs)
+            .zip(roles)
             .enumerate()
-            .map(|(i, ((client, controller), dir))| {
+            .map(|(i, (((client, controller), dir), roles))| {
+                let listeners = match *roles {
+                    "controller" => format!("CONTROLLER://127.0.0.1:{controller}"),
+                    "broker" => format!("PLAINTEXT://127.0.0.1:{client}"),
+                    _ => format!("PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"),
+                };
                 vec![
-                    "process.roles=broker,controller".to_string(),
+                    format!("process.roles={roles}"),
                     format!("node.id={}", i + 1),
                     format!("controller.quorum.voters={}", voters.join(",")),
-                    format!("listeners=PLAINTEXT://127.0.0.1:{client},CONTROLLER://127.0.0.1:{controller}"),
+                    format!("listeners={listeners}"),
                     "controller.listener.names=CONTROLLER".to_string(),
                     format!("log.dirs={}", dir.path().display()),
                     "broker.heartbeat.interval.ms=100".to_string(),
@@ -54,7 +74,11 @@ impl TestCluster {
                 ]
             })
             .collect();
-        let addrs = ports.iter().map(|(c, _)| SocketAddr::from(([127, 0, 0, 1], *c))).collect();
+        let addrs = ports
+            .iter()
+            .zip(roles)
+            .map(|((c, k), r)| SocketAddr::from(([127, 0, 0, 1], if *r == "controller" { *k } else { *c })))
+            .collect();
         // Every node waits at start-up for the quorum, so they start together.
         let started = futures::future::join_all(overrides.iter().map(|o| boot(o.clone()))).await;
         TestCluster { nodes: started.into_iter().map(Some).collect(), overrides, addrs, _dirs: dirs }

@@ -9,6 +9,7 @@ mod api_versions;
 mod cluster;
 mod cluster_loss;
 mod cluster_moves;
+mod cluster_roles;
 mod coverage;
 mod differential;
 mod fetch;

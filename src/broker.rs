@@ -9,7 +9,9 @@ use dashmap::DashMap;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, MetadataOptions, Topic};
+use crate::cluster::{
+    BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, MetadataOptions, PeerGate, Topic,
+};
 use crate::config::Config;
 use crate::group::consumer::{ConsumerGroupConfig, TopicView};
 use crate::group::{Coordinator, GroupConfig, OFFSETS_TOPIC};
@@ -143,9 +145,15 @@ impl ProducerIds {
 impl Broker {
     /// Opens the store and the metadata group, registers this node, loads consumer groups.
     pub async fn start(config: Config) -> Result<Arc<Broker>, StartError> {
+        Broker::start_with(config, None).await
+    }
+
+    /// `start`, with the peer connections of this node's client listeners (a broker-only node
+    /// of a cluster) let through `gate` to the metadata group as soon as it exists.
+    pub async fn start_with(config: Config, gate: Option<&PeerGate>) -> Result<Arc<Broker>, StartError> {
         let db = open_db(config.data_dir())?;
         let store: Arc<dyn Store> = Arc::new(RocksStore::new(db.clone()));
-        let metadata = Metadata::start(db, metadata_options(&config)).await?;
+        let metadata = Metadata::start(db, metadata_options(&config), gate).await?;
         let producer_ids = Arc::new(ProducerIds { metadata: metadata.clone(), block: tokio::sync::Mutex::new((0, 0)) });
         let logs =
             Arc::new(Logs { store, partitions: DashMap::new(), sync_writes: config.log_flush_interval_messages == 1 });
@@ -205,7 +213,9 @@ impl Broker {
         for log in [&group_log, &txn_log] {
             let _ = log.broker.set(Arc::downgrade(&broker));
         }
-        broker.register().await?;
+        if broker.config.quorum.broker {
+            broker.register().await?;
+        }
         broker.drop_orphaned_partitions()?;
         if broker.metadata.is_cluster() {
             // The coordinators load their partitions as leaderships come here.
@@ -295,6 +305,13 @@ impl Broker {
 
     pub fn image(&self) -> Arc<Image> {
         self.metadata.image()
+    }
+
+    /// The controller id clients are told (Metadata, DescribeCluster): the metadata leader when
+    /// it is a broker, else this broker, which forwards what they send to the leader (Kafka's
+    /// brokers name a live broker when the active controller is a controller-only node).
+    pub fn controller_id(&self, image: &Image) -> i32 {
+        self.metadata.leader().filter(|l| image.brokers.contains_key(l)).unwrap_or(self.config.node_id)
     }
 
     /// Every topic's log settings as of `image`, parsed on the first call for that image.
@@ -558,6 +575,11 @@ fn metadata_options(config: &Config) -> MetadataOptions {
         node_id: config.node_id,
         voters: q.voters.iter().map(|v| (v.id, addr(&v.host, v.port))).collect(),
         listen: q.peer_listener(&config.listeners).map(|l| (l.host.clone(), l.port)),
+        observer_addr: (q.is_cluster() && !q.controller).then(|| {
+            let (host, port) = config.advertised();
+            addr(&host, port)
+        }),
+        broker: q.broker,
         heartbeat_interval: std::time::Duration::from_millis(q.heartbeat_interval_ms),
         session_timeout: std::time::Duration::from_millis(q.session_timeout_ms),
         leader_rebalance: config.replication.auto_leader_rebalance.then(|| {

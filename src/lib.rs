@@ -50,6 +50,8 @@ pub struct Running {
     pub request_budget: Option<protocol::frame::QueuedBytes>,
     shutdown: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// Tells the listeners the broker has started (kept for as long as they serve).
+    _ready: tokio::sync::watch::Sender<Option<Arc<Broker>>>,
 }
 
 impl Running {
@@ -75,11 +77,24 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             "ACL administration is on; ACLs are stored and listed but not yet enforced"
         );
     }
-    let broker = Broker::start(config).await?;
-    let server = server::Server::bind(broker.clone()).await?;
+    // The listeners accept before the broker has started: a broker-only node of a cluster is
+    // sent the metadata leader's log through them while it starts (Kafka clients wait).
+    let server = server::Server::bind(&config).await?;
     let addrs = server.local_addrs();
     let request_budget = server.request_budget();
+    let (ready, broker_rx) = tokio::sync::watch::channel(None);
+    let peers = (config.quorum.is_cluster() && !config.quorum.controller).then(cluster::PeerGate::default);
     let (shutdown, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(server.serve(rx));
-    Ok(Running { broker, addrs, request_budget, shutdown, task })
+    let serving = server::listener::Serving { broker: broker_rx, peers: peers.clone() };
+    let task = tokio::spawn(server.serve(serving, rx));
+    let broker = match Broker::start_with(config, peers.as_ref()).await {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = shutdown.send(true);
+            let _ = task.await;
+            return Err(e.into());
+        }
+    };
+    ready.send_replace(Some(broker.clone()));
+    Ok(Running { broker, addrs, request_budget, shutdown, task, _ready: ready })
 }

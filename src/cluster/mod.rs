@@ -1,13 +1,16 @@
 //! Cluster metadata: an openraft group over the controller nodes whose state machine is the
 //! `Image`. The default broker is a group of one, initialized on first start; nodes started with
 //! the same `controller.quorum.voters` initialize the same group and elect a leader by themselves.
-//! `peer` carries raft between them, forwards metadata writes to the leader and carries broker
-//! heartbeats; the leader fences a broker that misses its session. `replication` holds Kafka's
-//! partition replication rules (high watermark, ISR, elections, divergence) as pure functions.
+//! Broker-only nodes are the group's learners (Kafka's observers): they ask the leader to add
+//! them and then receive its log (`observer`). `peer` carries raft between them, forwards
+//! metadata writes to the leader and carries broker heartbeats; the leader fences a broker that
+//! misses its session. `replication` holds Kafka's partition replication rules (high watermark,
+//! ISR, elections, divergence) as pure functions.
 
 pub mod acl;
 mod elections;
 pub mod image;
+mod observer;
 pub mod peer;
 pub mod placement;
 pub mod raft;
@@ -50,8 +53,14 @@ pub struct MetadataOptions {
     /// Every voter's id and controller address (`controller.quorum.voters`); empty: this node is
     /// a group of one and talks to no peer.
     pub voters: BTreeMap<i32, String>,
-    /// Where this node serves its peers: the CONTROLLER listener's host and port.
+    /// Where this node serves its peers: the CONTROLLER listener's host and port (a controller
+    /// of a cluster).
     pub listen: Option<(String, u16)>,
+    /// On a broker-only node of a cluster: the address its peers reach it on (its inter-broker
+    /// listener, which serves them beside Kafka clients); it joins as an observer.
+    pub observer_addr: Option<String>,
+    /// process.roles contains broker: this node heartbeats for its broker.
+    pub broker: bool,
     /// broker.heartbeat.interval.ms and broker.session.timeout.ms.
     pub heartbeat_interval: Duration,
     pub session_timeout: Duration,
@@ -69,6 +78,8 @@ impl MetadataOptions {
             node_id,
             voters: BTreeMap::new(),
             listen: None,
+            observer_addr: None,
+            broker: true,
             heartbeat_interval: Duration::from_millis(2000),
             session_timeout: Duration::from_millis(9000),
             leader_rebalance: None,
@@ -77,7 +88,52 @@ impl MetadataOptions {
     }
 
     fn is_cluster(&self) -> bool {
-        self.listen.is_some()
+        !self.voters.is_empty()
+    }
+
+    /// A broker-only node: a learner of the metadata group, never a voter.
+    fn is_observer(&self) -> bool {
+        self.observer_addr.is_some()
+    }
+}
+
+/// Where peer connections that reach a client listener go (a broker-only node's peers reach it
+/// there): the metadata node, as soon as it exists. The listeners accept before the broker has
+/// started, since a broker-only node starts by waiting for the leader's log, which the leader
+/// sends over such connections.
+#[derive(Clone)]
+pub struct PeerGate(Arc<watch::Sender<Option<Arc<Node>>>>);
+
+impl Default for PeerGate {
+    fn default() -> Self {
+        PeerGate(Arc::new(watch::Sender::new(None)))
+    }
+}
+
+impl PeerGate {
+    /// Serves one peer connection (it opens with `peer::MAGIC`) once the metadata node exists.
+    pub async fn serve(
+        &self,
+        stream: tokio::net::TcpStream,
+        addr: std::net::SocketAddr,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut opened = self.0.subscribe();
+        let node = tokio::select! {
+            n = opened.wait_for(Option::is_some) => match n {
+                Ok(n) => n.clone(),
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        };
+        let Some(node) = node else { return };
+        if let Err(e) = peer::serve_connection(stream, addr, node, shutdown).await {
+            tracing::debug!(%addr, error = %e, "peer connection ended");
+        }
+    }
+
+    fn open(&self, node: Arc<Node>) {
+        self.0.send_replace(Some(node));
     }
 }
 
@@ -116,7 +172,13 @@ const WRITE_WAIT: Duration = Duration::from_secs(15);
 const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Metadata {
-    pub async fn start(db: Arc<DB>, options: MetadataOptions) -> Result<Metadata, MetadataError> {
+    /// Starts this node's part of the metadata group; `gate` (a broker-only node's client
+    /// listeners) is opened to it at once.
+    pub async fn start(
+        db: Arc<DB>,
+        options: MetadataOptions,
+        gate: Option<&PeerGate>,
+    ) -> Result<Metadata, MetadataError> {
         let err = |e: &dyn std::fmt::Display| MetadataError::Start(e.to_string());
         let cluster = options.is_cluster();
         let config = openraft::Config {
@@ -146,6 +208,9 @@ impl Metadata {
             heartbeating: true.into(),
             rejoining: false.into(),
         });
+        if let Some(gate) = gate {
+            gate.open(node.clone());
+        }
         if let Some((host, port)) = &options.listen {
             let bind = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
             let listener = tokio::net::TcpListener::bind((bind, *port))
@@ -154,8 +219,12 @@ impl Metadata {
             tokio::spawn(peer::serve(listener, node.clone(), stopped.clone()));
         }
         let empty = !raft.is_initialized().await.map_err(|e| err(&e))?;
-        let led_elsewhere = if cluster && empty { node.led_elsewhere().await } else { None };
-        if let Some(leader) = led_elsewhere {
+        let led_elsewhere = if cluster && empty && !options.is_observer() { node.led_elsewhere().await } else { None };
+        if options.is_observer() {
+            // The voters' leader adds this node as a learner (again after a restart, in case its
+            // address changed) and replicates its log to it; an observer never initializes.
+            node.join_as_observer().await;
+        } else if let Some(leader) = led_elsewhere {
             // The group exists and replicates its log (or a snapshot) to this node, which is in
             // its membership; initializing a group of its own would only start an election.
             tracing::warn!(
@@ -194,7 +263,9 @@ impl Metadata {
             }
         }
         if cluster {
-            tokio::spawn(node.clone().heartbeats(stopped.clone()));
+            if options.broker {
+                tokio::spawn(node.clone().heartbeats(stopped.clone()));
+            }
             tokio::spawn(node.clone().fence_silent_brokers(stopped.clone()));
             tokio::spawn(node.clone().unclean_elections(stopped.clone()));
             if let Some((every, percent)) = options.leader_rebalance {
@@ -234,7 +305,7 @@ impl Metadata {
     /// Controlled shutdown: stop heartbeating and fence this broker, so that its leaderships
     /// move to other live ISR members before it exits.
     pub async fn leave(&self) {
-        if !self.is_cluster() {
+        if !self.is_cluster() || !self.node.options.broker {
             return;
         }
         self.node.heartbeating.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -528,6 +599,7 @@ impl PeerService for Node {
                 Err(e) => PeerResponse::Refused(e.to_string()),
             },
             PeerRequest::Quorum => PeerResponse::Quorum(Metadata::quorum_of(&self.raft)),
+            PeerRequest::Observe { addr } => self.add_observer(from, addr).await,
             PeerRequest::Heartbeat { broker } => {
                 if self.leader() != Some(self.me()) {
                     return PeerResponse::NotLeader { leader: self.leader() };

@@ -1,6 +1,7 @@
-//! The transport between the nodes of a cluster, on the CONTROLLER listener: openraft's RPCs,
-//! metadata writes forwarded to the raft leader, and broker heartbeats. No client or CLI tool
-//! speaks it; everything they send stays Kafka's wire protocol on the other listeners.
+//! The transport between the nodes of a cluster, on the CONTROLLER listener of controllers and
+//! the client listeners of broker-only nodes (told apart from Kafka clients by `MAGIC`):
+//! openraft's RPCs, metadata writes forwarded to the raft leader, and broker heartbeats. No
+//! client or CLI tool speaks it.
 //!
 //! A connection opens with `MAGIC`; then each message is a big-endian u32 length and a JSON
 //! body, one request then its response. Every request carries the cluster id its sender knows:
@@ -60,6 +61,10 @@ pub enum PeerRequest {
     },
     /// DescribeQuorum, answered by the metadata leader.
     Quorum,
+    /// A broker-only node asks the metadata leader to replicate to it as a learner, at `addr`.
+    Observe {
+        addr: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,6 +83,8 @@ pub enum PeerResponse {
     },
     HeartbeatAck,
     Quorum(super::Quorum),
+    /// The sender is a learner of the metadata group at the address it gave.
+    Observed,
     /// The request was refused: another cluster, or it could not be handled.
     Refused(String),
 }
@@ -135,7 +142,8 @@ pub async fn serve<S: PeerService>(listener: TcpListener, service: Arc<S>, mut s
     }
 }
 
-async fn serve_connection<S: PeerService>(
+/// Serves one peer connection (it starts with `MAGIC`) until the peer closes it.
+pub async fn serve_connection<S: PeerService>(
     stream: TcpStream,
     addr: SocketAddr,
     service: Arc<S>,

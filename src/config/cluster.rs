@@ -2,11 +2,12 @@
 //! `process.roles`, `controller.quorum.voters`, `controller.quorum.bootstrap.servers` and
 //! `controller.listener.names`.
 //!
-//! gregor runs combined broker,controller nodes: alone (no quorum keys, or a one-node KRaft
-//! config as Kafka's quickstart writes it), or as one of the voters of a static
-//! `controller.quorum.voters` list, which together form one cluster. Broker-only and
-//! controller-only nodes and a dynamic quorum naming other nodes stop start-up naming the key.
-//! Plus the liveness keys `broker.heartbeat.interval.ms` and `broker.session.timeout.ms`.
+//! A node runs alone (no quorum keys, or a one-node KRaft config as Kafka's quickstart writes
+//! it), or in the cluster of a static `controller.quorum.voters` list: the voters are the nodes
+//! with the controller role (combined broker,controller or controller-only), and broker-only
+//! nodes follow their metadata as observers. A dynamic quorum naming other nodes stops start-up
+//! naming the key. Plus the liveness keys `broker.heartbeat.interval.ms` and
+//! `broker.session.timeout.ms`.
 
 use super::{ConfigError, Listener, invalid};
 
@@ -151,6 +152,13 @@ impl Quorum {
                 &format!("process.roles contains controller, so node.id {node_id} must be one of the voters"),
             ));
         }
+        if !self.controller && self.voters.iter().any(|x| x.id == node_id) {
+            return Err(invalid(
+                "controller.quorum.voters",
+                &self.voters_value(),
+                &format!("process.roles is broker only, so node.id {node_id} must not be one of the voters"),
+            ));
+        }
         if self.controller_listener_names.is_empty() {
             return Err(invalid(
                 "controller.listener.names",
@@ -163,6 +171,16 @@ impl Quorum {
                 "controller.listener.names",
                 &self.controller_listener_names.join(","),
                 "process.roles contains controller, so one of these names must be in listeners",
+            ));
+        }
+        if !self.broker && listeners.iter().any(|l| !self.is_controller_listener(l)) {
+            return Err(invalid(
+                "listeners",
+                &listeners.iter().map(|l| format!("{}://{}:{}", l.name, l.host, l.port)).collect::<Vec<_>>().join(","),
+                &format!(
+                    "a controller-only node listens only on controller listeners ({})",
+                    self.controller_listener_names.join(",")
+                ),
             ));
         }
         if !self.controller && listeners.iter().any(|l| self.is_controller_listener(l)) {
@@ -182,13 +200,14 @@ impl Quorum {
         self.what_gregor_runs(listeners)
     }
 
-    /// Whether this node is one of several voters: a cluster member that serves its peers on
-    /// its controller listener.
+    /// Whether this node is a member of a static quorum's cluster (a voter, or a broker-only
+    /// observer): it talks to its peers.
     pub fn is_cluster(&self) -> bool {
         !self.voters.is_empty()
     }
 
-    /// The listener this node's peers reach it on (the first controller listener), in a cluster.
+    /// The listener this node's peers reach it on (the first controller listener), on a
+    /// controller of a cluster. A broker-only node's peers reach it on its client listeners.
     pub fn peer_listener<'a>(&self, listeners: &'a [Listener]) -> Option<&'a Listener> {
         if !self.is_cluster() {
             return None;
@@ -211,14 +230,14 @@ impl Quorum {
         self.controller_listener_names.contains(&l.name)
     }
 
-    /// What gregor runs today: combined nodes, alone or as voters of a static quorum.
+    /// What gregor runs today: a node alone, or a node of a static quorum (any roles).
     fn what_gregor_runs(&self, listeners: &[Listener]) -> Result<(), ConfigError> {
-        if !(self.broker && self.controller) {
+        if !(self.broker && self.controller) && self.voters.is_empty() {
             return Err(invalid(
-                "process.roles",
-                if self.broker { "broker" } else { "controller" },
-                "gregor runs combined broker,controller nodes only; separate brokers and controllers are not \
-                 supported yet (issue 14)",
+                "controller.quorum.bootstrap.servers",
+                &self.bootstrap_servers.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>().join(","),
+                "a broker-only or controller-only node needs its quorum in controller.quorum.voters; a dynamic \
+                 quorum (KIP-853) is not supported yet (issue 14)",
             ));
         }
         if self.is_cluster() {
@@ -298,7 +317,7 @@ mod tests {
     }
 
     #[test]
-    fn kafka_rules_and_what_gregor_cannot_run_yet_stop_start_up_naming_the_key_and_voters_form_a_cluster() {
+    fn kafka_rules_and_what_gregor_cannot_run_yet_stop_start_up_naming_the_key_and_every_role_joins_a_cluster() {
         let key_of = |lines: &str| match load(lines) {
             Err(ConfigError::Invalid { key, .. }) => key,
             other => panic!("expected an invalid key, got {other:?}"),
@@ -354,13 +373,35 @@ mod tests {
             "controller.quorum.bootstrap.servers"
         );
         assert_eq!(key_of(&with("process.roles=broker\ncontroller.quorum.voters=2@h2:9093\n")), "listeners");
+        let broker_only = "node.id=4\nprocess.roles=broker\ncontroller.quorum.voters=1@h1:9093,2@h2:9093\n\
+            listeners=PLAINTEXT://:9092\ncontroller.listener.names=CONTROLLER\n";
+        let q = load(broker_only).unwrap().quorum;
+        assert!(q.broker && !q.controller && q.is_cluster(), "a broker-only node of a static quorum");
+        assert_eq!(
+            key_of(&broker_only.replace("node.id=4", "node.id=2")),
+            "controller.quorum.voters",
+            "a broker-only node with a voter's id"
+        );
+        assert_eq!(
+            key_of(&broker_only.replace(
+                "controller.quorum.voters=1@h1:9093,2@h2:9093",
+                "controller.quorum.bootstrap.servers=h1:9093"
+            )),
+            "controller.quorum.bootstrap.servers",
+            "a broker-only node of a dynamic quorum: not yet"
+        );
+        let controller_only = "node.id=1\nprocess.roles=controller\ncontroller.quorum.voters=1@h1:9093,2@h2:9093\n\
+            listeners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n";
+        let c = load(controller_only).unwrap();
+        assert!(!c.quorum.broker && c.quorum.controller, "a controller-only node needs no client listener");
+        assert!(!c.listeners.iter().any(|l| c.quorum.serves_clients(l)));
         assert_eq!(
             key_of(
-                "node.id=1\nprocess.roles=broker\ncontroller.quorum.voters=2@h2:9093\n\
-                 listeners=PLAINTEXT://:9092\ncontroller.listener.names=CONTROLLER\n"
+                &controller_only
+                    .replace("listeners=CONTROLLER://:9093", "listeners=PLAINTEXT://:9092,CONTROLLER://:9093")
             ),
-            "process.roles",
-            "a broker-only node needs remote controllers: not yet"
+            "listeners",
+            "a controller-only node with a client listener"
         );
         assert_eq!(key_of("controller.quorum.voters=1@localhost:9093\n"), "process.roles");
     }

@@ -217,7 +217,10 @@ pub const KNOWN_KEYS: &[(&str, &str)] = &[
         "gregor.request.read.timeout.ms",
         "a request must arrive whole this long after its first byte, or the connection closes (default 60000)",
     ),
-    ("process.roles", "broker,controller (the default; the only roles supported for now)"),
+    (
+        "process.roles",
+        "broker,controller (the default), broker or controller (in a cluster of controller.quorum.voters)",
+    ),
     ("controller.quorum.voters", "id@host:port of each controller: nodes with the same voters form one cluster"),
     ("controller.quorum.bootstrap.servers", "host:port of the controllers (KIP-853); only this node for now"),
     ("controller.listener.names", "the listeners of the KRaft controller role (in a cluster: node-to-node traffic)"),
@@ -416,7 +419,7 @@ impl Config {
             return Err(invalid("listeners", "", "at least one listener is required"));
         }
         self.quorum.validate(self.node_id, &self.listeners)?;
-        if !self.listeners.iter().any(|l| self.quorum.serves_clients(l)) {
+        if self.quorum.broker && !self.listeners.iter().any(|l| self.quorum.serves_clients(l)) {
             return Err(invalid(
                 "listeners",
                 "",

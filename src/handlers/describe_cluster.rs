@@ -13,7 +13,7 @@ pub fn handle(broker: &Broker, _ctx: &RequestContext, req: DescribeClusterReques
     let image = broker.image();
     let mut r = DescribeClusterResponse::default();
     r.cluster_id = str_bytes(image.cluster_id.clone());
-    r.controller_id = BrokerId(broker.metadata.leader().unwrap_or(broker.config.node_id));
+    r.controller_id = BrokerId(broker.controller_id(&image));
     r.endpoint_type = req.endpoint_type;
     r.cluster_authorized_operations =
         if req.include_cluster_authorized_operations { CLUSTER_OPERATIONS_ALL } else { i32::MIN };

@@ -58,7 +58,7 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: MetadataRequest)
         })
         .collect();
     r.cluster_id = Some(str_bytes(image.cluster_id.clone()));
-    r.controller_id = BrokerId(broker.metadata.leader().unwrap_or(broker.config.node_id));
+    r.controller_id = BrokerId(broker.controller_id(&image));
     // Asked for by v8-10 only (KIP-700 moved it to DescribeCluster).
     let cluster_ops = (8..=10).contains(&ctx.version) && req.include_cluster_authorized_operations;
     r.cluster_authorized_operations = if cluster_ops { CLUSTER_OPERATIONS_ALL } else { i32::MIN };

@@ -9,6 +9,7 @@ use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use super::listener::Serving;
 use crate::broker::Broker;
 use crate::protocol::frame::{FrameError, FrameLimits, read_frame};
 
@@ -19,14 +20,42 @@ const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// larger than it are written directly.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
-pub async fn serve(
-    broker: Arc<Broker>,
+/// Serves an accepted connection: a cluster peer's through the peer gate, a Kafka client's
+/// once the broker has started.
+pub async fn accept(
+    serving: Serving,
     stream: TcpStream,
     peer: SocketAddr,
     limits: Arc<FrameLimits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    if let Some(gate) = &serving.peers {
+        if opens_as_peer(&stream, limits.read_timeout).await {
+            gate.serve(stream, peer, shutdown).await;
+            return;
+        }
+    }
+    let mut ready = serving.broker;
+    let broker = tokio::select! {
+        b = ready.wait_for(Option::is_some) => match b {
+            Ok(b) => b.clone(),
+            Err(_) => return,
+        },
+        _ = shutdown.changed() => return,
+    };
+    if let Some(broker) = broker {
+        serve(broker, stream, peer, limits, shutdown).await;
+    }
+}
+
+async fn serve(
+    broker: Arc<Broker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    limits: Arc<FrameLimits>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let (r, w) = stream.into_split();
     // Small buffers: an idle connection costs what they hold. With 64 KiB each, 10,000 idle
     // connections cost 440 MB (scripts/pressure).
@@ -78,6 +107,28 @@ pub async fn serve(
             }
         }
     }
+}
+
+/// Whether a connection opens with the first bytes of `cluster::peer::MAGIC` (the metadata
+/// leader replicating to a broker-only node) rather than a Kafka request's size: as a size
+/// they would be over a gigabyte. Looks without reading; waits at most `timeout` for 4 bytes.
+async fn opens_as_peer(stream: &TcpStream, timeout: std::time::Duration) -> bool {
+    let prefix = &crate::cluster::peer::MAGIC[..4];
+    let look = async {
+        let mut buf = [0u8; 4];
+        loop {
+            let n = stream.peek(&mut buf).await.unwrap_or(0);
+            if n == 0 || buf[..n] != prefix[..n] {
+                return false;
+            }
+            if n == buf.len() {
+                return true;
+            }
+            // Part of the prefix has arrived: the rest is a segment away.
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    };
+    tokio::time::timeout(timeout, look).await.unwrap_or(false)
 }
 
 /// Writes one answer: its size and body in one vectored write, so that an answer larger than the

@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
 use crate::broker::Broker;
-use crate::config::ConnectionLimits;
+use crate::cluster::PeerGate;
+use crate::config::{Config, ConnectionLimits};
 use crate::protocol::frame::{FrameLimits, QueuedBytes};
 
 /// Open connections per client address.
@@ -55,17 +56,25 @@ fn frame_limits(l: &ConnectionLimits) -> FrameLimits {
 }
 
 pub struct Server {
-    broker: Arc<Broker>,
     listeners: Vec<TcpListener>,
     frames: Arc<FrameLimits>,
+    limits: ConnectionLimits,
+}
+
+/// What accepted connections are served by: the broker once it has started (a Kafka client that
+/// connects before waits for it), and on a broker-only node of a cluster the metadata group's
+/// peer gate.
+#[derive(Clone)]
+pub struct Serving {
+    pub broker: watch::Receiver<Option<Arc<Broker>>>,
+    pub peers: Option<PeerGate>,
 }
 
 impl Server {
-    /// Binds every address of every listener. An empty host binds `[::]` (IPv6 only) and
-    /// `0.0.0.0`, so both localhost resolutions reach the broker.
-    pub async fn bind(broker: Arc<Broker>) -> std::io::Result<Server> {
+    /// Binds every address of every listener that serves clients. An empty host binds `[::]`
+    /// (IPv6 only) and `0.0.0.0`, so both localhost resolutions reach the broker.
+    pub async fn bind(config: &Config) -> std::io::Result<Server> {
         let mut listeners = Vec::new();
-        let config = &broker.config;
         for l in config.listeners.iter().filter(|l| config.quorum.serves_clients(l)) {
             let mut port = l.port;
             for addr in l.bind_addrs() {
@@ -86,8 +95,8 @@ impl Server {
                 listeners.push(listener);
             }
         }
-        let frames = Arc::new(frame_limits(&broker.config.limits));
-        Ok(Server { broker, listeners, frames })
+        let frames = Arc::new(frame_limits(&config.limits));
+        Ok(Server { listeners, frames, limits: config.limits.clone() })
     }
 
     /// The queued.max.request.bytes budget the connections share, if there is one.
@@ -100,15 +109,15 @@ impl Server {
     }
 
     /// Accepts connections until `shutdown` turns true.
-    pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
-        let limits = self.broker.config.limits.clone();
+    pub async fn serve(self, serving: Serving, mut shutdown: watch::Receiver<bool>) {
+        let limits = self.limits;
         let limit = Arc::new(Semaphore::new(limits.connections_max));
         let frames = self.frames.clone();
         let per_ip = Arc::new(PerIp::default());
         let overrides = Arc::new(limits.per_ip_overrides());
         let mut tasks = Vec::new();
         for listener in self.listeners {
-            let broker = self.broker.clone();
+            let serving = serving.clone();
             let limit = limit.clone();
             let (frames, per_ip, overrides) = (frames.clone(), per_ip.clone(), overrides.clone());
             let ip_max_default = limits.connections_per_ip_max;
@@ -134,11 +143,11 @@ impl Server {
                         tracing::info!(%peer, max = ip_max, "rejected connection: the address has max.connections.per.ip");
                         continue;
                     };
-                    let broker = broker.clone();
+                    let serving = serving.clone();
                     let frames = frames.clone();
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
-                        super::connection::serve(broker, stream, peer, frames, shutdown).await;
+                        super::connection::accept(serving, stream, peer, frames, shutdown).await;
                         drop((permit, slot));
                     });
                 }
