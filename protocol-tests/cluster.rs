@@ -84,6 +84,11 @@ impl TestCluster {
         TestCluster { nodes: started.into_iter().map(Some).collect(), overrides, addrs, _dirs: dirs }
     }
 
+    /// Node `node`'s client address (a controller-only node's: its controller listener).
+    pub(crate) fn addr(&self, node: i32) -> SocketAddr {
+        self.addrs[node as usize - 1]
+    }
+
     pub(crate) async fn client(&self, node: i32) -> Client {
         Client::connect(self.addrs[node as usize - 1]).await
     }

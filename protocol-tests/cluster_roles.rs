@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
+use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::Encodable;
 use kafka_protocol::records::Compression;
 
 use crate::cluster::{TestCluster, create, describe_quorum_request, isr, leaders, metadata, wait_metadata};
@@ -120,4 +122,69 @@ async fn metadata_leader(cluster: &TestCluster, node: i32) -> i32 {
         unreachable!()
     };
     q.topics[0].partitions[0].leader_id.0
+}
+
+/// DescribeCluster at `c` for brokers (1) or controllers (2): (error, controller id, sorted
+/// node ids with their ports).
+async fn describe_cluster(c: &mut Client, endpoint_type: i8) -> (i16, i32, Vec<(i32, i32)>) {
+    let mut req = DescribeClusterRequest::default();
+    req.endpoint_type = endpoint_type;
+    let ResponseKind::DescribeCluster(r) = c.send(1, RequestKind::DescribeCluster(req)).await else { unreachable!() };
+    let mut nodes: Vec<(i32, i32)> = r.brokers.iter().map(|b| (b.broker_id.0, b.port)).collect();
+    nodes.sort();
+    (r.error_code, r.controller_id.0, nodes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_listener_serves_bootstrap_controller_clients_the_controller_apis_only() {
+    let cluster = TestCluster::with_roles(&["controller", "broker,controller", "broker,controller", "broker"]).await;
+    let mut c4 = cluster.client(4).await;
+    wait_metadata(&mut c4, "brokers 2, 3 and 4 registered", |m| broker_ids(m) == [2, 3, 4]).await;
+    // The controller-only node's client address is its controller listener.
+    let mut at_controller = cluster.client(1).await;
+    let keys: Vec<i16> = api_versions(&mut at_controller, 3).await.api_keys.iter().map(|k| k.api_key).collect();
+    for key in [ApiKey::ApiVersions, ApiKey::DescribeCluster, ApiKey::DescribeQuorum] {
+        assert!(keys.contains(&(key as i16)), "a controller listener advertises {key:?}: {keys:?}");
+    }
+    for key in [ApiKey::Produce, ApiKey::Fetch, ApiKey::Metadata] {
+        assert!(!keys.contains(&(key as i16)), "a controller listener does not advertise {key:?}");
+    }
+
+    // KIP-919: the controllers and the active one, as an AdminClient with bootstrap.controllers
+    // discovers them.
+    let (error, active, controllers) = describe_cluster(&mut at_controller, 2).await;
+    assert_eq!(error, 0);
+    assert_eq!(controllers.iter().map(|(id, _)| *id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(controllers[0].1, cluster.addr(1).port() as i32, "a controller's controller listener");
+    let leader = metadata_leader(&cluster, 4).await;
+    assert_eq!(active, leader, "the active controller is the metadata leader");
+    // The endpoint type must be the listener's.
+    assert_eq!(describe_cluster(&mut at_controller, 1).await.0, ResponseError::MismatchedEndpointType.code());
+    assert_eq!(describe_cluster(&mut c4, 2).await.0, ResponseError::MismatchedEndpointType.code());
+    let (error, _, brokers) = describe_cluster(&mut c4, 1).await;
+    assert_eq!((error, brokers.iter().map(|(id, _)| *id).collect::<Vec<_>>()), (0, vec![2, 3, 4]));
+
+    // DescribeQuorum on a controller listener, and its nodes reached on their listeners.
+    let ResponseKind::DescribeQuorum(q) =
+        at_controller.send(2, RequestKind::DescribeQuorum(describe_quorum_request())).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(q.topics[0].partitions[0].leader_id.0, leader);
+    let mut nodes: Vec<(i32, String)> =
+        q.nodes.iter().map(|n| (n.node_id.0, n.listeners[0].name.to_string())).collect();
+    nodes.sort();
+    let named = |id: i32, name: &str| (id, name.to_string());
+    assert_eq!(nodes, [named(1, "CONTROLLER"), named(2, "CONTROLLER"), named(3, "CONTROLLER"), named(4, "PLAINTEXT")]);
+
+    // A broker API on a controller listener closes the connection, as on Kafka's controllers.
+    let mut header = RequestHeader::default();
+    header.request_api_key = ApiKey::Metadata as i16;
+    header.request_api_version = 12;
+    header.correlation_id = 7;
+    let mut frame = bytes::BytesMut::new();
+    header.encode(&mut frame, ApiKey::Metadata.request_header_version(12)).unwrap();
+    MetadataRequest::default().encode(&mut frame, 12).unwrap();
+    assert!(at_controller.round_trip(&frame).await.is_none(), "Metadata on a controller listener: closed");
+    cluster.stop_all().await;
 }

@@ -574,7 +574,6 @@ fn metadata_options(config: &Config) -> MetadataOptions {
     MetadataOptions {
         node_id: config.node_id,
         voters: q.voters.iter().map(|v| (v.id, addr(&v.host, v.port))).collect(),
-        listen: q.peer_listener(&config.listeners).map(|l| (l.host.clone(), l.port)),
         observer_addr: (q.is_cluster() && !q.controller).then(|| {
             let (host, port) = config.advertised();
             addr(&host, port)

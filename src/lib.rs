@@ -77,15 +77,16 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
             "ACL administration is on; ACLs are stored and listed but not yet enforced"
         );
     }
-    // The listeners accept before the broker has started: a broker-only node of a cluster is
-    // sent the metadata leader's log through them while it starts (Kafka clients wait).
+    // The listeners accept before the broker has started: a node of a cluster reaches its quorum
+    // through them while it starts (Kafka clients wait).
     let server = server::Server::bind(&config).await?;
     let addrs = server.local_addrs();
     let request_budget = server.request_budget();
     let (ready, broker_rx) = tokio::sync::watch::channel(None);
-    let peers = (config.quorum.is_cluster() && !config.quorum.controller).then(cluster::PeerGate::default);
+    let peers = config.quorum.is_cluster().then(cluster::PeerGate::default);
+    let peers_on_clients = config.quorum.is_cluster() && !config.quorum.controller;
     let (shutdown, rx) = tokio::sync::watch::channel(false);
-    let serving = server::listener::Serving { broker: broker_rx, peers: peers.clone() };
+    let serving = server::listener::Serving { broker: broker_rx, peers: peers.clone(), peers_on_clients };
     let task = tokio::spawn(server.serve(serving, rx));
     let broker = match Broker::start_with(config, peers.as_ref()).await {
         Ok(b) => b,

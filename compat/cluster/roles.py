@@ -4,7 +4,8 @@ controller-only, nodes 2 and 3 combined broker,controller, node 4 broker-only, e
 the same server.properties keys for gregor and for Kafka.
 
 Checks: kafka-metadata-quorum names the nodes with the controller role as voters and the
-broker-only node as an observer; clients see brokers 2, 3 and 4 only; a topic of replication
+broker-only node as an observer, asked of a broker and of the controller-only node
+(--bootstrap-controller); clients see brokers 2, 3 and 4 only; a topic of replication
 factor 3 is placed on them (kafka-topics --describe); an idempotent acks=all producer
 (min.insync.replicas=2) loses nothing and duplicates nothing while the broker-only node is
 SIGKILLed and restarted (it catches up and rejoins every ISR) and then the metadata leader is
@@ -30,9 +31,11 @@ TOPIC, PARTITIONS = failover.TOPIC, failover.PARTITIONS
 OVERRIDES = failover.OVERRIDES
 
 
-def quorum(bootstrap: str) -> tuple[int, list[int], list[int]]:
-    """kafka-metadata-quorum describe --status: (leader id, voter ids, observer ids)."""
-    r = run_cli("kafka-metadata-quorum", ["--bootstrap-server", bootstrap, "describe", "--status"], check=False)
+def quorum(bootstrap: str, controller: bool = False) -> tuple[int, list[int], list[int]]:
+    """kafka-metadata-quorum describe --status: (leader id, voter ids, observer ids), asked of
+    brokers (--bootstrap-server) or of controllers (--bootstrap-controller)."""
+    flag = "--bootstrap-controller" if controller else "--bootstrap-server"
+    r = run_cli("kafka-metadata-quorum", [flag, bootstrap, "describe", "--status"], check=False)
     fields = dict(line.split(":", 1) for line in r.stdout.splitlines() if ":" in line)
     fields = {k.strip(): v.strip() for k, v in fields.items()}
     if "LeaderId" not in fields:
@@ -61,6 +64,11 @@ def body(cluster: harness.Cluster) -> None:
     check_eq(voters, [1, 2, 3], "voters: the nodes with the controller role")
     check_eq(observers, [4], "observers: the broker-only node")
     check(leader in voters, f"the metadata leader {leader} is a voter")
+    # The same through the controller-only node's controller listener (KIP-919).
+    by_controller = quorum(cluster.node(1).bootstrap, controller=True)
+    print(f"via --bootstrap-controller: leader {by_controller[0]}, voters {by_controller[1]}, "
+          f"observers {by_controller[2]}", flush=True)
+    check_eq(by_controller[1:], (voters, observers), "the quorum as a controller describes it")
 
     admin = AdminClient({"bootstrap.servers": broker4})
     admin.create_topics([NewTopic(TOPIC, PARTITIONS, 3, config={"min.insync.replicas": "2"})])[TOPIC].result(30)

@@ -40,7 +40,7 @@ pub fn frame(data: &[u8]) {
             for _ in 0..64 {
                 match read_frame(&mut input, &limits).await {
                     Ok(Some(f)) => {
-                        let _ = dispatch::decode(&f.bytes);
+                        let _ = dispatch::decode(&f.bytes, false);
                     }
                     Ok(None) | Err(_) => break,
                 }
@@ -87,7 +87,7 @@ pub fn request(data: &[u8]) {
     let frame = Bytes::copy_from_slice(data);
     let broker = b.broker.clone();
     let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
-    let handled = b.runtime.spawn(async move { dispatch::handle(&broker, frame, peer).await });
+    let handled = b.runtime.spawn(async move { dispatch::handle(&broker, frame, peer, false).await });
     let _ = b.runtime.block_on(async { tokio::time::timeout(REQUEST_WAIT, handled).await });
 }
 
@@ -101,7 +101,7 @@ const PRODUCE_FRAME: u8 = 0x80;
 fn records(flags: u8, rest: &[u8]) -> Vec<Bytes> {
     if flags & PRODUCE_FRAME != 0 {
         let Ok(dispatch::Decoded::Request { request: RequestKind::Produce(p), .. }) =
-            dispatch::decode(&Bytes::copy_from_slice(rest))
+            dispatch::decode(&Bytes::copy_from_slice(rest), false)
         else {
             return Vec::new();
         };

@@ -53,9 +53,6 @@ pub struct MetadataOptions {
     /// Every voter's id and controller address (`controller.quorum.voters`); empty: this node is
     /// a group of one and talks to no peer.
     pub voters: BTreeMap<i32, String>,
-    /// Where this node serves its peers: the CONTROLLER listener's host and port (a controller
-    /// of a cluster).
-    pub listen: Option<(String, u16)>,
     /// On a broker-only node of a cluster: the address its peers reach it on (its inter-broker
     /// listener, which serves them beside Kafka clients); it joins as an observer.
     pub observer_addr: Option<String>,
@@ -77,7 +74,6 @@ impl MetadataOptions {
         MetadataOptions {
             node_id,
             voters: BTreeMap::new(),
-            listen: None,
             observer_addr: None,
             broker: true,
             heartbeat_interval: Duration::from_millis(2000),
@@ -97,10 +93,10 @@ impl MetadataOptions {
     }
 }
 
-/// Where peer connections that reach a client listener go (a broker-only node's peers reach it
-/// there): the metadata node, as soon as it exists. The listeners accept before the broker has
-/// started, since a broker-only node starts by waiting for the leader's log, which the leader
-/// sends over such connections.
+/// Where the listeners hand the peer connections they accept (on a controller's CONTROLLER
+/// listener, and a broker-only node's client listeners): the metadata node, as soon as it
+/// exists. The listeners accept before the broker has started, since a node starts by waiting
+/// for its quorum, which reaches it over such connections.
 #[derive(Clone)]
 pub struct PeerGate(Arc<watch::Sender<Option<Arc<Node>>>>);
 
@@ -172,8 +168,9 @@ const WRITE_WAIT: Duration = Duration::from_secs(15);
 const PEER_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Metadata {
-    /// Starts this node's part of the metadata group; `gate` (a broker-only node's client
-    /// listeners) is opened to it at once.
+    /// Starts this node's part of the metadata group; `gate` (where the listeners hand peer
+    /// connections: a controller's CONTROLLER listener, a broker-only node's client listeners)
+    /// is opened to it at once. A node of a cluster without a gate is reached by no peer.
     pub async fn start(
         db: Arc<DB>,
         options: MetadataOptions,
@@ -210,13 +207,6 @@ impl Metadata {
         });
         if let Some(gate) = gate {
             gate.open(node.clone());
-        }
-        if let Some((host, port)) = &options.listen {
-            let bind = if host.is_empty() { "0.0.0.0" } else { host.as_str() };
-            let listener = tokio::net::TcpListener::bind((bind, *port))
-                .await
-                .map_err(|e| err(&format!("cannot listen for peers on {bind}:{port}: {e}")))?;
-            tokio::spawn(peer::serve(listener, node.clone(), stopped.clone()));
         }
         let empty = !raft.is_initialized().await.map_err(|e| err(&e))?;
         let led_elsewhere = if cluster && empty && !options.is_observer() { node.led_elsewhere().await } else { None };
@@ -288,6 +278,20 @@ impl Metadata {
     /// Whether other nodes share this metadata group.
     pub fn is_cluster(&self) -> bool {
         self.node.options.is_cluster()
+    }
+
+    /// The voters of `controller.quorum.voters`: id, host and port of their controller
+    /// listener (what clients of a controller listener are told, KIP-919).
+    pub fn controllers(&self) -> Vec<(i32, String, u16)> {
+        self.node
+            .options
+            .voters
+            .iter()
+            .filter_map(|(id, addr)| {
+                let (host, port) = addr.rsplit_once(':')?;
+                Some((*id, host.trim_start_matches('[').trim_end_matches(']').to_string(), port.parse().ok()?))
+            })
+            .collect()
     }
 
     /// The metadata leader (Kafka's active controller), if one is known.

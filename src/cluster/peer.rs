@@ -24,7 +24,7 @@ use openraft::raft::{
 use openraft::{BasicNode, RaftNetwork, RaftNetworkFactory};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use super::image::{Command, CommandResult};
@@ -117,29 +117,6 @@ async fn write_message<T: Serialize>(w: &mut (impl AsyncWriteExt + Unpin), msg: 
     w.write_all(&(body.len() as u32).to_be_bytes()).await?;
     w.write_all(&body).await?;
     w.flush().await
-}
-
-/// Serves peers on `listener` until `shutdown` turns true.
-pub async fn serve<S: PeerService>(listener: TcpListener, service: Arc<S>, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        let (stream, addr) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "peer accept failed");
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => return,
-        };
-        let service = service.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, addr, service, shutdown).await {
-                tracing::debug!(%addr, error = %e, "peer connection ended");
-            }
-        });
-    }
 }
 
 /// Serves one peer connection (it starts with `MAGIC`) until the peer closes it.

@@ -206,17 +206,9 @@ impl Quorum {
         !self.voters.is_empty()
     }
 
-    /// The listener this node's peers reach it on (the first controller listener), on a
-    /// controller of a cluster. A broker-only node's peers reach it on its client listeners.
-    pub fn peer_listener<'a>(&self, listeners: &'a [Listener]) -> Option<&'a Listener> {
-        if !self.is_cluster() {
-            return None;
-        }
-        listeners.iter().find(|l| self.is_controller_listener(l))
-    }
-
-    /// Whether clients are served on `l`: every listener, except the controller listener of a
-    /// cluster member (its peers speak gregor's own protocol there).
+    /// Whether clients are served on `l` as on any broker listener: every listener, except the
+    /// controller listener of a cluster member (its peers connect there, and the clients of a
+    /// controller listener: `--bootstrap-controller` tools).
     pub fn serves_clients(&self, l: &Listener) -> bool {
         !(self.is_cluster() && self.is_controller_listener(l))
     }
@@ -226,7 +218,7 @@ impl Quorum {
         self.voters.iter().map(|x| format!("{}@{}:{}", x.id, x.host, x.port)).collect::<Vec<_>>().join(",")
     }
 
-    fn is_controller_listener(&self, l: &Listener) -> bool {
+    pub fn is_controller_listener(&self, l: &Listener) -> bool {
         self.controller_listener_names.contains(&l.name)
     }
 

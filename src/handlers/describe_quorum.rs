@@ -58,25 +58,38 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeQuorumRe
         r.topics.push(out);
     }
     if ctx.version >= 2 {
-        // Every node of the quorum with the listener it is reached on.
+        // Every node of the quorum with the listener it is reached on: a voter's controller
+        // listener, an observer's (a broker-only node's) broker listener.
         let image = broker.image();
-        let name = broker.config.listeners.first().map_or("PLAINTEXT".to_string(), |l| l.name.clone());
-        r.nodes = q
-            .voters
+        let q_keys = &broker.config.quorum;
+        let controller_name = q_keys.controller_listener_names.first().cloned().unwrap_or("CONTROLLER".into());
+        let broker_name = broker
+            .config
+            .listeners
             .iter()
-            .chain(&q.observers)
-            .filter_map(|rep| {
-                let info = image.brokers.get(&rep.id)?;
-                let mut l = Listener::default();
-                l.name = str_bytes(name.clone());
-                l.host = str_bytes(info.host.clone());
-                l.port = info.port;
-                let mut n = Node::default();
-                n.node_id = BrokerId(rep.id);
-                n.listeners = vec![l];
-                Some(n)
-            })
-            .collect();
+            .find(|l| q_keys.serves_clients(l))
+            .map_or("PLAINTEXT".to_string(), |l| l.name.clone());
+        let controllers = broker.metadata.controllers();
+        let node = |id: i32, name: &str, host: &str, port: u16| {
+            let mut l = Listener::default();
+            l.name = str_bytes(name);
+            l.host = str_bytes(host);
+            l.port = port;
+            let mut n = Node::default();
+            n.node_id = BrokerId(id);
+            n.listeners = vec![l];
+            n
+        };
+        let voters = q.voters.iter().filter_map(|rep| match controllers.iter().find(|(id, _, _)| *id == rep.id) {
+            Some((id, host, port)) => Some(node(*id, &controller_name, host, *port)),
+            // A node alone: its own listener.
+            None => image.brokers.get(&rep.id).map(|b| node(rep.id, &broker_name, &b.host, b.port)),
+        });
+        let observers = q
+            .observers
+            .iter()
+            .filter_map(|rep| image.brokers.get(&rep.id).map(|b| node(rep.id, &broker_name, &b.host, b.port)));
+        r.nodes = voters.chain(observers).collect();
     }
     r
 }

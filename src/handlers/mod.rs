@@ -52,6 +52,8 @@ pub struct RequestContext {
     pub client_id: String,
     /// The peer's address as Kafka reports it (`/127.0.0.1`).
     pub client_host: String,
+    /// The request came on a controller listener (a `--bootstrap-controller` client, KIP-919).
+    pub controller_listener: bool,
 }
 
 /// The metadata and open log of `topic`'s partition `index`, or the code a client gets:

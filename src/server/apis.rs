@@ -54,7 +54,7 @@ apis! {
     FindCoordinator = find_coordinator::VERSIONS
         => |b, c, r| Some(ResponseKind::FindCoordinator(find_coordinator::handle(b, c, r).await)),
     ApiVersions = api_versions::VERSIONS
-        => |_b, c, r| Some(ResponseKind::ApiVersions(api_versions::handle(c, r, SUPPORTED))),
+        => |_b, c, r| Some(ResponseKind::ApiVersions(api_versions::handle(c, r, advertised(c.controller_listener)))),
     CreateTopics = create_topics::VERSIONS
         => |b, c, r| Some(ResponseKind::CreateTopics(create_topics::handle(b, c, r).await)),
     DeleteTopics = delete_topics::VERSIONS
@@ -127,6 +127,27 @@ apis! {
         => |b, c, r| Some(ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(b, c, r))),
     DescribeLogDirs = describe_log_dirs::VERSIONS
         => |b, c, r| Some(ResponseKind::DescribeLogDirs(describe_log_dirs::handle(b, c, r))),
+}
+
+/// What a controller listener serves (KIP-919's `--bootstrap-controller` clients: the quorum,
+/// the cluster's controllers, broker configs and ACLs); its ApiVersions lists only these.
+pub const CONTROLLER_APIS: &[ApiKey] = &[
+    ApiKey::ApiVersions,
+    ApiKey::DescribeCluster,
+    ApiKey::DescribeQuorum,
+    ApiKey::DescribeConfigs,
+    ApiKey::IncrementalAlterConfigs,
+    ApiKey::DescribeAcls,
+    ApiKey::CreateAcls,
+    ApiKey::DeleteAcls,
+];
+
+static CONTROLLER_SUPPORTED: std::sync::LazyLock<Vec<ApiSupport>> =
+    std::sync::LazyLock::new(|| SUPPORTED.iter().filter(|s| CONTROLLER_APIS.contains(&s.key)).copied().collect());
+
+/// The APIs a client listener, or a controller listener (`controller`), advertises.
+pub fn advertised(controller: bool) -> &'static [ApiSupport] {
+    if controller { &CONTROLLER_SUPPORTED } else { SUPPORTED }
 }
 
 /// The entry for an API key, if the broker supports it at all.

@@ -21,16 +21,18 @@ const READ_BUFFER_BYTES: usize = 2 * 1024;
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
 
 /// Serves an accepted connection: a cluster peer's through the peer gate, a Kafka client's
-/// once the broker has started.
+/// once the broker has started (on a controller listener, `controller`: only the controller's
+/// APIs).
 pub async fn accept(
     serving: Serving,
+    controller: bool,
     stream: TcpStream,
     peer: SocketAddr,
     limits: Arc<FrameLimits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    if let Some(gate) = &serving.peers {
+    if let Some(gate) = serving.peers.as_ref().filter(|_| controller || serving.peers_on_clients) {
         if opens_as_peer(&stream, limits.read_timeout).await {
             gate.serve(stream, peer, shutdown).await;
             return;
@@ -45,12 +47,13 @@ pub async fn accept(
         _ = shutdown.changed() => return,
     };
     if let Some(broker) = broker {
-        serve(broker, stream, peer, limits, shutdown).await;
+        serve(broker, controller, stream, peer, limits, shutdown).await;
     }
 }
 
 async fn serve(
     broker: Arc<Broker>,
+    controller: bool,
     stream: TcpStream,
     peer: SocketAddr,
     limits: Arc<FrameLimits>,
@@ -83,7 +86,7 @@ async fn serve(
             }
         };
         // The frame's share of queued.max.request.bytes is given back once it is handled.
-        let handled = super::dispatch::handle(&broker, frame.bytes.clone(), peer).await;
+        let handled = super::dispatch::handle(&broker, frame.bytes.clone(), peer, controller).await;
         drop(frame);
         let response = match handled {
             Ok(Some(r)) => r,

@@ -46,7 +46,9 @@ pub enum Decoded {
 
 /// Reads a frame's header, checks its version against the one table and decodes its body. Every
 /// count and length inside is the client's word; the decoders never allocate by it alone.
-pub fn decode(frame: &Bytes) -> Result<Decoded, DispatchError> {
+/// On a controller listener (`controller`) only the controller's APIs are known; a request for
+/// another closes the connection, as Kafka's controllers do.
+pub fn decode(frame: &Bytes, controller: bool) -> Result<Decoded, DispatchError> {
     if frame.len() < 8 {
         return Err(DispatchError::Short(frame.len()));
     }
@@ -54,7 +56,9 @@ pub fn decode(frame: &Bytes) -> Result<Decoded, DispatchError> {
     let version = (&frame[2..4]).get_i16();
     let correlation_id = (&frame[4..8]).get_i32();
     let key = ApiKey::try_from(raw_key).map_err(|_| DispatchError::UnknownKey(raw_key))?;
-    let support = apis::lookup(key).ok_or(DispatchError::Unsupported { key })?;
+    let support = apis::lookup(key)
+        .filter(|_| !controller || apis::CONTROLLER_APIS.contains(&key))
+        .ok_or(DispatchError::Unsupported { key })?;
     let (min, max) = support.served;
     if key == ApiKey::ApiVersions && (version < min || version > max) {
         // A client newer than the broker (KIP-511).
@@ -70,18 +74,20 @@ pub fn decode(frame: &Bytes) -> Result<Decoded, DispatchError> {
     Ok(Decoded::Request { key, version, correlation_id, header, request })
 }
 
-/// Handles one request frame; `Ok(None)` means the request gets no response (acks=0).
+/// Handles one request frame that came on a client listener, or a controller listener
+/// (`controller`); `Ok(None)` means the request gets no response (acks=0).
 pub async fn handle(
     broker: &Arc<Broker>,
     frame: Bytes,
     peer: std::net::SocketAddr,
+    controller: bool,
 ) -> Result<Option<BytesMut>, DispatchError> {
-    let (key, version, correlation_id, header, request) = match decode(&frame)? {
+    let (key, version, correlation_id, header, request) = match decode(&frame, controller)? {
         Decoded::Request { key, version, correlation_id, header, request } => {
             (key, version, correlation_id, header, request)
         }
         Decoded::NewerApiVersions { correlation_id } => {
-            let body = handlers::api_versions::unsupported_version(apis::SUPPORTED);
+            let body = handlers::api_versions::unsupported_version(apis::advertised(controller));
             return encode(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(body)).map(Some);
         }
     };
@@ -90,6 +96,7 @@ pub async fn handle(
         correlation_id,
         client_id: header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
         client_host: format!("/{}", peer.ip()),
+        controller_listener: controller,
     };
     let span = tracing::debug_span!("request", api = ?key, version, correlation_id, client_id = %ctx.client_id);
     let response = route(broker, &ctx, key, request).instrument(span).await?;

@@ -56,26 +56,30 @@ fn frame_limits(l: &ConnectionLimits) -> FrameLimits {
 }
 
 pub struct Server {
-    listeners: Vec<TcpListener>,
+    /// Each bound socket, and whether it is a controller listener of a cluster.
+    listeners: Vec<(TcpListener, bool)>,
     frames: Arc<FrameLimits>,
     limits: ConnectionLimits,
 }
 
 /// What accepted connections are served by: the broker once it has started (a Kafka client that
-/// connects before waits for it), and on a broker-only node of a cluster the metadata group's
-/// peer gate.
+/// connects before waits for it), and in a cluster the metadata group's peer gate, on the
+/// controller listener and, on a broker-only node, on the client listeners.
 #[derive(Clone)]
 pub struct Serving {
     pub broker: watch::Receiver<Option<Arc<Broker>>>,
     pub peers: Option<PeerGate>,
+    /// Whether peers connect to the client listeners (a broker-only node).
+    pub peers_on_clients: bool,
 }
 
 impl Server {
-    /// Binds every address of every listener that serves clients. An empty host binds `[::]`
-    /// (IPv6 only) and `0.0.0.0`, so both localhost resolutions reach the broker.
+    /// Binds every address of every listener. An empty host binds `[::]` (IPv6 only) and
+    /// `0.0.0.0`, so both localhost resolutions reach the broker.
     pub async fn bind(config: &Config) -> std::io::Result<Server> {
         let mut listeners = Vec::new();
-        for l in config.listeners.iter().filter(|l| config.quorum.serves_clients(l)) {
+        for l in &config.listeners {
+            let controller = !config.quorum.serves_clients(l);
             let mut port = l.port;
             for addr in l.bind_addrs() {
                 // With port 0, bind the later addresses to the port the first one got.
@@ -92,7 +96,7 @@ impl Server {
                 socket.bind(addr)?;
                 let listener = socket.listen(1024)?;
                 port = listener.local_addr()?.port();
-                listeners.push(listener);
+                listeners.push((listener, controller));
             }
         }
         let frames = Arc::new(frame_limits(&config.limits));
@@ -105,7 +109,7 @@ impl Server {
     }
 
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners.iter().filter_map(|l| l.local_addr().ok()).collect()
+        self.listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).collect()
     }
 
     /// Accepts connections until `shutdown` turns true.
@@ -116,7 +120,7 @@ impl Server {
         let per_ip = Arc::new(PerIp::default());
         let overrides = Arc::new(limits.per_ip_overrides());
         let mut tasks = Vec::new();
-        for listener in self.listeners {
+        for (listener, controller) in self.listeners {
             let serving = serving.clone();
             let limit = limit.clone();
             let (frames, per_ip, overrides) = (frames.clone(), per_ip.clone(), overrides.clone());
@@ -147,7 +151,7 @@ impl Server {
                     let frames = frames.clone();
                     let shutdown = shutdown.clone();
                     tokio::spawn(async move {
-                        super::connection::accept(serving, stream, peer, frames, shutdown).await;
+                        super::connection::accept(serving, controller, stream, peer, frames, shutdown).await;
                         drop((permit, slot));
                     });
                 }
