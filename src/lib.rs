@@ -86,7 +86,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
     let peers = config.quorum.is_cluster().then(cluster::PeerGate::default);
     let peers_on_clients = config.quorum.is_cluster() && !config.quorum.controller;
     let (shutdown, rx) = tokio::sync::watch::channel(false);
-    let serving = server::listener::Serving { broker: broker_rx, peers: peers.clone(), peers_on_clients };
+    let serving = server::connection::Serving { broker: broker_rx, peers: peers.clone(), peers_on_clients };
     let task = tokio::spawn(server.serve(serving, rx));
     let broker = match Broker::start_with(config, peers.as_ref()).await {
         Ok(b) => b,

@@ -9,8 +9,8 @@ use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::listener::Serving;
 use crate::broker::Broker;
+use crate::cluster::PeerGate;
 use crate::protocol::frame::{FrameError, FrameLimits, read_frame};
 
 /// A connection's read buffer: a frame's size and header and small requests arrive in one read;
@@ -19,6 +19,17 @@ const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// A connection's write buffer: only the pages an answer touches are resident, and answers
 /// larger than it are written directly.
 const WRITE_BUFFER_BYTES: usize = 8 * 1024;
+
+/// What accepted connections are served by: the broker once it has started (a Kafka client that
+/// connects before waits for it), and in a cluster the metadata group's peer gate, on the
+/// controller listener and, on a broker-only node, on the client listeners.
+#[derive(Clone)]
+pub struct Serving {
+    pub broker: watch::Receiver<Option<Arc<Broker>>>,
+    pub peers: Option<PeerGate>,
+    /// Whether peers connect to the client listeners (a broker-only node).
+    pub peers_on_clients: bool,
+}
 
 /// Serves an accepted connection: a cluster peer's through the peer gate, a Kafka client's
 /// once the broker has started (on a controller listener, `controller`: only the controller's

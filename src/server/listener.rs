@@ -10,8 +10,6 @@ use dashmap::DashMap;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
-use crate::broker::Broker;
-use crate::cluster::PeerGate;
 use crate::config::{Config, ConnectionLimits};
 use crate::protocol::frame::{FrameLimits, QueuedBytes};
 
@@ -62,17 +60,6 @@ pub struct Server {
     limits: ConnectionLimits,
 }
 
-/// What accepted connections are served by: the broker once it has started (a Kafka client that
-/// connects before waits for it), and in a cluster the metadata group's peer gate, on the
-/// controller listener and, on a broker-only node, on the client listeners.
-#[derive(Clone)]
-pub struct Serving {
-    pub broker: watch::Receiver<Option<Arc<Broker>>>,
-    pub peers: Option<PeerGate>,
-    /// Whether peers connect to the client listeners (a broker-only node).
-    pub peers_on_clients: bool,
-}
-
 impl Server {
     /// Binds every address of every listener. An empty host binds `[::]` (IPv6 only) and
     /// `0.0.0.0`, so both localhost resolutions reach the broker.
@@ -113,7 +100,7 @@ impl Server {
     }
 
     /// Accepts connections until `shutdown` turns true.
-    pub async fn serve(self, serving: Serving, mut shutdown: watch::Receiver<bool>) {
+    pub async fn serve(self, serving: super::connection::Serving, mut shutdown: watch::Receiver<bool>) {
         let limits = self.limits;
         let limit = Arc::new(Semaphore::new(limits.connections_max));
         let frames = self.frames.clone();
