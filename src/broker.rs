@@ -9,9 +9,7 @@ use dashmap::DashMap;
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::cluster::{
-    BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, MetadataOptions, PeerGate, Topic,
-};
+use crate::cluster::{BrokerInfo, Command, CommandResult, Image, Metadata, MetadataError, PeerGate, Topic};
 use crate::config::Config;
 use crate::group::consumer::{ConsumerGroupConfig, TopicView};
 use crate::group::{Coordinator, GroupConfig, OFFSETS_TOPIC};
@@ -24,6 +22,7 @@ use crate::txn::{TXN_TOPIC, TxnCoordinator};
 
 mod effects;
 mod internal;
+mod quorum;
 mod replica;
 mod retention;
 
@@ -153,7 +152,7 @@ impl Broker {
     pub async fn start_with(config: Config, gate: Option<&PeerGate>) -> Result<Arc<Broker>, StartError> {
         let db = open_db(config.data_dir())?;
         let store: Arc<dyn Store> = Arc::new(RocksStore::new(db.clone()));
-        let metadata = Metadata::start(db, metadata_options(&config), gate).await?;
+        let metadata = Metadata::start(db, quorum::metadata_options(&config), gate).await?;
         let producer_ids = Arc::new(ProducerIds { metadata: metadata.clone(), block: tokio::sync::Mutex::new((0, 0)) });
         let logs =
             Arc::new(Logs { store, partitions: DashMap::new(), sync_writes: config.log_flush_interval_messages == 1 });
@@ -565,31 +564,6 @@ impl Broker {
 
 /// How often a cluster member looks for metadata changes made elsewhere.
 const IMAGE_POLL: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// How this node takes part in the metadata group, from its quorum keys.
-fn metadata_options(config: &Config) -> MetadataOptions {
-    let q = &config.quorum;
-    let addr =
-        |host: &str, port: u16| if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-    MetadataOptions {
-        node_id: config.node_id,
-        voters: q.voters.iter().map(|v| (v.id, addr(&v.host, v.port))).collect(),
-        observer_addr: (q.is_cluster() && !q.controller).then(|| {
-            let (host, port) = config.advertised();
-            addr(&host, port)
-        }),
-        broker: q.broker,
-        heartbeat_interval: std::time::Duration::from_millis(q.heartbeat_interval_ms),
-        session_timeout: std::time::Duration::from_millis(q.session_timeout_ms),
-        leader_rebalance: config.replication.auto_leader_rebalance.then(|| {
-            (
-                std::time::Duration::from_secs(config.replication.imbalance_check_interval_s),
-                config.replication.imbalance_per_broker_percent,
-            )
-        }),
-        unclean_election: config.replication.unclean_leader_election,
-    }
-}
 
 /// A Kafka-style cluster id: 16 random bytes, URL-safe base64 without padding.
 fn new_cluster_id() -> String {
