@@ -96,12 +96,16 @@ impl Node {
             };
             for id in silent {
                 tracing::warn!(broker = id, timeout = ?self.options.session_timeout, "broker missed its session: fencing it");
-                if let Err(e) = self.submit(Command::FenceBroker { id }).await {
-                    tracing::warn!(broker = id, error = %e, "cannot fence a broker");
+                match self.write_as_leader(Command::FenceBroker { id }).await {
+                    Ok(_) => {}
+                    Err(super::MetadataError::Deposed) => {
+                        tracing::info!(broker = id, "no longer the metadata leader: the broker is not fenced");
+                    }
+                    Err(e) => tracing::warn!(broker = id, error = %e, "cannot fence a broker"),
                 }
             }
             for id in back {
-                match self.submit(Command::UnfenceBroker { id }).await {
+                match self.write_as_leader(Command::UnfenceBroker { id }).await {
                     Ok(_) => tracing::info!(broker = id, "broker heartbeats again: unfenced"),
                     Err(e) => tracing::warn!(broker = id, error = %e, "cannot unfence a broker"),
                 }
@@ -132,7 +136,7 @@ impl Node {
             if partitions.is_empty() {
                 continue;
             }
-            match self.submit(Command::ElectLeaders { preferred: true, partitions: partitions.clone() }).await {
+            match self.write_as_leader(Command::ElectLeaders { preferred: true, partitions: partitions.clone() }).await {
                 Ok(_) => tracing::info!(partitions = partitions.len(), "leadership rebalanced to preferred replicas"),
                 Err(e) => tracing::warn!(error = %e, "leader rebalance failed"),
             }
@@ -157,7 +161,7 @@ impl Node {
             if partitions.is_empty() {
                 continue;
             }
-            match self.submit(Command::ElectLeaders { preferred: false, partitions: partitions.clone() }).await {
+            match self.write_as_leader(Command::ElectLeaders { preferred: false, partitions: partitions.clone() }).await {
                 Ok(_) => tracing::warn!(?partitions, "unclean leader election: out-of-sync replicas lead"),
                 Err(e) => tracing::warn!(error = %e, "unclean leader election failed"),
             }

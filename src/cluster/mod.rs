@@ -42,6 +42,10 @@ pub enum MetadataError {
     /// No metadata leader could take the write in time (an election, or no quorum).
     #[error("no metadata leader took the write within {0:?}")]
     NoLeader(Duration),
+    /// A decision of the metadata leader's own (fencing, elections) reached the log after this
+    /// node stopped leading: it is dropped, not forwarded.
+    #[error("this node no longer leads the metadata group")]
+    Deposed,
     /// The metadata group answered a command with a result of another kind (a bug, never input).
     #[error("the metadata group answered {0:?} to a command that expects another result")]
     Unexpected(CommandResult),
@@ -402,6 +406,18 @@ impl Node {
                 said = Instant::now();
             }
             let _ = tokio::time::timeout(Duration::from_secs(1), metrics.changed()).await;
+        }
+    }
+
+    /// Writes what this node decided as the metadata leader (fencing a silent broker, elections)
+    /// while it still leads. A deposed leader's decision is dropped, never forwarded: the
+    /// silence it measured may be its own side of a network partition, and the new leader
+    /// measures for itself.
+    async fn write_as_leader(&self, cmd: Command) -> Result<CommandResult, MetadataError> {
+        match self.raft.client_write(cmd).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(MetadataError::Deposed),
+            Err(e) => Err(e.into()),
         }
     }
 

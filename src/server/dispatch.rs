@@ -99,10 +99,43 @@ pub async fn handle(
         controller_listener: controller,
     };
     let span = tracing::debug_span!("request", api = ?key, version, correlation_id, client_id = %ctx.client_id);
-    let response = route(broker, &ctx, key, request).instrument(span).await?;
+    let response = if tracing::enabled!(tracing::Level::DEBUG) {
+        traced(route(broker, &ctx, key, request).instrument(span), key, correlation_id, &ctx.client_id).await?
+    } else {
+        route(broker, &ctx, key, request).instrument(span).await?
+    };
     match response {
         Some(r) => encode(key, version, correlation_id, &r).map(Some),
         None => Ok(None),
+    }
+}
+
+/// Requests that take longer are logged at debug level (`RUST_LOG=gregor::server::dispatch=debug`),
+/// when they end and, every so often, while they are still pending.
+const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn traced<T>(
+    fut: impl std::future::Future<Output = T>,
+    key: ApiKey,
+    correlation_id: i32,
+    client_id: &str,
+) -> T {
+    let started = std::time::Instant::now();
+    tokio::pin!(fut);
+    loop {
+        match tokio::time::timeout(SLOW_REQUEST * 5, &mut fut).await {
+            Ok(out) => {
+                let ms = started.elapsed().as_millis() as u64;
+                if started.elapsed() > SLOW_REQUEST {
+                    tracing::debug!(api = ?key, correlation_id, client_id, ms, "slow request");
+                }
+                return out;
+            }
+            Err(_) => {
+                let ms = started.elapsed().as_millis() as u64;
+                tracing::debug!(api = ?key, correlation_id, client_id, ms, "request still pending");
+            }
+        }
     }
 }
 
