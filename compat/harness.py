@@ -169,9 +169,12 @@ class Broker:
     def __init__(self, kind: str, overrides: dict | None = None, keep: bool = False, node_id: int = 1,
                  voters: str | None = None, controller_port: int | None = None, cluster_id: str | None = None,
                  host: str | None = None, port: int | None = None, netns: str | None = None,
-                 roles: str = "broker,controller"):
+                 roles: str = "broker,controller", bootstrap_servers: str | None = None):
         """voters (controller.quorum.voters), controller_port and cluster_id make it one node of a
-        cluster (see Cluster); without them it is a lone node (Kafka: a quorum of itself). netns
+        cluster (see Cluster); without them it is a lone node (Kafka: a quorum of itself).
+        bootstrap_servers (controller.quorum.bootstrap.servers) in place of voters makes it a node
+        of a dynamic quorum (KIP-853): Kafka formats the first node named there --standalone and
+        the others --no-initial-controllers, and gregor needs no format. netns
         runs the process in that network namespace, listening on host:port there. roles is its
         process.roles in a cluster: a controller-only node listens only on its controller port
         (which `port` then is), a broker-only node only on `port`."""
@@ -182,6 +185,7 @@ class Broker:
         self.keep = keep
         self.node_id = node_id
         self.voters = voters
+        self.bootstrap_servers = bootstrap_servers
         self.cluster_id = cluster_id
         self.tmp = tempfile.mkdtemp(prefix=f"compat-{kind}-")
         self.data_dir = os.path.join(self.tmp, "data")
@@ -219,6 +223,23 @@ class Broker:
                 f"gregor binary not found at {exe} (set GREGOR_BIN or CARGO_TARGET_DIR, "
                 "or build with cargo build --release)"
             )
+        cmd = [exe]
+        for k, v in self._gregor_props().items():
+            cmd += ["--override", f"{k}={v}"]
+        return cmd
+
+    def properties_file(self) -> str:
+        """A server.properties file of this node's keys (what Kafka's tools take as
+        --command-config, e.g. kafka-metadata-quorum add-controller)."""
+        if self.kind == "kafka":
+            return self._kafka_props()
+        path = os.path.join(self.tmp, "server.properties")
+        with open(path, "w") as f:
+            for k, v in self._gregor_props().items():
+                f.write(f"{k}={v}\n")
+        return path
+
+    def _gregor_props(self) -> dict:
         listener = f"PLAINTEXT://{self.host}:{self.port}"
         props = {
             "listeners": listener,
@@ -228,10 +249,10 @@ class Broker:
             # As for Kafka below: the scenarios' groups need not wait for more members.
             "group.initial.rebalance.delay.ms": "0",
         }
-        if self.voters:
+        if self.voters or self.bootstrap_servers:
             props.update({
                 "process.roles": self.roles,
-                "controller.quorum.voters": self.voters,
+                **self._quorum(),
                 "listeners": self._listeners(),
                 "controller.listener.names": "CONTROLLER",
                 "inter.broker.listener.name": "PLAINTEXT",
@@ -241,10 +262,12 @@ class Broker:
             if self.roles == "controller":
                 del props["advertised.listeners"], props["inter.broker.listener.name"]
         props.update(self.overrides)
-        cmd = [exe]
-        for k, v in props.items():
-            cmd += ["--override", f"{k}={v}"]
-        return cmd
+        return props
+
+    def _quorum(self) -> dict:
+        if self.bootstrap_servers:
+            return {"controller.quorum.bootstrap.servers": self.bootstrap_servers}
+        return {"controller.quorum.voters": self.voters or f"1@{self.host}:{self.controller_port}"}
 
     def _listeners(self) -> str:
         plain, controller = f"PLAINTEXT://{self.host}:{self.port}", f"CONTROLLER://{self.host}:{self.controller_port}"
@@ -254,7 +277,7 @@ class Broker:
         props = {
             "process.roles": self.roles,
             "node.id": str(self.node_id),
-            "controller.quorum.voters": self.voters or f"1@{self.host}:{self.controller_port}",
+            **self._quorum(),
             "listeners": self._listeners(),
             "advertised.listeners": f"PLAINTEXT://{self.host}:{self.port}",
             "controller.listener.names": "CONTROLLER",
@@ -276,6 +299,9 @@ class Broker:
             "broker.heartbeat.interval.ms": "500",
             "broker.session.timeout.ms": "3000",
         }
+        if self.bootstrap_servers and self.roles != "broker":
+            # A dynamic quorum's voters are reached at their advertised controller listener.
+            props["advertised.listeners"] += f",CONTROLLER://{self.host}:{self.controller_port}"
         if self.roles == "controller":
             props["advertised.listeners"] = f"CONTROLLER://{self.host}:{self.controller_port}"
             del props["inter.broker.listener.name"]
@@ -300,7 +326,11 @@ class Broker:
             props = self._kafka_props()
             if not self._formatted:
                 cluster_id = self.cluster_id or new_cluster_id()
-                r = run_cli("kafka-storage", ["format", "-t", cluster_id, "-c", props], timeout=120, check=False)
+                how = []
+                if self.bootstrap_servers:
+                    first = self.bootstrap_servers.split(",")[0]
+                    how = ["--standalone"] if first == f"{self.host}:{self.controller_port}" else ["--no-initial-controllers"]
+                r = run_cli("kafka-storage", ["format", "-t", cluster_id, "-c", props] + how, timeout=120, check=False)
                 self._log.write(f"kafka-storage format: rc={r.returncode}\n{r.stdout}{r.stderr}".encode())
                 self._log.flush()
                 if r.returncode != 0:
@@ -501,11 +531,12 @@ class Cluster:
     (Kafka: formatted with one cluster id), node ids 1..n. Each node is a Broker."""
 
     def __init__(self, kind: str, n: int = 3, overrides: dict | None = None, keep: bool = False,
-                 netns: bool = False, roles: list[str] | None = None):
+                 netns: bool = False, roles: list[str] | None = None, dynamic: bool = False):
         """netns: each node in its own network namespace on a bridge (root only), so that links
         can be cut (cut/heal); clients reach the nodes through the bridge. roles: each node's
         process.roles (default all broker,controller); the voters are the nodes with the
-        controller role."""
+        controller role. dynamic: a KIP-853 quorum, every node given all controllers in
+        controller.quorum.bootstrap.servers (node 1 first), whose only voter at first is node 1."""
         cluster_id = new_cluster_id()
         roles = roles or ["broker,controller"] * n
         n = len(roles)
@@ -522,8 +553,10 @@ class Cluster:
             return
         ports = free_ports(2 * n)  # controllers, then clients: none shared
         voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports[:n]) if "controller" in roles[i])
-        self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=voters, controller_port=p,
-                             cluster_id=cluster_id, port=ports[n + i], roles=roles[i])
+        bootstrap = ",".join(f"127.0.0.1:{p}" for i, p in enumerate(ports[:n]) if "controller" in roles[i])
+        self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=None if dynamic else voters,
+                             controller_port=p, cluster_id=cluster_id, port=ports[n + i], roles=roles[i],
+                             bootstrap_servers=bootstrap if dynamic else None)
                       for i, p in enumerate(ports[:n])]
 
     def cut(self, node_id: int, peers: list[int]) -> None:
@@ -574,11 +607,12 @@ class Cluster:
 
 
 def cluster_main(body, n: int = 3, overrides: dict | None = None, name: str | None = None,
-                 netns: bool = False, args: argparse.Namespace | None = None, roles: list[str] | None = None) -> None:
+                 netns: bool = False, args: argparse.Namespace | None = None, roles: list[str] | None = None,
+                 dynamic: bool = False) -> None:
     """Entry point of a cluster scenario: start n nodes (or one per entry of roles, each its
     process.roles), run body(cluster), report, exit 0/1."""
     args = args or parse_args()
-    cluster = Cluster(args.broker, n, overrides, keep=args.keep, netns=netns, roles=roles)
+    cluster = Cluster(args.broker, n, overrides, keep=args.keep, netns=netns, roles=roles, dynamic=dynamic)
     n = len(cluster.nodes)
     run_scenario(name, args.broker, cluster.start, lambda: f"{n} {args.broker} nodes at {cluster.bootstrap}",
                   lambda: body(cluster), cluster.log_tails, cluster.cleanup)

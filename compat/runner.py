@@ -38,6 +38,7 @@ SCENARIOS = [
     ("cluster", "coordinators"),
     ("cluster", "reassign"),
     ("cluster", "roles"),
+    ("cluster", "dynamic"),
     ("cluster", "faults"),
     ("faults", "crash_loop"),
     ("faults", "disk_full"),

@@ -177,6 +177,31 @@ async fn a_controller_listener_serves_bootstrap_controller_clients_the_controlle
     let named = |id: i32, name: &str| (id, name.to_string());
     assert_eq!(nodes, [named(1, "CONTROLLER"), named(2, "CONTROLLER"), named(3, "CONTROLLER"), named(4, "PLAINTEXT")]);
 
+    // A static quorum's voters are fixed (Kafka's kraft.version 0): kafka-metadata-quorum
+    // add-controller and remove-controller are refused with UNSUPPORTED_VERSION.
+    for key in [ApiKey::AddRaftVoter, ApiKey::RemoveRaftVoter] {
+        assert!(keys.contains(&(key as i16)), "a controller listener advertises {key:?}: {keys:?}");
+    }
+    let mut listener = add_raft_voter_request::Listener::default();
+    listener.name = kafka_protocol::protocol::StrBytes::from_static_str("CONTROLLER");
+    listener.host = kafka_protocol::protocol::StrBytes::from_static_str("127.0.0.1");
+    listener.port = cluster.addr(4).port();
+    let mut add = AddRaftVoterRequest::default();
+    add.voter_id = 4;
+    add.voter_directory_id = uuid::Uuid::from_u128(4);
+    add.listeners = vec![listener];
+    let ResponseKind::AddRaftVoter(added) = at_controller.send(0, RequestKind::AddRaftVoter(add)).await else {
+        unreachable!()
+    };
+    assert_eq!(added.error_code, ResponseError::UnsupportedVersion.code(), "{:?}", added.error_message);
+    let mut remove = RemoveRaftVoterRequest::default();
+    remove.voter_id = 3;
+    let ResponseKind::RemoveRaftVoter(removed) = c4.send(0, RequestKind::RemoveRaftVoter(remove)).await else {
+        unreachable!()
+    };
+    assert_eq!(removed.error_code, ResponseError::UnsupportedVersion.code(), "{:?}", removed.error_message);
+    assert_eq!(quorum_members(&cluster, 4).await.0, [1, 2, 3], "the voters unchanged");
+
     // A broker API on a controller listener closes the connection, as on Kafka's controllers.
     let mut header = RequestHeader::default();
     header.request_api_key = ApiKey::Metadata as i16;

@@ -179,6 +179,8 @@ pub fn api_key_of(req: &RequestKind) -> ApiKey {
         RequestKind::CreateAcls(_) => ApiKey::CreateAcls,
         RequestKind::DeleteAcls(_) => ApiKey::DeleteAcls,
         RequestKind::DescribeQuorum(_) => ApiKey::DescribeQuorum,
+        RequestKind::AddRaftVoter(_) => ApiKey::AddRaftVoter,
+        RequestKind::RemoveRaftVoter(_) => ApiKey::RemoveRaftVoter,
         other => panic!("add {:?} to api_key_of", std::mem::discriminant(other)),
     }
 }

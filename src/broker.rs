@@ -22,6 +22,7 @@ use crate::txn::{TXN_TOPIC, TxnCoordinator};
 
 mod effects;
 mod internal;
+pub mod meta_properties;
 mod quorum;
 mod replica;
 mod retention;
@@ -152,7 +153,9 @@ impl Broker {
     pub async fn start_with(config: Config, gate: Option<&PeerGate>) -> Result<Arc<Broker>, StartError> {
         let db = open_db(config.data_dir())?;
         let store: Arc<dyn Store> = Arc::new(RocksStore::new(db.clone()));
-        let metadata = Metadata::start(db, quorum::metadata_options(&config), gate).await?;
+        let directory_id = meta_properties::directory_id(config.data_dir())
+            .map_err(|e| StoreError::Io(format!("read {}/meta.properties: {e}", config.data_dir().display())))?;
+        let metadata = Metadata::start(db, quorum::metadata_options(&config, directory_id), gate).await?;
         let producer_ids = Arc::new(ProducerIds { metadata: metadata.clone(), block: tokio::sync::Mutex::new((0, 0)) });
         let logs =
             Arc::new(Logs { store, partitions: DashMap::new(), sync_writes: config.log_flush_interval_messages == 1 });
@@ -214,6 +217,10 @@ impl Broker {
         }
         if broker.config.quorum.broker {
             broker.register().await?;
+        }
+        let dir = broker.config.data_dir();
+        if let Err(e) = meta_properties::write(dir, &broker.image().cluster_id, broker.config.node_id, directory_id) {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not write meta.properties");
         }
         broker.drop_orphaned_partitions()?;
         if broker.metadata.is_cluster() {

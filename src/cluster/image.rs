@@ -64,6 +64,10 @@ pub struct Image {
     /// down cleanly. A fenced broker leaves every ISR it is not the last member of.
     #[serde(default)]
     pub fenced: BTreeSet<i32>,
+    /// In a dynamic quorum: each voter's metadata directory id, the other half of its voter key
+    /// (KIP-853), as AddRaftVoter gave it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub voter_directories: BTreeMap<i32, Uuid>,
 }
 
 /// What an election did to one partition (Kafka's ElectLeaders codes).
@@ -171,6 +175,11 @@ pub enum Command {
     /// Removes these exact bindings (those a DeleteAcls filter selected).
     DeleteAcls {
         bindings: Vec<AclBinding>,
+    },
+    /// A voter's directory id (None: it is no longer a voter).
+    SetVoterDirectory {
+        id: i32,
+        directory: Option<Uuid>,
     },
 }
 
@@ -289,6 +298,13 @@ impl Image {
                 if self.cluster_id.is_empty() {
                     self.cluster_id = id.clone();
                 }
+                CommandResult::Done
+            }
+            Command::SetVoterDirectory { id, directory } => {
+                match directory {
+                    Some(d) => self.voter_directories.insert(*id, *d),
+                    None => self.voter_directories.remove(id),
+                };
                 CommandResult::Done
             }
             Command::RegisterBroker { id, info } => {

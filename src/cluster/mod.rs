@@ -17,6 +17,7 @@ pub mod placement;
 pub mod raft;
 mod rejoin;
 pub mod replication;
+pub mod voters;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -61,6 +62,8 @@ pub struct MetadataOptions {
     /// On a broker-only node of a cluster: the address its peers reach it on (its inter-broker
     /// listener, which serves them beside Kafka clients); it joins as an observer.
     pub observer_addr: Option<String>,
+    /// Set in a dynamic quorum's cluster (KIP-853): the voters are in the metadata log.
+    pub dynamic: Option<DynamicQuorum>,
     /// process.roles contains broker: this node heartbeats for its broker.
     pub broker: bool,
     /// broker.heartbeat.interval.ms and broker.session.timeout.ms.
@@ -80,6 +83,7 @@ impl MetadataOptions {
             node_id,
             voters: BTreeMap::new(),
             observer_addr: None,
+            dynamic: None,
             broker: true,
             heartbeat_interval: Duration::from_millis(2000),
             session_timeout: Duration::from_millis(9000),
@@ -89,13 +93,40 @@ impl MetadataOptions {
     }
 
     fn is_cluster(&self) -> bool {
-        !self.voters.is_empty()
+        !self.voters.is_empty() || self.dynamic.is_some()
     }
 
     /// A broker-only node: a learner of the metadata group, never a voter.
     fn is_observer(&self) -> bool {
-        self.observer_addr.is_some()
+        self.observer_addr.is_some() && self.dynamic_controller().is_none()
     }
+
+    /// On a controller of a dynamic quorum: its controller address.
+    fn dynamic_controller(&self) -> Option<&String> {
+        self.dynamic.as_ref().and_then(|d| d.controller_addr.as_ref())
+    }
+
+    /// The other controllers this node asks about the quorum: the voters of a static quorum, the
+    /// bootstrap servers of a dynamic one.
+    fn peer_addrs(&self) -> Vec<String> {
+        match &self.dynamic {
+            Some(d) => d.bootstrap.clone(),
+            None => self.voters.iter().filter(|(id, _)| **id != self.node_id).map(|(_, a)| a.clone()).collect(),
+        }
+    }
+}
+
+/// A node of a dynamic quorum (`controller.quorum.bootstrap.servers` naming other nodes).
+#[derive(Debug, Clone)]
+pub struct DynamicQuorum {
+    /// The other bootstrap servers' controller addresses.
+    pub bootstrap: Vec<String>,
+    /// This node's controller address; None on a broker-only node.
+    pub controller_addr: Option<String>,
+    /// This controller is named first: it starts the quorum alone when no other answers.
+    pub first: bool,
+    /// This node's metadata directory id (meta.properties), its voter key with its id.
+    pub directory_id: uuid::Uuid,
 }
 
 /// Where the listeners hand the peer connections they accept (on a controller's CONTROLLER
@@ -214,8 +245,12 @@ impl Metadata {
             gate.open(node.clone());
         }
         let empty = !raft.is_initialized().await.map_err(|e| err(&e))?;
-        let led_elsewhere = if cluster && empty && !options.is_observer() { node.led_elsewhere().await } else { None };
-        if options.is_observer() {
+        let dynamic = options.dynamic_controller().is_some();
+        let led_elsewhere =
+            if cluster && empty && !options.is_observer() && !dynamic { node.led_elsewhere().await } else { None };
+        if let Some(own) = options.dynamic_controller() {
+            node.clone().start_dynamic(empty, own.clone()).await;
+        } else if options.is_observer() {
             // The voters' leader adds this node as a learner (again after a restart, in case its
             // address changed) and replicates its log to it; an observer never initializes.
             node.join_as_observer().await;
@@ -258,6 +293,7 @@ impl Metadata {
             }
         }
         if cluster {
+            node.record_directory().await;
             if options.broker {
                 tokio::spawn(node.clone().heartbeats(stopped.clone()));
             }
@@ -285,18 +321,24 @@ impl Metadata {
         self.node.options.is_cluster()
     }
 
-    /// The voters of `controller.quorum.voters`: id, host and port of their controller
-    /// listener (what clients of a controller listener are told, KIP-919).
+    /// The voters: id, host and port of their controller listener (what clients of a controller
+    /// listener are told, KIP-919), as the metadata group's membership has them (none for a node
+    /// alone).
     pub fn controllers(&self) -> Vec<(i32, String, u16)> {
-        self.node
-            .options
-            .voters
-            .iter()
-            .filter_map(|(id, addr)| {
-                let (host, port) = addr.rsplit_once(':')?;
-                Some((*id, host.trim_start_matches('[').trim_end_matches(']').to_string(), port.parse().ok()?))
+        let m = self.node.raft.metrics().borrow().membership_config.clone();
+        let membership = m.membership();
+        membership
+            .voter_ids()
+            .filter_map(|id| {
+                let (host, port) = membership.get_node(&id)?.addr.rsplit_once(':')?;
+                Some((id as i32, host.trim_start_matches('[').trim_end_matches(']').to_string(), port.parse().ok()?))
             })
             .collect()
+    }
+
+    /// Whether the voters may change (a dynamic quorum).
+    pub fn is_dynamic(&self) -> bool {
+        self.node.options.dynamic.is_some()
     }
 
     /// The metadata leader (Kafka's active controller), if one is known.
@@ -386,8 +428,13 @@ impl Node {
         self.raft.metrics().borrow().current_leader
     }
 
+    /// Where voter `id` is reached: its controller address in `controller.quorum.voters`, or in
+    /// the group's membership (a dynamic quorum's voters are known only there).
     fn address_of(&self, id: NodeId) -> Option<String> {
-        self.options.voters.get(&(id as i32)).cloned()
+        self.options.voters.get(&(id as i32)).cloned().or_else(|| {
+            let m = self.raft.metrics().borrow().membership_config.clone();
+            m.membership().get_node(&id).map(|n| n.addr.clone()).filter(|a| !a.is_empty())
+        })
     }
 
     /// Waits, as long as it takes, for the voters to elect a leader; says so every few seconds.
@@ -397,11 +444,10 @@ impl Node {
         let mut said = Instant::now();
         while metrics.borrow().current_leader.is_none() {
             if said.elapsed() > Duration::from_secs(5) {
-                let voters: Vec<&String> = self.options.voters.values().collect();
                 tracing::info!(
                     waited_s = started.elapsed().as_secs(),
-                    ?voters,
-                    "waiting for a metadata quorum (controller.quorum.voters)"
+                    controllers = ?self.options.peer_addrs(),
+                    "waiting for a metadata quorum"
                 );
                 said = Instant::now();
             }
@@ -471,6 +517,7 @@ impl PeerService for Node {
             },
             PeerRequest::Quorum => PeerResponse::Quorum(Metadata::quorum_of(&self.raft)),
             PeerRequest::Observe { addr } => self.add_observer(from, addr).await,
+            PeerRequest::ChangeVoters(change) => PeerResponse::VotersChanged(self.change_voters_here(change).await),
             PeerRequest::Heartbeat { broker } => {
                 if self.leader() != Some(self.me()) {
                     return PeerResponse::NotLeader { leader: self.leader() };

@@ -1,7 +1,8 @@
-//! Broker-only nodes of a cluster (Kafka's observers) are learners of the metadata group: at
-//! start-up one asks the voters, following their leader hints, until the leader has it as a
-//! learner at its address; the leader then replicates the log to it as to a voter, and it never
-//! votes nor stands for election.
+//! Broker-only nodes of a cluster (Kafka's observers), and the controllers of a dynamic quorum
+//! until AddRaftVoter makes them voters, are learners of the metadata group: at start-up one
+//! asks the voters (or the bootstrap servers), following their leader hints, until the leader
+//! has it as a learner at its address; the leader then replicates the log to it as to a voter,
+//! and it never votes nor stands for election.
 
 use std::time::{Duration, Instant};
 
@@ -16,24 +17,38 @@ const JOIN_RETRY: Duration = Duration::from_millis(500);
 /// ... and before it asks the leader a voter named.
 const HINTED_RETRY: Duration = Duration::from_millis(50);
 
+/// What a node joining the metadata group became.
+pub(super) enum Joined {
+    Observer,
+    Voter,
+}
+
 impl Node {
-    /// Returns once the metadata leader has this node as a learner at `observer_addr`. Waits as
-    /// long as it takes (the voters may not be up yet), saying so every few seconds.
-    pub(super) async fn join_as_observer(&self) {
-        let Some(addr) = self.options.observer_addr.clone() else { return };
+    /// Returns once the metadata leader has this node as a learner at `observer_addr` (Observer),
+    /// or says it is a voter already (Voter: a voter of a dynamic quorum back with an empty
+    /// store). Waits as long as it takes (the voters may not be up yet), saying so every few
+    /// seconds.
+    pub(super) async fn join_as_observer(&self) -> Joined {
+        let Some(addr) = self.options.observer_addr.clone() else { return Joined::Observer };
+        let controller = self.options.dynamic_controller().is_some();
         let started = Instant::now();
         let mut said = Instant::now();
         let mut hint: Option<NodeId> = None;
         loop {
             let hinted = hint.take().and_then(|l| self.address_of(l));
-            let targets: Vec<String> = hinted.into_iter().chain(self.options.voters.values().cloned()).collect();
+            let targets: Vec<String> = hinted.into_iter().chain(self.options.peer_addrs()).collect();
             for target in &targets {
                 let ask = PeerRequest::Observe { addr: addr.clone() };
                 match self.peers.call(target, ask, PEER_CALL_TIMEOUT).await {
                     Ok(PeerResponse::Observed) => {
-                        tracing::info!(voter = %target, %addr, "this broker-only node follows the metadata quorum as an observer");
-                        return;
+                        tracing::info!(voter = %target, %addr, "this node follows the metadata quorum as an observer");
+                        return Joined::Observer;
                     }
+                    Ok(PeerResponse::AlreadyVoter) if controller => return Joined::Voter,
+                    Ok(PeerResponse::AlreadyVoter) => tracing::warn!(
+                        voter = %target,
+                        "node.id is a voter of the metadata quorum; a broker-only node needs a node.id of its own"
+                    ),
                     Ok(PeerResponse::NotLeader { leader: Some(l) }) => {
                         hint = Some(l);
                         break;
@@ -47,8 +62,8 @@ impl Node {
             if said.elapsed() > Duration::from_secs(5) {
                 tracing::info!(
                     waited_s = started.elapsed().as_secs(),
-                    voters = ?self.options.voters.values().collect::<Vec<_>>(),
-                    "waiting for the metadata quorum (controller.quorum.voters) to take this broker as an observer"
+                    controllers = ?self.options.peer_addrs(),
+                    "waiting for the metadata quorum to take this node as an observer"
                 );
                 said = Instant::now();
             }
@@ -65,9 +80,7 @@ impl Node {
         let id = id as NodeId;
         let membership = self.raft.metrics().borrow().membership_config.clone();
         if membership.membership().voter_ids().any(|v| v == id) {
-            return PeerResponse::Refused(format!(
-                "node {id} is a voter of the metadata quorum; a broker-only node needs a node.id of its own"
-            ));
+            return PeerResponse::AlreadyVoter;
         }
         let result = match membership.membership().get_node(&id) {
             Some(known) if known.addr == addr => return PeerResponse::Observed,
@@ -79,7 +92,7 @@ impl Node {
         };
         match result {
             Ok(_) => {
-                tracing::info!(node = id, %addr, "broker-only node added to the metadata group as an observer");
+                tracing::info!(node = id, %addr, "node added to the metadata group as an observer");
                 PeerResponse::Observed
             }
             Err(e) => PeerResponse::Refused(e.to_string()),

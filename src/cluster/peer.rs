@@ -61,10 +61,13 @@ pub enum PeerRequest {
     },
     /// DescribeQuorum, answered by the metadata leader.
     Quorum,
-    /// A broker-only node asks the metadata leader to replicate to it as a learner, at `addr`.
+    /// A broker-only node (or a controller of a dynamic quorum) asks the metadata leader to
+    /// replicate to it as a learner, at `addr`.
     Observe {
         addr: String,
     },
+    /// AddRaftVoter / RemoveRaftVoter, for the metadata leader to make.
+    ChangeVoters(super::voters::VoterChange),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -85,6 +88,10 @@ pub enum PeerResponse {
     Quorum(super::Quorum),
     /// The sender is a learner of the metadata group at the address it gave.
     Observed,
+    /// The sender asked to observe but is a voter of the metadata group.
+    AlreadyVoter,
+    /// What the leader did with a ChangeVoters.
+    VotersChanged(Result<(), super::voters::VoterRefusal>),
     /// The request was refused: another cluster, or it could not be handled.
     Refused(String),
 }

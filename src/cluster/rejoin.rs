@@ -12,7 +12,8 @@ impl Node {
     /// with an empty store uses it to tell a new cluster from an existing one).
     pub(super) async fn led_elsewhere(&self) -> Option<i32> {
         let me = self.options.node_id;
-        let asks = self.options.voters.iter().filter(|(id, _)| **id != me).map(|(_, addr)| async move {
+        let addrs = self.options.peer_addrs();
+        let asks = addrs.iter().map(|addr| async move {
             match self.peers.call(addr, PeerRequest::Quorum, PEER_CALL_TIMEOUT).await {
                 Ok(PeerResponse::Quorum(q)) => q.leader.filter(|l| *l != me),
                 _ => None,

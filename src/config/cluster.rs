@@ -3,11 +3,12 @@
 //! `controller.listener.names`.
 //!
 //! A node runs alone (no quorum keys, or a one-node KRaft config as Kafka's quickstart writes
-//! it), or in the cluster of a static `controller.quorum.voters` list: the voters are the nodes
-//! with the controller role (combined broker,controller or controller-only), and broker-only
-//! nodes follow their metadata as observers. A dynamic quorum naming other nodes stops start-up
-//! naming the key. Plus the liveness keys `broker.heartbeat.interval.ms` and
-//! `broker.session.timeout.ms`.
+//! it), or in a cluster: of a static `controller.quorum.voters` list (the voters are the nodes
+//! with the controller role, combined broker,controller or controller-only, and broker-only
+//! nodes follow their metadata as observers), or of a dynamic quorum (KIP-853) whose
+//! `controller.quorum.bootstrap.servers` name other nodes: the voters are then in the metadata
+//! log, changed with AddRaftVoter / RemoveRaftVoter. Plus the liveness keys
+//! `broker.heartbeat.interval.ms` and `broker.session.timeout.ms`.
 
 use super::{ConfigError, Listener, invalid};
 
@@ -30,6 +31,9 @@ pub struct Quorum {
     pub voters: Vec<Voter>,
     /// `controller.quorum.bootstrap.servers` (KIP-853's dynamic quorum), as host:port.
     pub bootstrap_servers: Vec<(String, u16)>,
+    /// Whether `bootstrap_servers` name a node other than this one (set by `resolve`): the node
+    /// is then a member of a dynamic quorum's cluster.
+    pub dynamic: bool,
     /// `controller.listener.names`.
     pub controller_listener_names: Vec<String>,
     /// `broker.heartbeat.interval.ms` (Kafka's default 2000).
@@ -47,6 +51,7 @@ impl Default for Quorum {
             roles_given: false,
             voters: Vec::new(),
             bootstrap_servers: Vec::new(),
+            dynamic: false,
             controller_listener_names: Vec::new(),
             heartbeat_interval_ms: 2000,
             session_timeout_ms: 9000,
@@ -200,10 +205,33 @@ impl Quorum {
         self.what_gregor_runs(listeners)
     }
 
-    /// Whether this node is a member of a static quorum's cluster (a voter, or a broker-only
-    /// observer): it talks to its peers.
+    /// Whether this node is a member of a cluster (of a static quorum: a voter or a broker-only
+    /// observer; or of a dynamic one): it talks to its peers.
     pub fn is_cluster(&self) -> bool {
-        !self.voters.is_empty()
+        !self.voters.is_empty() || self.dynamic
+    }
+
+    /// Sets `dynamic`: whether `controller.quorum.bootstrap.servers` name another node.
+    pub(super) fn resolve(&mut self, listeners: &[Listener]) {
+        self.dynamic = self.voters.is_empty() && !self.other_bootstrap_servers(listeners).is_empty();
+    }
+
+    /// `controller.quorum.bootstrap.servers` other than this node's own controller listeners.
+    pub fn other_bootstrap_servers(&self, listeners: &[Listener]) -> Vec<(String, u16)> {
+        let own: Vec<&Listener> = listeners.iter().filter(|l| self.is_controller_listener(l)).collect();
+        self.bootstrap_servers
+            .iter()
+            .filter(|(host, port)| !own.iter().any(|l| l.port == *port && (l.host == *host || is_local(host))))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether this node's controller listener is the first of `controller.quorum.bootstrap.servers`:
+    /// in a dynamic quorum, the node that starts it alone when none exists yet (what `kafka-storage
+    /// format --standalone` does for Kafka).
+    pub fn first_bootstrap_server(&self, listeners: &[Listener]) -> bool {
+        let others = self.other_bootstrap_servers(listeners);
+        self.controller && self.bootstrap_servers.first().is_some_and(|first| !others.contains(first))
     }
 
     /// Whether clients are served on `l` as on any broker listener: every listener, except the
@@ -222,32 +250,14 @@ impl Quorum {
         self.controller_listener_names.contains(&l.name)
     }
 
-    /// What gregor runs today: a node alone, or a node of a static quorum (any roles).
+    /// What gregor runs: a node alone, or a member of a static or dynamic quorum's cluster (any
+    /// roles). A broker-only node needs someone to follow.
     fn what_gregor_runs(&self, listeners: &[Listener]) -> Result<(), ConfigError> {
-        if !(self.broker && self.controller) && self.voters.is_empty() {
+        if !self.controller && self.voters.is_empty() && self.other_bootstrap_servers(listeners).is_empty() {
             return Err(invalid(
                 "controller.quorum.bootstrap.servers",
                 &self.bootstrap_servers.iter().map(|(h, p)| format!("{h}:{p}")).collect::<Vec<_>>().join(","),
-                "a broker-only or controller-only node needs its quorum in controller.quorum.voters; a dynamic \
-                 quorum (KIP-853) is not supported yet (issue 14)",
-            ));
-        }
-        if self.is_cluster() {
-            return Ok(());
-        }
-        let own_ports: Vec<u16> = listeners.iter().filter(|l| self.is_controller_listener(l)).map(|l| l.port).collect();
-        let elsewhere: Vec<String> = self
-            .bootstrap_servers
-            .iter()
-            .filter(|(host, port)| !(own_ports.contains(port) && is_local(host)))
-            .map(|(h, p)| format!("{h}:{p}"))
-            .collect();
-        if !elsewhere.is_empty() {
-            return Err(invalid(
-                "controller.quorum.bootstrap.servers",
-                &elsewhere.join(","),
-                "names controllers other than this node: a dynamic quorum (KIP-853) of several nodes is not \
-                 supported yet (issue 14); list the voters in controller.quorum.voters",
+                "a broker-only node needs the controllers it follows",
             ));
         }
         Ok(())
@@ -309,7 +319,7 @@ mod tests {
     }
 
     #[test]
-    fn kafka_rules_and_what_gregor_cannot_run_yet_stop_start_up_naming_the_key_and_every_role_joins_a_cluster() {
+    fn kafka_rules_stop_start_up_naming_the_key_and_every_role_joins_a_static_or_dynamic_cluster() {
         let key_of = |lines: &str| match load(lines) {
             Err(ConfigError::Invalid { key, .. }) => key,
             other => panic!("expected an invalid key, got {other:?}"),
@@ -360,10 +370,21 @@ mod tests {
             )),
             "broker.session.timeout.ms"
         );
-        assert_eq!(
-            key_of(&with("process.roles=broker,controller\ncontroller.quorum.bootstrap.servers=h1:9093,h2:9093\n")),
-            "controller.quorum.bootstrap.servers"
-        );
+        let dynamic = load(&with("process.roles=broker,controller\ncontroller.quorum.bootstrap.servers=h1:9093,h2:9093\n"))
+            .unwrap()
+            .quorum;
+        assert!(dynamic.dynamic && dynamic.is_cluster(), "a dynamic quorum naming other nodes: a cluster");
+        let c = load(&with(
+            "process.roles=broker,controller\ncontroller.quorum.bootstrap.servers=localhost:9093,h2:9093\n",
+        ))
+        .unwrap();
+        assert!(c.quorum.first_bootstrap_server(&c.listeners), "this node is named first: it may start the quorum");
+        assert_eq!(c.quorum.other_bootstrap_servers(&c.listeners), vec![("h2".to_string(), 9093)]);
+        let c = load(&with(
+            "process.roles=broker,controller\ncontroller.quorum.bootstrap.servers=h2:9093,localhost:9093\n",
+        ))
+        .unwrap();
+        assert!(c.quorum.dynamic && !c.quorum.first_bootstrap_server(&c.listeners), "another node is named first");
         assert_eq!(key_of(&with("process.roles=broker\ncontroller.quorum.voters=2@h2:9093\n")), "listeners");
         let broker_only = "node.id=4\nprocess.roles=broker\ncontroller.quorum.voters=1@h1:9093,2@h2:9093\n\
             listeners=PLAINTEXT://:9092\ncontroller.listener.names=CONTROLLER\n";
@@ -374,14 +395,13 @@ mod tests {
             "controller.quorum.voters",
             "a broker-only node with a voter's id"
         );
-        assert_eq!(
-            key_of(&broker_only.replace(
-                "controller.quorum.voters=1@h1:9093,2@h2:9093",
-                "controller.quorum.bootstrap.servers=h1:9093"
-            )),
-            "controller.quorum.bootstrap.servers",
-            "a broker-only node of a dynamic quorum: not yet"
-        );
+        let q = load(&broker_only.replace(
+            "controller.quorum.voters=1@h1:9093,2@h2:9093",
+            "controller.quorum.bootstrap.servers=h1:9093",
+        ))
+        .unwrap()
+        .quorum;
+        assert!(q.dynamic && q.is_cluster() && !q.controller, "a broker-only node of a dynamic quorum");
         let controller_only = "node.id=1\nprocess.roles=controller\ncontroller.quorum.voters=1@h1:9093,2@h2:9093\n\
             listeners=CONTROLLER://:9093\ncontroller.listener.names=CONTROLLER\n";
         let c = load(controller_only).unwrap();

@@ -409,6 +409,7 @@ impl Config {
             }
             _ => c.log_retention_ms,
         };
+        c.quorum.resolve(&c.listeners);
         c.validate()?;
         Ok(c)
     }

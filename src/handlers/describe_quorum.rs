@@ -20,9 +20,14 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeQuorumRe
     let q = broker.metadata.leader_quorum().await;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let me = q.answered_by;
+    let image = broker.image();
     let state = |rep: &crate::cluster::QuorumReplica| {
         let mut s = ReplicaState::default();
         s.replica_id = BrokerId(rep.id);
+        if ctx.version >= 2 {
+            // A dynamic quorum's voter key (KIP-853); zero in a static quorum, as in Kafka.
+            s.replica_directory_id = image.voter_directories.get(&rep.id).copied().unwrap_or_default();
+        }
         s.log_end_offset = rep.log_end_offset;
         // The leader has its own log in hand; of the others it knows only what they matched.
         let seen = if rep.id == me && q.leader == Some(me) { now } else { -1 };
@@ -60,7 +65,6 @@ pub async fn handle(broker: &Broker, ctx: &RequestContext, req: DescribeQuorumRe
     if ctx.version >= 2 {
         // Every node of the quorum with the listener it is reached on: a voter's controller
         // listener, an observer's (a broker-only node's) broker listener.
-        let image = broker.image();
         let q_keys = &broker.config.quorum;
         let controller_name = q_keys.controller_listener_names.first().cloned().unwrap_or("CONTROLLER".into());
         let broker_name = broker

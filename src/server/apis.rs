@@ -114,6 +114,10 @@ apis! {
     DeleteAcls = acls::VERSIONS => |b, c, r| Some(ResponseKind::DeleteAcls(acls::delete(b, c, r).await)),
     DescribeQuorum = describe_quorum::VERSIONS
         => |b, c, r| Some(ResponseKind::DescribeQuorum(describe_quorum::handle(b, c, r).await)),
+    AddRaftVoter = raft_voters::ADD_VERSIONS
+        => |b, c, r| Some(ResponseKind::AddRaftVoter(raft_voters::add(b, c, r).await)),
+    RemoveRaftVoter = raft_voters::REMOVE_VERSIONS
+        => |b, c, r| Some(ResponseKind::RemoveRaftVoter(raft_voters::remove(b, c, r).await)),
     ElectLeaders = replicas::ELECT_VERSIONS => |b, c, r| Some(ResponseKind::ElectLeaders(replicas::elect_leaders(b, c, r).await)),
     ListConfigResources = describe_configs::LIST_RESOURCES_VERSIONS
         => |b, c, r| Some(ResponseKind::ListConfigResources(describe_configs::list_resources(b, c, r))),
@@ -135,6 +139,8 @@ pub const CONTROLLER_APIS: &[ApiKey] = &[
     ApiKey::ApiVersions,
     ApiKey::DescribeCluster,
     ApiKey::DescribeQuorum,
+    ApiKey::AddRaftVoter,
+    ApiKey::RemoveRaftVoter,
     ApiKey::DescribeConfigs,
     ApiKey::IncrementalAlterConfigs,
     ApiKey::DescribeAcls,
