@@ -531,30 +531,32 @@ class Cluster:
     (Kafka: formatted with one cluster id), node ids 1..n. Each node is a Broker."""
 
     def __init__(self, kind: str, n: int = 3, overrides: dict | None = None, keep: bool = False,
-                 netns: bool = False, roles: list[str] | None = None, dynamic: bool = False):
+                 netns: bool = False, roles: list[str] | None = None, dynamic: bool = False, first_id: int = 1):
         """netns: each node in its own network namespace on a bridge (root only), so that links
         can be cut (cut/heal); clients reach the nodes through the bridge. roles: each node's
         process.roles (default all broker,controller); the voters are the nodes with the
         controller role. dynamic: a KIP-853 quorum, every node given all controllers in
-        controller.quorum.bootstrap.servers (node 1 first), whose only voter at first is node 1."""
+        controller.quorum.bootstrap.servers (node 1 first), whose only voter at first is node 1.
+        first_id: the first node's node.id (the others follow), for suites that assume node 0."""
         cluster_id = new_cluster_id()
         roles = roles or ["broker,controller"] * n
         n = len(roles)
         self.kind = kind
         self.netns = netns
+        self.first_id = first_id
         if netns:
             netns_up(n)
             hosts = [f"{NETNS_SUBNET}.{10 + i + 1}" for i in range(n)]
-            voters = ",".join(f"{i + 1}@{h}:9093" for i, h in enumerate(hosts) if "controller" in roles[i])
-            self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=voters, controller_port=9093,
+            voters = ",".join(f"{first_id + i}@{h}:9093" for i, h in enumerate(hosts) if "controller" in roles[i])
+            self.nodes = [Broker(kind, overrides, keep, node_id=first_id + i, voters=voters, controller_port=9093,
                                  cluster_id=cluster_id, host=h, port=9092, netns=f"{NETNS_PREFIX}{i + 1}",
                                  roles=roles[i])
                           for i, h in enumerate(hosts)]
             return
         ports = free_ports(2 * n)  # controllers, then clients: none shared
-        voters = ",".join(f"{i + 1}@127.0.0.1:{p}" for i, p in enumerate(ports[:n]) if "controller" in roles[i])
+        voters = ",".join(f"{first_id + i}@127.0.0.1:{p}" for i, p in enumerate(ports[:n]) if "controller" in roles[i])
         bootstrap = ",".join(f"127.0.0.1:{p}" for i, p in enumerate(ports[:n]) if "controller" in roles[i])
-        self.nodes = [Broker(kind, overrides, keep, node_id=i + 1, voters=None if dynamic else voters,
+        self.nodes = [Broker(kind, overrides, keep, node_id=first_id + i, voters=None if dynamic else voters,
                              controller_port=p, cluster_id=cluster_id, port=ports[n + i], roles=roles[i],
                              bootstrap_servers=bootstrap if dynamic else None)
                       for i, p in enumerate(ports[:n])]
@@ -581,7 +583,7 @@ class Cluster:
         return ",".join(n.bootstrap for n in self.nodes if n.roles != "controller")
 
     def node(self, node_id: int) -> Broker:
-        return self.nodes[node_id - 1]
+        return self.nodes[node_id - self.first_id]
 
     def start(self, deadline: float = 120.0) -> None:
         for n in self.nodes:

@@ -85,6 +85,11 @@ impl TestCluster {
     }
 
     /// Node `node`'s client address (a controller-only node's: its controller listener).
+    /// Node `node`'s data dir (its only log dir).
+    pub(crate) fn data_dir(&self, node: i32) -> &std::path::Path {
+        self._dirs[node as usize - 1].path()
+    }
+
     pub(crate) fn addr(&self, node: i32) -> SocketAddr {
         self.addrs[node as usize - 1]
     }

@@ -90,6 +90,11 @@ async fn a_partition_moves_off_its_leader_and_requests_kafka_refuses_are_refused
     // What Kafka refuses, with its codes.
     use ResponseError::*;
     assert_eq!(reassign(&mut c1, "nowhere", Some(&[1]), true).await, UnknownTopicOrPartition.code());
+    // AlterReplicaLogDirs to the current dir: a no-op where a replica lives, REPLICA_NOT_AVAILABLE
+    // on a broker that holds none (node 3), as Kafka answers.
+    let mut c3 = cluster.client(3).await;
+    assert_eq!(alter_log_dir(&mut c1, cluster.data_dir(1), "moves").await, 0);
+    assert_eq!(alter_log_dir(&mut c3, cluster.data_dir(3), "moves").await, ReplicaNotAvailable.code());
     assert_eq!(reassign(&mut c1, "moves", None, true).await, NoReassignmentInProgress.code());
     assert_eq!(reassign(&mut c1, "moves", Some(&[1, 9]), true).await, InvalidReplicaAssignment.code());
     assert_eq!(reassign(&mut c1, "moves", Some(&[1, 1]), true).await, InvalidReplicaAssignment.code());
@@ -138,4 +143,19 @@ async fn an_offline_partition_of_an_unclean_topic_gets_an_out_of_sync_leader_by_
     wait_metadata(&mut c3, "its last in-sync replica back", |m| leaders(m, "clean") == vec![1]).await;
     wait_records(&cluster, 1, "clean", 3).await;
     cluster.stop_all().await;
+}
+
+/// AlterReplicaLogDirs of partition 0 of `topic` to `dir`: its error code.
+async fn alter_log_dir(c: &mut Client, dir: &std::path::Path, topic: &str) -> i16 {
+    let t = alter_replica_log_dirs_request::AlterReplicaLogDirTopic::default()
+        .with_name(name(topic))
+        .with_partitions(vec![0]);
+    let d = alter_replica_log_dirs_request::AlterReplicaLogDir::default()
+        .with_path(kafka_protocol::protocol::StrBytes::from_string(dir.display().to_string()))
+        .with_topics(vec![t]);
+    let req = AlterReplicaLogDirsRequest::default().with_dirs(vec![d]);
+    let ResponseKind::AlterReplicaLogDirs(r) = c.send(2, RequestKind::AlterReplicaLogDirs(req)).await else {
+        unreachable!()
+    };
+    r.results[0].partitions[0].error_code
 }

@@ -187,6 +187,7 @@ async fn a_controller_listener_serves_bootstrap_controller_clients_the_controlle
     listener.host = kafka_protocol::protocol::StrBytes::from_static_str("127.0.0.1");
     listener.port = cluster.addr(4).port();
     let mut add = AddRaftVoterRequest::default();
+    add.cluster_id = None;
     add.voter_id = 4;
     add.voter_directory_id = uuid::Uuid::from_u128(4);
     add.listeners = vec![listener];
@@ -195,7 +196,9 @@ async fn a_controller_listener_serves_bootstrap_controller_clients_the_controlle
     };
     assert_eq!(added.error_code, ResponseError::UnsupportedVersion.code(), "{:?}", added.error_message);
     let mut remove = RemoveRaftVoterRequest::default();
+    remove.cluster_id = None;
     remove.voter_id = 3;
+    remove.voter_directory_id = uuid::Uuid::from_u128(3);
     let ResponseKind::RemoveRaftVoter(removed) = c4.send(0, RequestKind::RemoveRaftVoter(remove)).await else {
         unreachable!()
     };

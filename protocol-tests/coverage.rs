@@ -2,6 +2,7 @@
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
 
 use crate::common::*;
 
@@ -296,6 +297,26 @@ pub fn sample(key: ApiKey, version: i16, topic_id: uuid::Uuid) -> RequestKind {
             RequestKind::DeleteAcls(DeleteAclsRequest::default().with_filters(vec![crate::acls::delete_all()]))
         }
         ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(crate::acls::metadata_quorum()),
+        // A whole voter key and a controller endpoint, with a null cluster id as the admin client
+        // sends (an empty one is another cluster's): what is left to refuse is the static quorum.
+        ApiKey::AddRaftVoter => RequestKind::AddRaftVoter(
+            AddRaftVoterRequest::default()
+                .with_cluster_id(None)
+                .with_voter_id(2)
+                .with_voter_directory_id(uuid::Uuid::from_u128(2))
+                .with_listeners(vec![
+                    add_raft_voter_request::Listener::default()
+                        .with_name(StrBytes::from_static_str("CONTROLLER"))
+                        .with_host(StrBytes::from_static_str("localhost"))
+                        .with_port(9093),
+                ]),
+        ),
+        ApiKey::RemoveRaftVoter => RequestKind::RemoveRaftVoter(
+            RemoveRaftVoterRequest::default()
+                .with_cluster_id(None)
+                .with_voter_id(2)
+                .with_voter_directory_id(uuid::Uuid::from_u128(2)),
+        ),
         other => panic!("no sample request for {other:?}: add one"),
     }
 }
@@ -444,6 +465,9 @@ async fn every_api_at_min_and_max_version() {
                         && p.current_voters.len() == 1
                         && (version < 2 || r.nodes.len() == 1)
                 }
+                // A node alone is not a dynamic quorum: its voters are fixed.
+                ResponseKind::AddRaftVoter(r) => r.error_code == ResponseError::UnsupportedVersion.code(),
+                ResponseKind::RemoveRaftVoter(r) => r.error_code == ResponseError::UnsupportedVersion.code(),
                 ResponseKind::DeleteGroups(r) => r.results[0].error_code == ResponseError::GroupIdNotFound.code(),
                 ResponseKind::OffsetDelete(r) => {
                     r.error_code == 0

@@ -4,7 +4,8 @@
 //! Broker-only nodes are the group's learners (Kafka's observers): they ask the leader to add
 //! them and then receive its log (`observer`). `peer` carries raft between them, forwards
 //! metadata writes to the leader and carries broker heartbeats; the leader fences a broker that
-//! misses its session (`duties`: what nodes do on timers). `replication` holds Kafka's partition
+//! misses its session (`duties`: what nodes do on timers). A dynamic quorum's voters change at
+//! run time (`voters`, KIP-853); `quorum` describes the group. `replication` holds Kafka's partition
 //! replication rules (high watermark, ISR, elections, divergence) as pure functions.
 
 pub mod acl;
@@ -14,6 +15,7 @@ pub mod image;
 mod observer;
 pub mod peer;
 pub mod placement;
+mod quorum;
 pub mod raft;
 mod rejoin;
 pub mod replication;
@@ -32,6 +34,7 @@ use tokio::sync::watch;
 
 pub use image::{BrokerInfo, Command, CommandResult, Image, PartitionMeta, Topic};
 use peer::{Network, PeerRequest, PeerResponse, PeerService, Peers};
+pub use quorum::{Quorum, QuorumReplica};
 use raft::{LogStore, NodeId, Raft, StateMachine};
 
 #[derive(Debug, Error)]
@@ -368,51 +371,6 @@ impl Metadata {
         }
     }
 
-    /// The metadata quorum as DescribeQuorum reports it.
-    pub fn quorum(&self) -> Quorum {
-        Metadata::quorum_of(&self.node.raft)
-    }
-
-    fn quorum_of(raft: &Raft) -> Quorum {
-        let m = raft.metrics().borrow().clone();
-        let end = |index: Option<u64>| index.map_or(0, |i| i as i64 + 1);
-        let matched = m.replication.as_ref();
-        let replica = |id: u64| {
-            let log_end = if Some(id) == m.current_leader && id == m.id {
-                end(m.last_log_index)
-            } else {
-                matched.and_then(|r| r.get(&id)).map_or(-1, |l| end(l.as_ref().map(|l| l.index)))
-            };
-            QuorumReplica { id: id as i32, log_end_offset: log_end }
-        };
-        let membership = m.membership_config.membership();
-        Quorum {
-            answered_by: m.id as i32,
-            leader: m.current_leader.map(|l| l as i32),
-            term: m.current_term as i32,
-            high_watermark: end(m.last_applied.map(|l| l.index)),
-            voters: membership.voter_ids().map(replica).collect(),
-            observers: membership.learner_ids().map(replica).collect(),
-        }
-    }
-
-    /// The quorum as the metadata leader sees it (it alone knows how far each voter got): this
-    /// node's own view when it leads, no leader is known, or the leader does not answer.
-    pub async fn leader_quorum(&self) -> Quorum {
-        let own = self.quorum();
-        let Some(addr) = own.leader.filter(|l| *l != own.answered_by).and_then(|l| self.node.address_of(l as NodeId))
-        else {
-            return own;
-        };
-        match self.node.peers.call(&addr, PeerRequest::Quorum, PEER_CALL_TIMEOUT).await {
-            Ok(PeerResponse::Quorum(q)) => q,
-            other => {
-                tracing::debug!(?other, "the metadata leader did not describe the quorum");
-                own
-            }
-        }
-    }
-
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
         let _ = self.node.raft.shutdown().await;
@@ -530,24 +488,4 @@ impl PeerService for Node {
             }
         }
     }
-}
-
-/// What DescribeQuorum reports of the metadata raft group.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Quorum {
-    /// The node whose view this is.
-    pub answered_by: i32,
-    pub leader: Option<i32>,
-    pub term: i32,
-    /// Applied entries: the next index to be applied (Kafka's high watermark is an end offset).
-    pub high_watermark: i64,
-    pub voters: Vec<QuorumReplica>,
-    pub observers: Vec<QuorumReplica>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct QuorumReplica {
-    pub id: i32,
-    /// -1 when the leader has not heard from the replica.
-    pub log_end_offset: i64,
 }

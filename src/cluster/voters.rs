@@ -134,10 +134,16 @@ impl Node {
 }
 
 impl Metadata {
+    /// Whether the voters may change: a dynamic quorum's (a static quorum and a node alone
+    /// refuse AddRaftVoter and RemoveRaftVoter with `VoterRefusal::Static`).
+    pub fn voters_may_change(&self) -> bool {
+        self.node.options.dynamic.is_some()
+    }
+
     /// AddRaftVoter / RemoveRaftVoter from any node: made by the metadata leader.
     pub async fn change_voters(&self, change: VoterChange) -> Result<(), VoterRefusal> {
         let node = &self.node;
-        if node.options.dynamic.is_none() {
+        if !self.voters_may_change() {
             return Err(VoterRefusal::Static);
         }
         let started = Instant::now();

@@ -17,13 +17,19 @@ pub const REMOVE_VERSIONS: (i16, i16) = (0, 0);
 pub async fn add(broker: &Broker, _ctx: &RequestContext, req: AddRaftVoterRequest) -> AddRaftVoterResponse {
     let mut r = AddRaftVoterResponse::default();
     let controller_names = &broker.config.quorum.controller_listener_names;
-    let endpoint = req.listeners.iter().find(|l| controller_names.iter().any(|n| n.as_str() == l.name.as_str()));
+    let endpoint = req
+        .listeners
+        .iter()
+        .find(|l| controller_names.is_empty() || controller_names.iter().any(|n| n.as_str() == l.name.as_str()));
+    // Kafka's order: the cluster id, the voter key, its endpoints, then whether voters may change.
     let result = match (other_cluster(broker, req.cluster_id.as_ref()), endpoint) {
         (Some(e), _) => Err(e),
+        _ if req.voter_directory_id.is_nil() => Err(no_directory(req.voter_id)),
         (None, None) => Err(refused(
             ResponseError::InvalidRequest,
             format!("the new voter has no endpoint on a controller listener ({})", controller_names.join(",")),
         )),
+        _ if !broker.metadata.voters_may_change() => Err(coded(VoterRefusal::Static)),
         (None, Some(l)) => {
             let host = l.host.as_str();
             let addr = if host.contains(':') { format!("[{host}]:{}", l.port) } else { format!("{host}:{}", l.port) };
@@ -42,6 +48,7 @@ pub async fn remove(broker: &Broker, _ctx: &RequestContext, req: RemoveRaftVoter
     let mut r = RemoveRaftVoterResponse::default();
     let result = match other_cluster(broker, req.cluster_id.as_ref()) {
         Some(e) => Err(e),
+        None if req.voter_directory_id.is_nil() => Err(no_directory(req.voter_id)),
         None => {
             let change = VoterChange::Remove { id: req.voter_id, directory_id: req.voter_directory_id };
             broker.metadata.change_voters(change).await.map_err(coded)
@@ -60,13 +67,19 @@ fn refused(code: ResponseError, message: String) -> Refused {
     (code, str_bytes(message))
 }
 
-/// INCONSISTENT_CLUSTER_ID when the request names another cluster.
+/// INCONSISTENT_CLUSTER_ID when the request names another cluster (null names none, as the
+/// admin client sends it; Kafka checks this first).
 fn other_cluster(broker: &Broker, cluster_id: Option<&StrBytes>) -> Option<Refused> {
     let ours = broker.image().cluster_id.clone();
-    let theirs = cluster_id.map(|c| c.as_str()).filter(|c| !c.is_empty())?;
+    let theirs = cluster_id.map(|c| c.as_str())?;
     (theirs != ours).then(|| {
         refused(ResponseError::InconsistentClusterId, format!("this is cluster {ours}, the request names {theirs}"))
     })
+}
+
+/// A voter key without its directory id (Kafka's zero Uuid is none).
+fn no_directory(id: i32) -> Refused {
+    refused(ResponseError::InvalidRequest, format!("the request names voter {id} without its directory id"))
 }
 
 /// Kafka's code for each refusal.

@@ -243,12 +243,14 @@ pub fn alter_log_dirs(
             for p in t.partitions {
                 let mut pr = AlterReplicaLogDirPartitionResult::default();
                 pr.partition_index = p;
-                pr.error_code = if there.as_ref() != Some(&ours) {
-                    ResponseError::LogDirNotFound.code()
-                } else if partition(&image, t.name.0.as_str(), p).is_none() {
-                    ResponseError::UnknownTopicOrPartition.code()
-                } else {
-                    0
+                pr.error_code = match partition(&image, t.name.0.as_str(), p) {
+                    _ if there.as_ref() != Some(&ours) => ResponseError::LogDirNotFound.code(),
+                    None => ResponseError::UnknownTopicOrPartition.code(),
+                    // In a cluster, as Kafka: this broker holds no replica of it.
+                    Some(m) if !m.replicas.contains(&broker.config.node_id) => {
+                        ResponseError::ReplicaNotAvailable.code()
+                    }
+                    Some(_) => 0,
                 };
                 out.partitions.push(pr);
             }

@@ -29,6 +29,8 @@ pub async fn handle(broker: &Broker, _ctx: &RequestContext, req: WriteTxnMarkers
             for index in t.partition_indexes {
                 let meta = topic.and_then(|tp| tp.partition(index));
                 let error = match meta {
+                    // No producer has a negative id; the store keys producer state by it.
+                    _ if pid < 0 => Some(ResponseError::InvalidRequest),
                     None => Some(ResponseError::UnknownTopicOrPartition),
                     Some(m) if !broker.leads(m) => Some(ResponseError::NotLeaderOrFollower),
                     Some(_) if t.name.0.as_str() == OFFSETS_TOPIC => {
