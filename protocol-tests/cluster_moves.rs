@@ -159,3 +159,66 @@ async fn alter_log_dir(c: &mut Client, dir: &std::path::Path, topic: &str) -> i1
     };
     r.results[0].partitions[0].error_code
 }
+
+/// DeleteRecords of partition 0 of `topic` below `offset`: (error code, low watermark).
+async fn delete_below(c: &mut Client, topic: &str, offset: i64) -> (i16, i64) {
+    let req = DeleteRecordsRequest::default().with_timeout_ms(5000).with_topics(vec![
+        delete_records_request::DeleteRecordsTopic::default()
+            .with_name(name(topic))
+            .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_offset(offset)]),
+    ]);
+    let ResponseKind::DeleteRecords(r) = c.send(2, RequestKind::DeleteRecords(req)).await else { unreachable!() };
+    (r.topics[0].partitions[0].error_code, r.topics[0].partitions[0].low_watermark)
+}
+
+/// A follower that was down while its leader's log start moved past its log end (DeleteRecords
+/// here, retention in production) gets OFFSET_OUT_OF_RANGE for its next fetch: it starts over at
+/// the leader's log start, rejoins the ISR, and leading later serves from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_its_leaders_log_start_starts_over_there_and_rejoins() {
+    let mut cluster = TestCluster::start(3).await;
+    let mut c1 = cluster.client(1).await;
+    wait_metadata(&mut c1, "three brokers registered", |m| m.brokers.len() == 3).await;
+    create_on(&mut c1, "purged", &[1, 2], &[]).await;
+    wait_metadata(&mut c1, "both replicas in sync", |m| isr(m, "purged").len() == 2).await;
+    assert_eq!(produce(&mut c1, 9, "purged", 0, batch(5, -1, -1, -1, Compression::None)).await, (0, 0));
+    wait_records(&cluster, 1, "purged", 5).await;
+
+    cluster.stop(2).await;
+    wait_metadata(&mut c1, "node 2 out of the ISR", |m| isr(m, "purged") == [1]).await;
+    for i in 1..4 {
+        assert_eq!(produce(&mut c1, 9, "purged", 0, batch(5, -1, -1, -1, Compression::None)).await, (0, i * 5));
+    }
+    assert_eq!(delete_below(&mut c1, "purged", 15).await, (0, 15), "the leader's log now starts past node 2's end");
+
+    cluster.restart(2).await;
+    wait_metadata(&mut c1, "node 2 back in the ISR", |m| isr(m, "purged").len() == 2).await;
+    assert_eq!(produce(&mut c1, 9, "purged", 0, batch(5, -1, -1, -1, Compression::None)).await, (0, 20));
+
+    // Node 2 leads once node 1 is gone, with the log it rebuilt from the leader's log start.
+    cluster.stop(1).await;
+    let mut c2 = cluster.client(2).await;
+    wait_metadata(&mut c2, "node 2 leads", |m| leaders(m, "purged") == [2]).await;
+    // A new leader's high watermark moves up to its log end once its ISR (itself now) has it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let f = loop {
+        let ResponseKind::Fetch(f) = c2.send(12, RequestKind::Fetch(fetch_request("purged", 0, 15, 0, 0))).await
+        else {
+            unreachable!()
+        };
+        if f.responses[0].partitions[0].high_watermark == 25 {
+            break f;
+        }
+        assert!(std::time::Instant::now() < deadline, "node 2's high watermark: {:?}", f.responses[0].partitions[0]);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let p = &f.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.log_start_offset), (0, 15));
+    let offsets: Vec<i64> = decode_records(&p.records).iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, (15..25).collect::<Vec<_>>(), "what the leader had from its log start on");
+    let ResponseKind::Fetch(f) = c2.send(12, RequestKind::Fetch(fetch_request("purged", 0, 3, 0, 0))).await else {
+        unreachable!()
+    };
+    assert_eq!(f.responses[0].partitions[0].error_code, ResponseError::OffsetOutOfRange.code());
+    cluster.stop_all().await;
+}

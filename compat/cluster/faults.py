@@ -18,6 +18,8 @@ from a seed printed at the start (`--seed` repeats a run):
   partition        cut a node off from the two others (clients still reach it); heal
   rolling          SIGTERM and restart every node in turn
   wipe             SIGKILL a node, delete its data dir, restart it empty
+  wipe-controller  the same to the metadata (raft / KRaft) leader: the others must elect a leader
+                   among themselves, not with the empty node's vote
 After each fault the run waits until every ISR (the internal topics' too) is whole again.
 `--long MINUTES` runs faults picked at random until that time has passed.
 
@@ -55,7 +57,7 @@ OVERRIDES.update({
     "replica.lag.time.max.ms": str(LAG_MS),
     "broker.session.timeout.ms": str(SESSION_MS),
 })
-FAULTS = ["kill-leader", "kill-controller", "kill-two", "pause", "partition", "rolling", "wipe"]
+FAULTS = ["kill-leader", "kill-controller", "kill-two", "pause", "partition", "rolling", "wipe", "wipe-controller"]
 NODES = [1, 2, 3]
 # Whether the transactional job runs (--no-job leaves the producer alone).
 WITH_JOB = True
@@ -182,6 +184,13 @@ class Faults:
         self.cluster.node(victim).wipe()
         self.cluster.node(victim).restart(120)
         return f"node {victim} killed, its data wiped, restarted empty"
+
+    def wipe_controller(self) -> str:
+        victim = metadata_leader(self.cluster, NODES)
+        self.cluster.node(victim).kill()
+        self.cluster.node(victim).wipe()
+        self.cluster.node(victim).restart(120)
+        return f"metadata leader {victim} killed, its data wiped, restarted empty"
 
     def run(self, fault: str) -> None:
         t = time.monotonic()

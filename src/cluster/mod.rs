@@ -257,13 +257,13 @@ impl Metadata {
             // The voters' leader adds this node as a learner (again after a restart, in case its
             // address changed) and replicates its log to it; an observer never initializes.
             node.join_as_observer().await;
-        } else if let Some(leader) = led_elsewhere {
+        } else if let Some(peer) = led_elsewhere {
             // The group exists and replicates its log (or a snapshot) to this node, which is in
             // its membership; initializing a group of its own would only start an election.
             tracing::warn!(
-                leader,
-                "the metadata store is empty but the other voters have a leader (was this node's data dir lost?): \
-                 catching up from it, granting no votes until it has reached this node"
+                peer,
+                "the metadata store is empty but the other voters hold the metadata log (was this node's data dir \
+                 lost?): catching up from their leader, granting no votes until it has reached this node"
             );
             node.rejoining.store(true, std::sync::atomic::Ordering::SeqCst);
             tokio::spawn(node.clone().vote_once_caught_up());

@@ -1,21 +1,31 @@
 //! A node that starts with an empty metadata store (its data dir was lost) while the other
-//! voters have a leader: it takes the leader's log instead of initializing a group of its own,
-//! and grants no vote until that log has reached it (`Node::rejoining`).
+//! voters hold the group's log: it takes the leader's log instead of initializing a group of its
+//! own, and grants no vote until that log has reached it (`Node::rejoining`). Granting one
+//! earlier could elect a voter that lacks committed entries, which would then be overwritten.
 
 use std::sync::Arc;
 
 use super::peer::{PeerRequest, PeerResponse};
 use super::{Node, PEER_CALL_TIMEOUT};
 
+/// What a voter of a group just formed has applied (DescribeQuorum's high watermark): the
+/// initial membership and the first leader's blank entry.
+const NEW_GROUP_APPLIED: i64 = 2;
+
 impl Node {
-    /// The metadata leader another voter knows of, asked of each at once (a node that starts
-    /// with an empty store uses it to tell a new cluster from an existing one).
+    /// Whether the group exists already, asked of each other voter at once: the leader one
+    /// knows of, or else a voter that has applied more than a new group's first entries (its
+    /// leader may be the node now starting: a metadata leader whose data dir was lost). A node
+    /// that starts with an empty store uses it to tell a new cluster from an existing one.
     pub(super) async fn led_elsewhere(&self) -> Option<i32> {
         let me = self.options.node_id;
         let addrs = self.options.peer_addrs();
         let asks = addrs.iter().map(|addr| async move {
             match self.peers.call(addr, PeerRequest::Quorum, PEER_CALL_TIMEOUT).await {
-                Ok(PeerResponse::Quorum(q)) => q.leader.filter(|l| *l != me),
+                Ok(PeerResponse::Quorum(q)) => q
+                    .leader
+                    .filter(|l| *l != me)
+                    .or((q.high_watermark > NEW_GROUP_APPLIED).then_some(q.answered_by)),
                 _ => None,
             }
         });
