@@ -44,12 +44,8 @@ pub(super) fn metadata_options(config: &Config, directory_id: uuid::Uuid) -> Met
     }
 }
 
-/// This node's controller listener as its peers reach it: the advertised one of that name, else
-/// the listener itself (an unspecified host taken as localhost).
+/// This node's controller listener as its peers reach it.
 fn controller_address(config: &Config) -> Option<(String, u16)> {
-    let q = &config.quorum;
-    let l = config.listeners.iter().find(|l| q.is_controller_listener(l))?;
-    let a = config.advertised_listeners.iter().find(|a| a.name == l.name).unwrap_or(l);
-    let host = if a.host.is_empty() || a.host == "0.0.0.0" || a.host == "::" { "localhost".to_string() } else { a.host.clone() };
-    Some((host, a.port))
+    let l = config.listeners.iter().find(|l| config.quorum.is_controller_listener(l))?;
+    Some(config.advertised_of(l))
 }

@@ -47,11 +47,16 @@ pub enum VoterRefusal {
 }
 
 impl Node {
+    /// Whether this node is a voter of the group's current membership.
+    fn is_voter(&self) -> bool {
+        let me = self.me();
+        self.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == me)
+    }
+
     /// Start-up of a controller of a dynamic quorum (`own`: its controller address).
     pub(super) async fn start_dynamic(self: Arc<Self>, empty: bool, own: String) {
         let me = self.me();
-        let voter = self.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == me);
-        if !empty && voter {
+        if !empty && self.is_voter() {
             // A voter restarting: its log says so.
             return;
         }
@@ -79,9 +84,7 @@ impl Node {
     /// (the node that started the quorum alone; one added by AddRaftVoter has it already).
     pub(super) async fn record_directory(&self) {
         let Some(d) = self.options.dynamic.as_ref().filter(|d| d.controller_addr.is_some()) else { return };
-        let me = self.me();
-        let voter = self.raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == me);
-        if !voter || self.image.load().voter_directories.get(&self.options.node_id) == Some(&d.directory_id) {
+        if !self.is_voter() || self.image.load().voter_directories.get(&self.options.node_id) == Some(&d.directory_id) {
             return;
         }
         let cmd = Command::SetVoterDirectory { id: self.options.node_id, directory: Some(d.directory_id) };

@@ -454,18 +454,29 @@ impl Config {
             .find(|a| a.name == first.name)
             .or(self.advertised_listeners.iter().find(|a| self.quorum.serves_clients(a)))
             .unwrap_or(first);
-        let host = if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" || l.host == "[::]" {
-            "localhost".to_string()
-        } else {
-            l.host.clone()
-        };
-        (host, l.port)
+        reachable(l)
+    }
+
+    /// Listener `l` as others reach it: the advertised listener of its name, else `l` itself
+    /// (`localhost` for an empty host).
+    pub fn advertised_of(&self, l: &Listener) -> (String, u16) {
+        reachable(self.advertised_listeners.iter().find(|a| a.name == l.name).unwrap_or(l))
     }
 
     /// Where the store lives: the first of `log.dirs`.
     pub fn data_dir(&self) -> &PathBuf {
         &self.log_dirs[0]
     }
+}
+
+/// A listener's host and port as a peer dials them: an unspecified host is this machine.
+fn reachable(l: &Listener) -> (String, u16) {
+    let host = if l.host.is_empty() || l.host == "0.0.0.0" || l.host == "::" || l.host == "[::]" {
+        "localhost".to_string()
+    } else {
+        l.host.clone()
+    };
+    (host, l.port)
 }
 
 fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
