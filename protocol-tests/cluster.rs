@@ -109,20 +109,38 @@ impl TestCluster {
     /// hold its store for a moment after `stop`; the start is retried while RocksDB's lock is
     /// still taken (a restarted process never sees that).
     pub(crate) async fn restart(&mut self, id: i32) {
+        let node = self.spawn_restart(id).await.expect("node restarts");
+        self.adopt(id, node);
+    }
+
+    /// Starts node `id` again in a task of its own: a node of a cluster returns from start-up
+    /// only once it knows a metadata leader, which may take others starting too.
+    pub(crate) fn spawn_restart(&self, id: i32) -> tokio::task::JoinHandle<gregor::Running> {
         let config = gregor::Config::load(None, &self.overrides[id as usize - 1]).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            match gregor::start(config.clone()).await {
-                Ok(r) => {
-                    self.nodes[id as usize - 1] = Some(r);
-                    return;
+        tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                match gregor::start(config.clone()).await {
+                    Ok(r) => return r,
+                    Err(e) if format!("{e:#}").contains("LOCK") && Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("node {id} restarts: {e:#}"),
                 }
-                Err(e) if format!("{e:#}").contains("LOCK") && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("node {id} restarts: {e:#}"),
             }
-        }
+        })
+    }
+
+    /// Takes node `id` back from `spawn_restart`.
+    pub(crate) fn adopt(&mut self, id: i32, node: gregor::Running) {
+        self.nodes[id as usize - 1] = Some(node);
+    }
+
+    /// Where node `id` listens for its peers (its CONTROLLER listener).
+    pub(crate) fn controller_addr(&self, id: i32) -> SocketAddr {
+        let listeners = self.overrides[id as usize - 1].iter().find_map(|o| o.strip_prefix("listeners=")).unwrap();
+        let controller = listeners.split(',').find_map(|l| l.strip_prefix("CONTROLLER://")).expect("a controller");
+        controller.parse().unwrap()
     }
 
     /// Empties node `id`'s data dir (it must be stopped), as if its disk had been replaced.

@@ -98,3 +98,100 @@ async fn a_node_that_lost_its_data_rejoins_from_the_leader_and_votes_again() {
     assert_eq!(m.topics[0].error_code, 0);
     cluster.stop_all().await;
 }
+
+/// What a silent stand-in for a stopped node saw on its peer port: who asked what, and when a
+/// sender gave up and closed its connection.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Asked { from: i64, what: String },
+    Closed { from: i64 },
+}
+
+/// Accepts peer connections at `addr` and answers none, reporting each connection's first
+/// request and its close.
+async fn silent_peer(addr: std::net::SocketAddr, seen: tokio::sync::mpsc::UnboundedSender<Seen>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("the stopped node's peer port is free");
+    let mut conns = tokio::task::JoinSet::new();
+    while let Ok((mut s, _)) = listener.accept().await {
+        let seen = seen.clone();
+        conns.spawn(async move {
+            let mut head = [0u8; 12];
+            if s.read_exact(&mut head).await.is_err() {
+                return;
+            }
+            let mut body = vec![0u8; u32::from_be_bytes(head[8..12].try_into().unwrap()) as usize];
+            if s.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            let msg: serde_json::Value = serde_json::from_slice(&body).expect("a peer message is JSON");
+            let from = msg["from"].as_i64().unwrap_or(-1);
+            let what = match &msg["body"] {
+                serde_json::Value::Object(o) => o.keys().next().cloned().unwrap_or_default(),
+                other => other.as_str().unwrap_or_default().to_string(),
+            };
+            let _ = seen.send(Seen::Asked { from, what });
+            let mut rest = [0u8; 1024];
+            while matches!(s.read(&mut rest).await, Ok(n) if n > 0) {}
+            let _ = seen.send(Seen::Closed { from });
+        });
+    }
+}
+
+/// Waits (15 s at most) until the silent stand-in has seen `want`.
+async fn until_seen(seen: &mut tokio::sync::mpsc::UnboundedReceiver<Seen>, want: Seen) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match tokio::time::timeout_at(deadline, seen.recv()).await {
+            Ok(Some(s)) if s == want => return,
+            Ok(Some(_)) => {}
+            _ => panic!("the stopped node's stand-in did not see {want:?} within 15 s"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_empty_grants_no_vote_while_it_asks_whether_the_group_exists() {
+    // Node `stale` misses a committed metadata write; node `holder` has it, and node `wiped`
+    // had it but comes back empty while `holder` is away and `stale` campaigns. Had `wiped`
+    // voted for `stale` while it still asked its peers whether the group existed, `stale` would
+    // lead and its log would overwrite the committed write (seen in CI's fault run: two nodes
+    // each leading the same partition at one leader epoch).
+    let mut cluster = TestCluster::start(3).await;
+    wait_metadata(&mut cluster.client(1).await, "three brokers registered", |m| m.brokers.len() == 3).await;
+    let (holder, _) = quorum(&cluster, 1).await;
+    let stale = holder % 3 + 1;
+    let wiped = 6 - holder - stale;
+    cluster.stop(stale).await;
+    let mut c = cluster.client(holder).await;
+    assert_eq!(create(&mut c, "while-stale-was-down", 1, 1).await.topics[0].error_code, 0);
+    cluster.stop(holder).await;
+    cluster.stop(wiped).await;
+    cluster.wipe(wiped);
+
+    // `holder`'s peer port answers nothing: `wiped` waits for its answer for a while.
+    let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
+    let stand_in = tokio::spawn(silent_peer(cluster.controller_addr(holder), tx));
+    let stale_back = cluster.spawn_restart(stale);
+    until_seen(&mut seen, Seen::Asked { from: stale as i64, what: "Vote".into() }).await;
+    let wiped_back = cluster.spawn_restart(wiped);
+    until_seen(&mut seen, Seen::Asked { from: wiped as i64, what: "Quorum".into() }).await;
+    // `stale` keeps campaigning while `wiped` waits, until `wiped` gives up on `holder`.
+    until_seen(&mut seen, Seen::Closed { from: wiped as i64 }).await;
+    stand_in.abort();
+    let _ = stand_in.await;
+
+    let holder_back = cluster.spawn_restart(holder);
+    let deadline = Duration::from_secs(30);
+    for (id, node) in [(stale, stale_back), (wiped, wiped_back), (holder, holder_back)] {
+        let node = tokio::time::timeout(deadline, node).await.expect("the nodes elect a leader").expect("node starts");
+        cluster.adopt(id, node);
+    }
+    for id in [holder, stale, wiped] {
+        wait_metadata(&mut cluster.client(id).await, "the committed topic on every node", |m| {
+            m.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "while-stale-was-down"))
+        })
+        .await;
+    }
+    cluster.stop_all().await;
+}

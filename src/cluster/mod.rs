@@ -190,10 +190,10 @@ struct Node {
     seen: Mutex<HashMap<i32, Instant>>,
     /// Whether this node still heartbeats for its broker (not after a controlled shutdown).
     heartbeating: std::sync::atomic::AtomicBool,
-    /// Set when this node started with an empty metadata store while the other voters had a
-    /// leader (its data dir was lost): it grants no votes until a leader has reached it. Its
-    /// vote from before was lost with the store, and granting one again in a term it already
-    /// voted in could elect two leaders.
+    /// Set while a voter that started with an empty metadata store asks whether the group
+    /// exists, and kept when it does (its data dir was lost): it grants no votes until a leader
+    /// has reached it. Its vote from before was lost with the store, and granting one again in
+    /// a term it already voted in could elect two leaders.
     rejoining: std::sync::atomic::AtomicBool,
 }
 
@@ -235,6 +235,7 @@ impl Metadata {
         let network = Network { peers: peers.clone() };
         let raft = Raft::new(id, Arc::new(config), network, LogStore::new(db), sm).await.map_err(|e| err(&e))?;
         let (stop, stopped) = watch::channel(false);
+        let empty = !raft.is_initialized().await.map_err(|e| err(&e))?;
         let node = Arc::new(Node {
             raft: raft.clone(),
             image,
@@ -242,12 +243,14 @@ impl Metadata {
             options: options.clone(),
             seen: Mutex::new(HashMap::new()),
             heartbeating: true.into(),
-            rejoining: false.into(),
+            // A voter with an empty store grants no vote from the moment peers can reach it
+            // until it knows whether the group exists: a vote granted while it asks (its empty
+            // log is behind no candidate's) could elect a voter that missed committed entries.
+            rejoining: (cluster && empty && !options.is_observer()).into(),
         });
         if let Some(gate) = gate {
             gate.open(node.clone());
         }
-        let empty = !raft.is_initialized().await.map_err(|e| err(&e))?;
         let dynamic = options.dynamic_controller().is_some();
         let led_elsewhere =
             if cluster && empty && !options.is_observer() && !dynamic { node.led_elsewhere().await } else { None };
@@ -275,6 +278,7 @@ impl Metadata {
             };
             // Every voter initializes the same membership; a peer's vote may have reached this
             // node first, which openraft refuses as NotAllowed, and which is just as good.
+            node.rejoining.store(false, std::sync::atomic::Ordering::SeqCst);
             if let Err(e) = raft.initialize(members).await {
                 tracing::debug!(error = %e, "metadata group already initialized by a peer");
             }
