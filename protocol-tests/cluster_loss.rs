@@ -99,6 +99,46 @@ async fn a_node_that_lost_its_data_rejoins_from_the_leader_and_votes_again() {
     cluster.stop_all().await;
 }
 
+/// Three nodes, all stopped: `stale` missed a committed metadata write (a topic) that `holder`
+/// and `wiped` have, and `wiped` has lost its data dir. Returns the cluster, holder, stale, wiped.
+async fn stale_holder_wiped() -> (TestCluster, i32, i32, i32) {
+    let mut cluster = TestCluster::start(3).await;
+    wait_metadata(&mut cluster.client(1).await, "three brokers registered", |m| m.brokers.len() == 3).await;
+    let (holder, _) = quorum(&cluster, 1).await;
+    let stale = holder % 3 + 1;
+    let wiped = 6 - holder - stale;
+    cluster.stop(stale).await;
+    let mut c = cluster.client(holder).await;
+    assert_eq!(create(&mut c, "while-stale-was-down", 1, 1).await.topics[0].error_code, 0);
+    cluster.stop(holder).await;
+    cluster.stop(wiped).await;
+    cluster.wipe(wiped);
+    (cluster, holder, stale, wiped)
+}
+
+/// Takes back the three nodes once they have elected a leader, and checks that each lists the
+/// write `stale` had missed.
+async fn every_node_has_the_write(
+    mut cluster: TestCluster,
+    nodes: [(i32, tokio::task::JoinHandle<gregor::Running>); 3],
+) {
+    let ids: Vec<i32> = nodes.iter().map(|(id, _)| *id).collect();
+    for (id, node) in nodes {
+        let node = tokio::time::timeout(Duration::from_secs(30), node)
+            .await
+            .expect("the nodes elect a leader")
+            .expect("node starts");
+        cluster.adopt(id, node);
+    }
+    for id in ids {
+        wait_metadata(&mut cluster.client(id).await, "the committed topic on every node", |m| {
+            m.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "while-stale-was-down"))
+        })
+        .await;
+    }
+    cluster.stop_all().await;
+}
+
 /// What a silent stand-in for a stopped node saw on its peer port: who asked what, and when a
 /// sender gave up and closed its connection.
 #[derive(Debug, PartialEq)]
@@ -157,17 +197,7 @@ async fn a_node_back_empty_grants_no_vote_while_it_asks_whether_the_group_exists
     // voted for `stale` while it still asked its peers whether the group existed, `stale` would
     // lead and its log would overwrite the committed write (seen in CI's fault run: two nodes
     // each leading the same partition at one leader epoch).
-    let mut cluster = TestCluster::start(3).await;
-    wait_metadata(&mut cluster.client(1).await, "three brokers registered", |m| m.brokers.len() == 3).await;
-    let (holder, _) = quorum(&cluster, 1).await;
-    let stale = holder % 3 + 1;
-    let wiped = 6 - holder - stale;
-    cluster.stop(stale).await;
-    let mut c = cluster.client(holder).await;
-    assert_eq!(create(&mut c, "while-stale-was-down", 1, 1).await.topics[0].error_code, 0);
-    cluster.stop(holder).await;
-    cluster.stop(wiped).await;
-    cluster.wipe(wiped);
+    let (cluster, holder, stale, wiped) = stale_holder_wiped().await;
 
     // `holder`'s peer port answers nothing: `wiped` waits for its answer for a while.
     let (tx, mut seen) = tokio::sync::mpsc::unbounded_channel();
@@ -182,16 +212,33 @@ async fn a_node_back_empty_grants_no_vote_while_it_asks_whether_the_group_exists
     let _ = stand_in.await;
 
     let holder_back = cluster.spawn_restart(holder);
-    let deadline = Duration::from_secs(30);
-    for (id, node) in [(stale, stale_back), (wiped, wiped_back), (holder, holder_back)] {
-        let node = tokio::time::timeout(deadline, node).await.expect("the nodes elect a leader").expect("node starts");
-        cluster.adopt(id, node);
-    }
-    for id in [holder, stale, wiped] {
-        wait_metadata(&mut cluster.client(id).await, "the committed topic on every node", |m| {
-            m.topics.iter().any(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == "while-stale-was-down"))
-        })
-        .await;
-    }
-    cluster.stop_all().await;
+    every_node_has_the_write(cluster, [(stale, stale_back), (wiped, wiped_back), (holder, holder_back)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_empty_with_the_others_out_of_reach_starts_no_group_of_its_own() {
+    // As above, but `wiped` comes back while neither other node answers. Starting a new group
+    // then would let it vote for `stale` once that is back, which would overwrite the write.
+    let (cluster, holder, stale, wiped) = stale_holder_wiped().await;
+
+    let (tx, mut at_holder) = tokio::sync::mpsc::unbounded_channel();
+    let holder_stand_in = tokio::spawn(silent_peer(cluster.controller_addr(holder), tx));
+    let (tx, mut at_stale) = tokio::sync::mpsc::unbounded_channel();
+    let stale_stand_in = tokio::spawn(silent_peer(cluster.controller_addr(stale), tx));
+    let wiped_back = cluster.spawn_restart(wiped);
+    until_seen(&mut at_stale, Seen::Asked { from: wiped as i64, what: "Quorum".into() }).await;
+    // `stale`'s port closes: `wiped` has no answer from either node.
+    stale_stand_in.abort();
+    let _ = stale_stand_in.await;
+    let stale_back = cluster.spawn_restart(stale);
+    until_seen(&mut at_holder, Seen::Asked { from: stale as i64, what: "Vote".into() }).await;
+    // `wiped` asks again (it started no group) while `stale` campaigns, and learns from `stale`
+    // that the group exists.
+    until_seen(&mut at_holder, Seen::Asked { from: wiped as i64, what: "Quorum".into() }).await;
+    until_seen(&mut at_holder, Seen::Closed { from: wiped as i64 }).await;
+    holder_stand_in.abort();
+    let _ = holder_stand_in.await;
+
+    let holder_back = cluster.spawn_restart(holder);
+    every_node_has_the_write(cluster, [(stale, stale_back), (wiped, wiped_back), (holder, holder_back)]).await;
 }

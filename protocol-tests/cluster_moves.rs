@@ -202,8 +202,7 @@ async fn a_follower_behind_its_leaders_log_start_starts_over_there_and_rejoins()
     // A new leader's high watermark moves up to its log end once its ISR (itself now) has it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     let f = loop {
-        let ResponseKind::Fetch(f) = c2.send(12, RequestKind::Fetch(fetch_request("purged", 0, 15, 0, 0))).await
-        else {
+        let ResponseKind::Fetch(f) = c2.send(12, RequestKind::Fetch(fetch_request("purged", 0, 15, 0, 0))).await else {
             unreachable!()
         };
         if f.responses[0].partitions[0].high_watermark == 25 {

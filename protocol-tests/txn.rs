@@ -242,7 +242,10 @@ async fn write_txn_markers_aborts_a_hanging_transaction() {
         ResponseError::InvalidProducerEpoch.code()
     );
     // A negative producer id (no producer has one) is refused, and the broker keeps serving.
-    assert_eq!(write_marker(&mut c, "hang", 0, -4_042_884_814, epoch, false).await, ResponseError::InvalidRequest.code());
+    assert_eq!(
+        write_marker(&mut c, "hang", 0, -4_042_884_814, epoch, false).await,
+        ResponseError::InvalidRequest.code()
+    );
     assert_eq!(write_marker(&mut c, "hang", 7, pid, epoch, false).await, ResponseError::UnknownTopicOrPartition.code());
     assert_eq!(write_marker(&mut c, "nope", 0, pid, epoch, false).await, ResponseError::UnknownTopicOrPartition.code());
     assert_eq!(write_marker(&mut c, "hang", 0, pid, epoch, false).await, 0);

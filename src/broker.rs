@@ -313,11 +313,20 @@ impl Broker {
         self.metadata.image()
     }
 
-    /// The controller id clients are told (Metadata, DescribeCluster): the metadata leader when
-    /// it is a broker, else this broker, which forwards what they send to the leader (Kafka's
-    /// brokers name a live broker when the active controller is a controller-only node).
+    /// The controller id clients are told on a broker listener (Metadata, DescribeCluster).
+    /// Kafka's brokers name a random live broker, which forwards controller requests to the
+    /// active controller; every gregor broker forwards metadata writes to the metadata leader,
+    /// so this is the answering broker itself while it is registered. Naming the metadata
+    /// leader instead sent admin clients to the node most likely gone: librdkafka waits on the
+    /// controller it was told until its next metadata refresh (minutes), seen when the metadata
+    /// leader was killed.
     pub fn controller_id(&self, image: &Image) -> i32 {
-        self.metadata.leader().filter(|l| image.brokers.contains_key(l)).unwrap_or(self.config.node_id)
+        let me = self.config.node_id;
+        if image.brokers.contains_key(&me) {
+            return me;
+        }
+        let leader = self.metadata.leader().filter(|l| image.brokers.contains_key(l));
+        leader.or_else(|| image.brokers.keys().next().copied()).unwrap_or(me)
     }
 
     /// Every topic's log settings as of `image`, parsed on the first call for that image.

@@ -11,7 +11,8 @@ links can be cut with nftables. Throughout the run:
 Faults, one after the other, each `--runs` times (default 1) with a random choice of victims
 from a seed printed at the start (`--seed` repeats a run):
   kill-leader      SIGKILL the leader of a partition; restart it
-  kill-controller  SIGKILL the metadata (raft / KRaft) leader; restart it
+  kill-controller  SIGKILL the metadata (raft / KRaft) leader; once the others have created a
+                   topic (a metadata write), restart it
   kill-two         SIGKILL two nodes at once; restart them
   pause            SIGSTOP the leader of a partition for longer than broker.session.timeout.ms
                    and replica.lag.time.max.ms; SIGCONT
@@ -29,7 +30,8 @@ dense; the same offsets read again after each node in turn was stopped (other le
 same records (diverging 0); the job's read_committed output holds every acknowledged record
 exactly once; the group's committed offsets never went backwards and end at the input's end;
 every ISR whole. Also printed: the time from each SIGKILL of a leader to the next acknowledged
-write on its partition.
+write on its partition, and from each SIGKILL of the metadata leader to the next metadata write
+(a topic created through the two others, before the killed node restarts).
 """
 
 import argparse
@@ -43,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import check, check_eq, run_cli, wait_until  # noqa: E402
-from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 import coordinators  # noqa: E402
@@ -84,6 +86,18 @@ def all_isrs_whole(admin: AdminClient) -> bool:
     return True
 
 
+def metadata_written(bootstrap: str, topic: str) -> bool:
+    """Whether creating `topic` (one partition, one replica) succeeds now, or did before. A new
+    client each time: librdkafka waits on the controller id it was told (Kafka names a random
+    live broker, which may be the node just killed) until its next metadata refresh."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        admin.create_topics([NewTopic(topic, 1, 1)], request_timeout=5)[topic].result(10)
+        return True
+    except KafkaException as e:
+        return e.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS
+
+
 def metadata_leader(cluster: harness.Cluster, live: list[int]) -> int:
     bootstrap = ",".join(cluster.node(n).bootstrap for n in live)
     r = run_cli("kafka-metadata-quorum", ["--bootstrap-server", bootstrap, "describe", "--status"], check=False)
@@ -98,6 +112,7 @@ class Faults:
         self.cluster, self.rng, self.load, self.job = cluster, rng, load, job
         self.admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
         self.recoveries: list[float] = []
+        self.metadata_recoveries: list[float] = []
         self.counts: dict[str, int] = {}
 
     def check_workloads(self) -> None:
@@ -132,12 +147,18 @@ class Faults:
 
     def kill_controller(self) -> str:
         victim = metadata_leader(self.cluster, NODES)
+        survivors = [n for n in NODES if n != victim]
+        bootstrap = ",".join(self.cluster.node(n).bootstrap for n in survivors)
         t = time.monotonic()
         self.cluster.node(victim).kill()
-        time.sleep(self.rng.uniform(1, 3))
+        probe = f"probe-{victim}-{int(t * 1000)}"
+        wait_until(lambda: metadata_written(bootstrap, probe), 60,
+                   f"a metadata write (create {probe}) after the metadata leader {victim} was killed")
+        took = time.monotonic() - t
+        self.metadata_recoveries.append(took)
+        new = metadata_leader(self.cluster, survivors)
         self.cluster.node(victim).restart()
-        new = metadata_leader(self.cluster, NODES)
-        return f"metadata leader {victim} killed for {time.monotonic() - t:.1f} s; the leader is now {new}"
+        return f"metadata leader {victim} killed; metadata writable again in {took:.2f} s (leader {new})"
 
     def kill_two(self) -> str:
         victims = sorted(self.rng.sample(NODES, 2))
@@ -280,10 +301,12 @@ def body(cluster: harness.Cluster, args: argparse.Namespace) -> None:
             twice = sorted(int(v) for v, n in collections.Counter(out).items() if n > 1)
             job_line += f" (records out twice: {len(twice)}, from {twice[0]} to {twice[-1]}, first {twice[:5]})"
     diverging = reread_from_each_leader(cluster, admin, ends, got)
-    recover = (f"{min(faults.recoveries):.2f}-{max(faults.recoveries):.2f} s" if faults.recoveries else "n/a")
+    def span(xs: list[float]) -> str:
+        return f"{min(xs):.2f}-{max(xs):.2f} s" if xs else "n/a"
     print(f"faults {faults.counts}; records acknowledged {len(load.acks)}, read back {len(values)}: lost {lost}, "
           f"duplicates {duplicates}, offsets dense {dense}, diverging {diverging}; {job_line}; "
-          f"leader kill to next write {recover}", flush=True)
+          f"leader kill to next write {span(faults.recoveries)}; metadata leader kill to next metadata write "
+          f"{span(faults.metadata_recoveries)}", flush=True)
     check_eq((lost, duplicates, dense, diverging), (0, 0, True, 0), "lost, duplicates, dense offsets, diverging")
     check_eq(job_checks, (0, 0, 0), "job: lost, duplicates, offsets backwards")
     check_eq(final, ends, "the group's committed offsets")

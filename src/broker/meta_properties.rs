@@ -28,7 +28,8 @@ pub fn directory_id(dir: &Path) -> std::io::Result<Uuid> {
 /// Writes `dir`'s meta.properties (version 1: cluster id, node id, directory id) unless it
 /// already says the same.
 pub fn write(dir: &Path, cluster_id: &str, node_id: i32, directory_id: Uuid) -> std::io::Result<()> {
-    let mut text = format!("#\n#Written by gregor\nnode.id={node_id}\ndirectory.id={}\nversion=1\n", encode(directory_id));
+    let mut text =
+        format!("#\n#Written by gregor\nnode.id={node_id}\ndirectory.id={}\nversion=1\n", encode(directory_id));
     if !cluster_id.is_empty() {
         text.push_str(&format!("cluster.id={cluster_id}\n"));
     }

@@ -136,7 +136,8 @@ impl Node {
             if partitions.is_empty() {
                 continue;
             }
-            match self.write_as_leader(Command::ElectLeaders { preferred: true, partitions: partitions.clone() }).await {
+            match self.write_as_leader(Command::ElectLeaders { preferred: true, partitions: partitions.clone() }).await
+            {
                 Ok(_) => tracing::info!(partitions = partitions.len(), "leadership rebalanced to preferred replicas"),
                 Err(e) => tracing::warn!(error = %e, "leader rebalance failed"),
             }
@@ -161,7 +162,8 @@ impl Node {
             if partitions.is_empty() {
                 continue;
             }
-            match self.write_as_leader(Command::ElectLeaders { preferred: false, partitions: partitions.clone() }).await {
+            match self.write_as_leader(Command::ElectLeaders { preferred: false, partitions: partitions.clone() }).await
+            {
                 Ok(_) => tracing::warn!(?partitions, "unclean leader election: out-of-sync replicas lead"),
                 Err(e) => tracing::warn!(error = %e, "unclean leader election failed"),
             }

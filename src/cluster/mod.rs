@@ -253,7 +253,7 @@ impl Metadata {
         }
         let dynamic = options.dynamic_controller().is_some();
         let led_elsewhere =
-            if cluster && empty && !options.is_observer() && !dynamic { node.led_elsewhere().await } else { None };
+            if cluster && empty && !options.is_observer() && !dynamic { node.group_exists().await } else { None };
         if let Some(own) = options.dynamic_controller() {
             node.clone().start_dynamic(empty, own.clone()).await;
         } else if options.is_observer() {

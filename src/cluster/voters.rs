@@ -30,13 +30,17 @@ pub enum VoterChange {
 /// Why a voter change was not made (each has its Kafka error code in the handlers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum VoterRefusal {
-    #[error("the voters are fixed by controller.quorum.voters (kraft.version 0): use controller.quorum.bootstrap.servers for a quorum whose voters can change")]
+    #[error(
+        "the voters are fixed by controller.quorum.voters (kraft.version 0): use controller.quorum.bootstrap.servers for a quorum whose voters can change"
+    )]
     Static,
     #[error("node {0} is already a voter")]
     Duplicate(i32),
     #[error("no voter has id {0} and that directory id")]
     NotFound(i32),
-    #[error("node {0} does not follow the metadata quorum: start it with controller.quorum.bootstrap.servers naming the controllers, then add it")]
+    #[error(
+        "node {0} does not follow the metadata quorum: start it with controller.quorum.bootstrap.servers naming the controllers, then add it"
+    )]
     NotObserver(i32),
     #[error("{0}")]
     Invalid(String),

@@ -370,9 +370,10 @@ mod tests {
             )),
             "broker.session.timeout.ms"
         );
-        let dynamic = load(&with("process.roles=broker,controller\ncontroller.quorum.bootstrap.servers=h1:9093,h2:9093\n"))
-            .unwrap()
-            .quorum;
+        let dynamic =
+            load(&with("process.roles=broker,controller\ncontroller.quorum.bootstrap.servers=h1:9093,h2:9093\n"))
+                .unwrap()
+                .quorum;
         assert!(dynamic.dynamic && dynamic.is_cluster(), "a dynamic quorum naming other nodes: a cluster");
         let c = load(&with(
             "process.roles=broker,controller\ncontroller.quorum.bootstrap.servers=localhost:9093,h2:9093\n",
@@ -395,10 +396,10 @@ mod tests {
             "controller.quorum.voters",
             "a broker-only node with a voter's id"
         );
-        let q = load(&broker_only.replace(
-            "controller.quorum.voters=1@h1:9093,2@h2:9093",
-            "controller.quorum.bootstrap.servers=h1:9093",
-        ))
+        let q = load(
+            &broker_only
+                .replace("controller.quorum.voters=1@h1:9093,2@h2:9093", "controller.quorum.bootstrap.servers=h1:9093"),
+        )
         .unwrap()
         .quorum;
         assert!(q.dynamic && q.is_cluster() && !q.controller, "a broker-only node of a dynamic quorum");

@@ -114,12 +114,7 @@ pub async fn handle(
 /// when they end and, every so often, while they are still pending.
 const SLOW_REQUEST: std::time::Duration = std::time::Duration::from_secs(2);
 
-async fn traced<T>(
-    fut: impl std::future::Future<Output = T>,
-    key: ApiKey,
-    correlation_id: i32,
-    client_id: &str,
-) -> T {
+async fn traced<T>(fut: impl std::future::Future<Output = T>, key: ApiKey, correlation_id: i32, client_id: &str) -> T {
     let started = std::time::Instant::now();
     tokio::pin!(fut);
     loop {

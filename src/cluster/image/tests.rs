@@ -13,10 +13,7 @@ fn uids_are_never_reused_after_delete_and_recreate() {
     };
     assert_eq!(img.apply(&create(Uuid::from_u128(1))), CommandResult::TopicCreated { uids: vec![0, 1] });
     assert_eq!(img.apply(&create(Uuid::from_u128(2))), CommandResult::TopicExists);
-    assert_eq!(
-        img.apply(&Command::DeleteTopic { name: "t".into() }),
-        CommandResult::TopicDeleted { uids: vec![0, 1] }
-    );
+    assert_eq!(img.apply(&Command::DeleteTopic { name: "t".into() }), CommandResult::TopicDeleted { uids: vec![0, 1] });
     assert!(img.topic_by_id(&Uuid::from_u128(1)).is_none());
     assert_eq!(img.apply(&create(Uuid::from_u128(3))), CommandResult::TopicCreated { uids: vec![2, 3] });
     assert_eq!(img.apply(&Command::DeleteTopic { name: "x".into() }), CommandResult::NoSuchTopic);
@@ -61,12 +58,7 @@ fn only_the_current_leader_changes_the_isr_and_never_to_a_fenced_or_foreign_brok
         img.apply(&Command::RegisterBroker { id, info: broker(9000 + id as u16) });
     }
     let assignment = vec![vec![1, 2, 3]];
-    img.apply(&Command::CreateTopic {
-        name: "t".into(),
-        id: Uuid::from_u128(7),
-        assignment,
-        configs: BTreeMap::new(),
-    });
+    img.apply(&Command::CreateTopic { name: "t".into(), id: Uuid::from_u128(7), assignment, configs: BTreeMap::new() });
     let alter = |leader, leader_epoch, isr: &[i32]| Command::AlterIsr {
         topic: "t".into(),
         partition: 0,
@@ -95,12 +87,7 @@ fn preferred_and_unclean_elections_follow_kafka() {
         img.apply(&Command::RegisterBroker { id, info: broker(9000 + id as u16) });
     }
     let assignment = vec![vec![1, 2, 3], vec![3], vec![2, 1]];
-    img.apply(&Command::CreateTopic {
-        name: "t".into(),
-        id: Uuid::from_u128(9),
-        assignment,
-        configs: BTreeMap::new(),
-    });
+    img.apply(&Command::CreateTopic { name: "t".into(), id: Uuid::from_u128(9), assignment, configs: BTreeMap::new() });
     img.apply(&Command::FenceBroker { id: 1 });
     img.apply(&Command::FenceBroker { id: 3 });
     let all = |preferred| Command::ElectLeaders {
