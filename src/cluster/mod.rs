@@ -252,7 +252,7 @@ impl Metadata {
             gate.open(node.clone());
         }
         let dynamic = options.dynamic_controller().is_some();
-        let led_elsewhere =
+        let group_at =
             if cluster && empty && !options.is_observer() && !dynamic { node.group_exists().await } else { None };
         if let Some(own) = options.dynamic_controller() {
             node.clone().start_dynamic(empty, own.clone()).await;
@@ -260,7 +260,7 @@ impl Metadata {
             // The voters' leader adds this node as a learner (again after a restart, in case its
             // address changed) and replicates its log to it; an observer never initializes.
             node.join_as_observer().await;
-        } else if let Some(peer) = led_elsewhere {
+        } else if let Some(peer) = group_at {
             // The group exists and replicates its log (or a snapshot) to this node, which is in
             // its membership; initializing a group of its own would only start an election.
             tracing::warn!(
@@ -268,7 +268,7 @@ impl Metadata {
                 "the metadata store is empty but the other voters hold the metadata log (was this node's data dir \
                  lost?): catching up from their leader, granting no votes until it has reached this node"
             );
-            node.rejoining.store(true, std::sync::atomic::Ordering::SeqCst);
+            node.set_voting(false);
             tokio::spawn(node.clone().vote_once_caught_up());
         } else if empty {
             let members: BTreeMap<NodeId, BasicNode> = if cluster {
@@ -278,7 +278,7 @@ impl Metadata {
             };
             // Every voter initializes the same membership; a peer's vote may have reached this
             // node first, which openraft refuses as NotAllowed, and which is just as good.
-            node.rejoining.store(false, std::sync::atomic::Ordering::SeqCst);
+            node.set_voting(true);
             if let Err(e) = raft.initialize(members).await {
                 tracing::debug!(error = %e, "metadata group already initialized by a peer");
             }

@@ -28,6 +28,13 @@ enum Answer {
     Silent,
 }
 
+impl Answer {
+    /// The node that says the group exists, if this answer does.
+    fn exists(&self) -> Option<i32> {
+        if let Answer::Exists(peer) = self { Some(*peer) } else { None }
+    }
+}
+
 impl Node {
     /// Each other voter's answer (at once) on whether the group exists: the leader it knows of,
     /// or else itself if it has applied more than a new group's first entries (its leader may
@@ -51,10 +58,7 @@ impl Node {
     /// Whether the group exists, asked once of each other voter: a node of a dynamic quorum
     /// named first starts the group alone when none says so.
     pub(super) async fn led_elsewhere(&self) -> Option<i32> {
-        self.ask_voters().await.into_iter().find_map(|a| match a {
-            Answer::Exists(peer) => Some(peer),
-            _ => None,
-        })
+        self.ask_voters().await.iter().find_map(Answer::exists)
     }
 
     /// Whether the group of a static quorum exists, for a voter that starts with an empty store:
@@ -67,7 +71,7 @@ impl Node {
         let mut said = started;
         loop {
             let answers = self.ask_voters().await;
-            if let Some(peer) = answers.iter().find_map(|a| if let Answer::Exists(p) = a { Some(*p) } else { None }) {
+            if let Some(peer) = answers.iter().find_map(Answer::exists) {
                 return Some(peer);
             }
             let new = 1 + answers.iter().filter(|a| matches!(a, Answer::New)).count();
@@ -101,7 +105,7 @@ impl Node {
             )
             .await;
         if let Ok(m) = caught_up {
-            self.rejoining.store(false, std::sync::atomic::Ordering::SeqCst);
+            self.set_voting(true);
             tracing::info!(
                 leader = ?m.current_leader,
                 applied = ?m.last_applied.map(|l| l.index),
@@ -113,5 +117,10 @@ impl Node {
     /// Whether this node may grant a vote (not while it rejoins with an empty store).
     pub(super) fn may_vote(&self) -> bool {
         !self.rejoining.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Lets this node grant votes again (`true`) or stops it (`false`: it rejoins).
+    pub(super) fn set_voting(&self, on: bool) {
+        self.rejoining.store(!on, std::sync::atomic::Ordering::SeqCst);
     }
 }

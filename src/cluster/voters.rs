@@ -66,7 +66,7 @@ impl Node {
         }
         let first = self.options.dynamic.as_ref().is_some_and(|d| d.first);
         if empty && first && self.led_elsewhere().await.is_none() {
-            self.rejoining.store(false, std::sync::atomic::Ordering::SeqCst);
+            self.set_voting(true);
             match self.raft.initialize(BTreeMap::from([(me, BasicNode::new(&own))])).await {
                 Ok(()) => tracing::info!(
                     "this node starts the metadata quorum as its only voter (it is named first in \
@@ -80,11 +80,11 @@ impl Node {
             // A voter back with an empty store: as in a static quorum, it takes the leader's log
             // and votes only once that has reached it.
             tracing::warn!("this voter's metadata store is empty: catching up from the leader before it votes");
-            self.rejoining.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.set_voting(false);
             tokio::spawn(self.clone().vote_once_caught_up());
         } else {
             // An observer is asked for no vote until AddRaftVoter makes it a voter.
-            self.rejoining.store(false, std::sync::atomic::Ordering::SeqCst);
+            self.set_voting(true);
         }
     }
 
